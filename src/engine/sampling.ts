@@ -1,0 +1,137 @@
+/**
+ * Turning logits into the next token.
+ *
+ *   temperature 0      → greedy: the highest logit wins.
+ *   temperature T > 0  → probabilities = softmax(logits / T); low T sharpens, high T flattens.
+ *   then optional filters on the candidates, sorted by probability:
+ *     top-k  keep the k most likely;
+ *     min-p  keep those with p ≥ minP · p(most likely);
+ *     top-p  keep the smallest prefix whose cumulative probability exceeds p ("nucleus");
+ *   and one seeded coin picks among what is left, in proportion to probability.
+ *
+ * With only temperature and top-p this is llama2.c's sampler step for step, in float32 arithmetic (Math.fround
+ * and Float32Array), so the same seed picks the same tokens as its `run`.
+ */
+import { argmax } from './ops.ts';
+import type { XorShiftRng } from './rng.ts';
+
+export interface SamplingSettings {
+  /** 0 means greedy. */
+  temperature: number;
+  /** Keep only the k most likely tokens; 0 turns it off. */
+  topK?: number;
+  /** Nucleus threshold in (0, 1); 0 or ≥ 1 turns it off. */
+  topP?: number;
+  /** Keep tokens with p ≥ minP · max p; 0 turns it off. */
+  minP?: number;
+}
+
+const f32 = Math.fround;
+
+/** softmax(logits / temperature) in float32, the way llama2.c computes it. */
+export function temperatureSoftmax(logits: Float32Array, temperature: number): Float32Array {
+  const probs = new Float32Array(logits.length);
+  const t = f32(temperature);
+  let max = -Infinity;
+  for (let i = 0; i < logits.length; i++) {
+    probs[i] = logits[i] / t;
+    if (probs[i] > max) max = probs[i];
+  }
+  let sum = 0;
+  for (let i = 0; i < probs.length; i++) {
+    probs[i] = Math.exp(probs[i] - max);
+    sum = f32(sum + probs[i]);
+  }
+  for (let i = 0; i < probs.length; i++) probs[i] = probs[i] / sum;
+  return probs;
+}
+
+export interface Candidate {
+  token: number;
+  probability: number;
+}
+
+/**
+ * The candidates that survive top-k, min-p and top-p, most likely first, as llama2.c orders them.
+ * Before sorting, tokens below (1 − topP)/(n − 1) are dropped: they can never be in the nucleus, and
+ * skipping them makes the sort cheap (llama2.c's trick; it does not change the result).
+ */
+export function filterCandidates(probs: Float32Array, settings: SamplingSettings): Candidate[] {
+  const n = probs.length;
+  const topP = settings.topP ?? 0;
+  const nucleus = topP > 0 && topP < 1;
+  const cutoff = nucleus ? f32(f32(1 - f32(topP)) / (n - 1)) : 0;
+  let candidates: Candidate[] = [];
+  for (let token = 0; token < n; token++) {
+    if (probs[token] >= cutoff) candidates.push({ token, probability: probs[token] });
+  }
+  // Most likely first; equal probabilities keep vocabulary order so the result never depends on the sort.
+  candidates.sort((a, b) => b.probability - a.probability || a.token - b.token);
+
+  const topK = settings.topK ?? 0;
+  if (topK > 0 && candidates.length > topK) candidates = candidates.slice(0, topK);
+  const minP = settings.minP ?? 0;
+  if (minP > 0 && candidates.length > 0) {
+    const threshold = minP * candidates[0].probability;
+    candidates = candidates.filter((c) => c.probability >= threshold);
+  }
+  if (nucleus) {
+    let cumulative = 0;
+    for (let i = 0; i < candidates.length; i++) {
+      cumulative = f32(cumulative + candidates[i].probability);
+      if (cumulative > topP) {
+        candidates = candidates.slice(0, i + 1);
+        break;
+      }
+    }
+  }
+  return candidates;
+}
+
+/** Walks the cumulative distribution until it passes `coin` (in [0, total)). */
+function pickByCoin(candidates: Candidate[], coin: number): number {
+  let cdf = 0;
+  for (const c of candidates) {
+    cdf = f32(cdf + c.probability);
+    if (coin < cdf) return c.token;
+  }
+  return candidates[candidates.length - 1].token; // in case rounding left coin just above the total
+}
+
+function anyFilter(settings: SamplingSettings): boolean {
+  const topP = settings.topP ?? 0;
+  return (settings.topK ?? 0) > 0 || (settings.minP ?? 0) > 0 || (topP > 0 && topP < 1);
+}
+
+/** Chooses the next token from one row of logits. */
+export function sampleToken(logits: Float32Array, settings: SamplingSettings, rng: XorShiftRng): number {
+  if (settings.temperature === 0) return argmax(logits);
+  const probs = temperatureSoftmax(logits, settings.temperature);
+  const coin = rng.nextFloat();
+  if (!anyFilter(settings)) {
+    // Plain multinomial sampling over the whole vocabulary, in vocabulary order (llama2.c's sample_mult).
+    const all = Array.from(probs, (probability, token) => ({ token, probability }));
+    return pickByCoin(all, coin);
+  }
+  const candidates = filterCandidates(probs, settings);
+  const keptMass = candidates.reduce((sum, c) => f32(sum + c.probability), 0);
+  // Scaling the coin by the kept mass samples from the renormalised distribution without dividing.
+  return pickByCoin(candidates, f32(coin * keptMass));
+}
+
+/** Checks settings and says precisely what is wrong (for the CLI and the app). */
+export function validateSamplingSettings(s: SamplingSettings): void {
+  const check = (ok: boolean, message: string) => {
+    if (!ok) throw new RangeError(message);
+  };
+  check(
+    Number.isFinite(s.temperature) && s.temperature >= 0,
+    `temperature must be ≥ 0, got ${s.temperature}`,
+  );
+  const topK = s.topK ?? 0;
+  check(Number.isInteger(topK) && topK >= 0, `top-k must be a whole number ≥ 0, got ${topK}`);
+  const topP = s.topP ?? 0;
+  check(Number.isFinite(topP) && topP >= 0 && topP <= 1, `top-p must be between 0 and 1, got ${topP}`);
+  const minP = s.minP ?? 0;
+  check(Number.isFinite(minP) && minP >= 0 && minP <= 1, `min-p must be between 0 and 1, got ${minP}`);
+}
