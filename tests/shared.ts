@@ -18,7 +18,9 @@ export const ORACLE = join(SHARED, 'oracle', 'stories260K');
 export const haveShared = existsSync(STORIES260K) && existsSync(TOK512) && existsSync(ORACLE);
 
 if (!haveShared) {
-  console.warn(`[glassbox tests] ${SHARED} not found: skipping the suites that need the shared models and oracle.`);
+  console.warn(
+    `[glassbox tests] ${SHARED} not found: skipping the suites that need the shared models and oracle.`,
+  );
 }
 
 /** `describe` that skips (and says why) when ../shared is missing. */
