@@ -1,0 +1,37 @@
+/**
+ * Loading a model and its tokenizer from disk for the CLI (the browser app loads from bytes instead).
+ */
+import { readFile, stat } from 'node:fs/promises';
+import { FormatError } from '../formats/errors.ts';
+import { findTokenizerFile, loadModel } from '../formats/node.ts';
+import type { Model } from '../engine/model.ts';
+import { llama2cTokenizer, parseLlama2cTokenizer } from '../tokenizers/llama2c.ts';
+import type { Tokenizer } from '../tokenizers/tokenizer.ts';
+
+/** Tokenizer files are small; anything this big is not one. */
+const MAX_TOKENIZER_BYTES = 256 * 1024 * 1024;
+
+export async function loadTokenizer(path: string, vocabSize: number): Promise<Tokenizer> {
+  const info = await stat(path).catch(() => undefined);
+  if (!info?.isFile()) throw new FormatError(path, 'tokenizer file not found');
+  if (info.size > MAX_TOKENIZER_BYTES)
+    throw new FormatError(path, `${info.size} bytes is too large for a tokenizer`);
+  if (path.toLowerCase().endsWith('.json')) {
+    throw new FormatError(path, 'tokenizer.json (byte-level BPE) is not supported by this version yet');
+  }
+  const bytes = new Uint8Array(await readFile(path));
+  return llama2cTokenizer(parseLlama2cTokenizer(bytes, path, vocabSize));
+}
+
+export async function loadModelAndTokenizer(
+  modelPath: string,
+  tokenizerPath?: string,
+): Promise<{ model: Model; tokenizer: Tokenizer }> {
+  const model = await loadModel(modelPath);
+  const path = tokenizerPath ?? findTokenizerFile(modelPath);
+  if (!path) {
+    throw new FormatError(modelPath, 'no tokenizer found beside the model: pass --tokenizer PATH');
+  }
+  const tokenizer = await loadTokenizer(path, model.config.vocabSize);
+  return { model, tokenizer };
+}

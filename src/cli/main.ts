@@ -1,0 +1,194 @@
+/**
+ * The `glassbox` command: generate text and dump traces from the same engine the course runs.
+ *
+ *   glassbox generate --model M [--tokenizer T] [--prompt TEXT] [--steps N] [--temperature T] [--top-p P]
+ *                     [--top-k K] [--min-p P] [--seed S]
+ *   glassbox trace    --model M [--tokenizer T] --prompt TEXT --json [--all]
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { forward } from '../engine/forward.ts';
+import { generateTokens } from '../engine/generate.ts';
+import { KVCache } from '../engine/kv-cache.ts';
+import { XorShiftRng } from '../engine/rng.ts';
+import { validateSamplingSettings, type SamplingSettings } from '../engine/sampling.ts';
+import { loadModelAndTokenizer } from './load.ts';
+import { llama2cPrintable } from './printable.ts';
+import { traceToJson } from './trace-json.ts';
+
+export interface CliIO {
+  stdout: { write(chunk: string | Uint8Array): unknown };
+  stderr: { write(chunk: string | Uint8Array): unknown };
+}
+
+const USAGE = `Usage: glassbox <command> [options]
+
+Commands:
+  generate   Generate text from a prompt (llama2.c "run" semantics and output)
+  trace      Print the tokens, logits and (with --all) every intermediate tensor as JSON
+  help       Show this message
+
+Model options (both commands):
+  --model PATH        llama2.c checkpoint (.bin) or a Hugging Face Llama folder (config.json + model.safetensors)
+  --tokenizer PATH    llama2.c tokenizer (.bin); default: tokenizer.bin / tok512.bin beside the model
+
+generate options:
+  --prompt TEXT       text to continue (default: empty, i.e. start a new story)
+  --steps N           positions to fill, prompt included (default 256; 0 = the model's whole context)
+  --temperature T     0 = greedy; default 1.0
+  --top-p P           nucleus sampling threshold in [0, 1] (default 0.9; 0 or 1 = off)
+  --top-k K           keep only the K most likely tokens (default 0 = off)
+  --min-p P           keep tokens with p >= P * max p (default 0 = off)
+  --seed S            random seed, a positive integer (default: the current time, printed to stderr)
+
+trace options:
+  --prompt TEXT       the text to run
+  --json              print JSON (the only format for now)
+  --all               include the whole Trace (every intermediate tensor), not just tokens and logits
+
+Examples:
+  glassbox generate --model stories260K.bin --tokenizer tok512.bin --temperature 0 --steps 200
+  glassbox generate --model stories15M.bin --prompt "Once upon a time" --seed 42
+  glassbox trace --model stories260K.bin --tokenizer tok512.bin --prompt "Lily and Tom" --json
+`;
+
+class UsageError extends Error {}
+
+const modelOptions = {
+  model: { type: 'string' },
+  tokenizer: { type: 'string' },
+  prompt: { type: 'string' },
+} as const satisfies ParseArgsConfig['options'];
+
+function parse<O extends ParseArgsConfig['options']>(args: string[], options: O) {
+  try {
+    return parseArgs({ args, options, strict: true, allowPositionals: false }).values;
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+}
+
+/** A number option: absent → fallback; present → must parse completely. */
+function numberOption(value: string | undefined, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  const parsed = Number(value);
+  if (value.trim() === '' || !Number.isFinite(parsed))
+    throw new UsageError(`--${name} must be a number, got "${value}"`);
+  return parsed;
+}
+
+function requireModel(model: string | undefined): string {
+  if (!model)
+    throw new UsageError('--model is required (a llama2.c .bin file or a Hugging Face Llama folder)');
+  return model;
+}
+
+async function generateCommand(args: string[], io: CliIO): Promise<number> {
+  const values = parse(args, {
+    ...modelOptions,
+    steps: { type: 'string' },
+    temperature: { type: 'string' },
+    'top-p': { type: 'string' },
+    'top-k': { type: 'string' },
+    'min-p': { type: 'string' },
+    seed: { type: 'string' },
+  });
+  const steps = numberOption(values.steps, 'steps', 256);
+  if (!Number.isInteger(steps) || steps < 0)
+    throw new UsageError(`--steps must be a whole number ≥ 0, got ${steps}`);
+  const sampling: SamplingSettings = {
+    temperature: numberOption(values.temperature, 'temperature', 1.0),
+    topP: numberOption(values['top-p'], 'top-p', 0.9),
+    topK: numberOption(values['top-k'], 'top-k', 0),
+    minP: numberOption(values['min-p'], 'min-p', 0),
+  };
+  try {
+    validateSamplingSettings(sampling);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const modelPath = requireModel(values.model);
+  const seed = parseSeed(values.seed);
+
+  const { model, tokenizer } = await loadModelAndTokenizer(modelPath, values.tokenizer);
+  if (values.seed === undefined && sampling.temperature > 0) {
+    // The clock chose the seed: say which, so a run worth keeping can be repeated.
+    io.stderr.write(`seed: ${seed}\n`);
+  }
+  const promptTokens = tokenizer.encode(values.prompt ?? '', { bos: true, eos: false });
+
+  let previous = promptTokens[0];
+  let startTime = 0;
+  let emitted = 0;
+  for (const { token } of generateTokens(model, promptTokens, {
+    steps,
+    sampling,
+    rng: new XorShiftRng(seed),
+    stopTokens: [tokenizer.bosId],
+  })) {
+    io.stdout.write(llama2cPrintable(tokenizer.decodePiece(previous, token)));
+    previous = token;
+    emitted++;
+    // Like llama2.c, start the clock after the first token, so start-up is not counted.
+    if (startTime === 0) startTime = performance.now();
+  }
+  io.stdout.write('\n');
+  if (emitted > 1) {
+    const seconds = (performance.now() - startTime) / 1000;
+    io.stderr.write(`achieved tok/s: ${((emitted - 1) / seconds).toFixed(6)}\n`);
+  }
+  return 0;
+}
+
+/** llama2.c seeds from the clock when no seed (or 0) is given; so do we. */
+function parseSeed(value: string | undefined): bigint {
+  if (value === undefined || value === '0') return BigInt(Math.floor(Date.now() / 1000));
+  if (!/^\d+$/.test(value) || BigInt(value) >= 1n << 64n) {
+    throw new UsageError(`--seed must be a whole number between 1 and 2^64 − 1, got "${value}"`);
+  }
+  return BigInt(value);
+}
+
+async function traceCommand(args: string[], io: CliIO): Promise<number> {
+  const values = parse(args, { ...modelOptions, json: { type: 'boolean' }, all: { type: 'boolean' } });
+  if (!values.json) throw new UsageError('trace prints JSON only for now: add --json');
+  if (values.prompt === undefined) throw new UsageError('--prompt is required for trace');
+  const { model, tokenizer } = await loadModelAndTokenizer(requireModel(values.model), values.tokenizer);
+  const tokens = tokenizer.encode(values.prompt, { bos: true, eos: false });
+  if (tokens.length > model.config.seqLen) {
+    throw new UsageError(
+      `the prompt is ${tokens.length} tokens; this model's context holds ${model.config.seqLen}`,
+    );
+  }
+  const { trace } = forward(model, tokens, new KVCache(model.config), { trace: true });
+  io.stdout.write(traceToJson(model, tokenizer, trace!, { all: values.all === true }) + '\n');
+  return 0;
+}
+
+/** Runs the CLI; returns the process exit code. Errors become a message on stderr, never a stack trace. */
+export async function main(argv: string[], io: CliIO): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'generate':
+        return await generateCommand(rest, io);
+      case 'trace':
+        return await traceCommand(rest, io);
+      case 'help':
+      case '--help':
+      case '-h':
+        io.stdout.write(USAGE);
+        return 0;
+      case undefined:
+        throw new UsageError('no command given');
+      default:
+        throw new UsageError(`unknown command "${command}"`);
+    }
+  } catch (error) {
+    if (error instanceof UsageError) {
+      io.stderr.write(`glassbox: ${error.message}\n\n${USAGE}`);
+      return 2;
+    }
+    io.stderr.write(`glassbox: ${(error as Error).message}\n`);
+    return 1;
+  }
+}
