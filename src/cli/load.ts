@@ -5,6 +5,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { FormatError } from '../formats/errors.ts';
 import { findTokenizerFile, loadModel } from '../formats/node.ts';
 import type { Model } from '../engine/model.ts';
+import { bpeTokenizer, fromTokenizerJson } from '../tokenizers/bpe.ts';
 import { llama2cTokenizer, parseLlama2cTokenizer } from '../tokenizers/llama2c.ts';
 import type { Tokenizer } from '../tokenizers/tokenizer.ts';
 
@@ -16,11 +17,17 @@ export async function loadTokenizer(path: string, vocabSize: number): Promise<To
   if (!info?.isFile()) throw new FormatError(path, 'tokenizer file not found');
   if (info.size > MAX_TOKENIZER_BYTES)
     throw new FormatError(path, `${info.size} bytes is too large for a tokenizer`);
-  if (path.toLowerCase().endsWith('.json')) {
-    throw new FormatError(path, 'tokenizer.json (byte-level BPE) is not supported by this version yet');
-  }
   const bytes = new Uint8Array(await readFile(path));
-  return llama2cTokenizer(parseLlama2cTokenizer(bytes, path, vocabSize));
+  const tokenizer = path.toLowerCase().endsWith('.json')
+    ? bpeTokenizer(fromTokenizerJson(new TextDecoder().decode(bytes), path))
+    : llama2cTokenizer(parseLlama2cTokenizer(bytes, path, vocabSize));
+  if (tokenizer.vocabSize !== vocabSize) {
+    throw new FormatError(
+      path,
+      `the tokenizer has ${tokenizer.vocabSize} tokens but the model's vocabulary has ${vocabSize}: they do not belong together`,
+    );
+  }
+  return tokenizer;
 }
 
 export async function loadModelAndTokenizer(

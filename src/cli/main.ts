@@ -123,9 +123,11 @@ async function generateCommand(args: string[], io: CliIO): Promise<number> {
     steps,
     sampling,
     rng: new XorShiftRng(seed),
-    stopTokens: [tokenizer.bosId],
+    // llama2.c stops when BOS (the start of the next story) is sampled; our own models also stop at EOS.
+    stopTokens: tokenizer.family === 'llama2c' ? [tokenizer.bosId] : [tokenizer.bosId, tokenizer.eosId],
   })) {
-    io.stdout.write(llama2cPrintable(tokenizer.decodePiece(previous, token)));
+    const piece = tokenizer.decodePiece(previous, token);
+    io.stdout.write(tokenizer.family === 'llama2c' ? llama2cPrintable(piece) : piece);
     previous = token;
     emitted++;
     // Like llama2.c, start the clock after the first token, so start-up is not counted.

@@ -452,6 +452,7 @@ export function pieceLabel(tokenizer: BpeTokenizer, id: number): string {
 export function bpeTokenizer(tokenizer: BpeTokenizer): Tokenizer {
   return {
     kind: `byte-level BPE tokenizer (${tokenizer.tokenBytes.length} tokens)`,
+    family: 'bpe',
     vocabSize: tokenizer.tokenBytes.length,
     bosId: requireSpecial(tokenizer.bosId, BOS_TOKEN),
     eosId: requireSpecial(tokenizer.eosId, EOS_TOKEN),

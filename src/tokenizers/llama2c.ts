@@ -508,6 +508,7 @@ export function pieceLabel(tok: Llama2cTokenizer, id: number): string {
 export function llama2cTokenizer(tok: Llama2cTokenizer): Tokenizer {
   return {
     kind: `llama2.c tokenizer (${tok.vocabSize} pieces)`,
+    family: 'llama2c',
     vocabSize: tok.vocabSize,
     bosId: tok.bosId,
     eosId: tok.eosId,

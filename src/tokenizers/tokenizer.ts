@@ -5,6 +5,8 @@
 export interface Tokenizer {
   /** A short description for messages, e.g. "llama2.c tokenizer (512 pieces)". */
   readonly kind: string;
+  /** Which file format and conventions it follows (the CLI prints llama2.c output llama2.c's way). */
+  readonly family: 'llama2c' | 'bpe';
   readonly vocabSize: number;
   /** Begin-of-sequence id; llama2.c's `run` also stops generating when it is sampled. */
   readonly bosId: number;
