@@ -19,6 +19,7 @@ describe('glassbox CLI: wrong or missing arguments', () => {
     [['generate', '--model', 'm.bin', '--top-p', '2'], /top-p must be between 0 and 1/],
     [['generate', '--model', 'm.bin', '--seed', 'abc'], /--seed must be a whole number/],
     [['trace', '--model', 'm.bin', '--prompt', 'x'], /add --json/],
+    [['generate', '--model', 'm.bin', '--kernels', 'gpu'], /--kernels must be one of auto, wasm, ts/],
     [['trace', '--model', 'm.bin', '--json'], /--prompt is required/],
   ];
   for (const [args, message] of cases) {

@@ -44,35 +44,38 @@ describeShared('stories260K against llama2.c', () => {
   });
 
   const runc = (name: string) => readFileSync(join(ORACLE, 'runc', name));
-  const generate = (...args: string[]) =>
-    runCli(['generate', '--model', STORIES260K, '--tokenizer', TOK512, ...args]);
+  // Both the readable TypeScript kernels and the WebAssembly SIMD ones must reproduce llama2.c's output.
+  for (const kernels of ['ts', 'wasm']) {
+    const generate = (...args: string[]) =>
+      runCli(['generate', '--model', STORIES260K, '--tokenizer', TOK512, '--kernels', kernels, ...args]);
 
-  it('greedy, no prompt, 256 steps: stdout is byte-identical to run -t 0 -n 256', async () => {
-    const result = await generate('--temperature', '0', '--steps', '256');
-    expect(result.code).toBe(0);
-    expect(result.stdout.equals(runc('greedy_noprompt_n256.txt'))).toBe(true);
-    expect(result.stderr).toMatch(/^achieved tok\/s: \d+\.\d{6}\n$/);
-  });
+    it(`[${kernels}] greedy, no prompt, 256 steps: stdout is byte-identical to run -t 0 -n 256`, async () => {
+      const result = await generate('--temperature', '0', '--steps', '256');
+      expect(result.code).toBe(0);
+      expect(result.stdout.equals(runc('greedy_noprompt_n256.txt'))).toBe(true);
+      expect(result.stderr).toMatch(new RegExp(`^achieved tok/s: \\d+\\.\\d{6} \\(kernels: ${kernels}`));
+    });
 
-  it('sampling -t 1.0 -p 0.9 -s 133742 -n 256: the same tokens, byte for byte', async () => {
-    const result = await generate(
-      '--temperature',
-      '1.0',
-      '--top-p',
-      '0.9',
-      '--seed',
-      '133742',
-      '--steps',
-      '256',
-    );
-    expect(result.stdout.equals(runc('sample_t1_p0.9_s133742_n256.txt'))).toBe(true);
-  });
+    it(`[${kernels}] sampling -t 1.0 -p 0.9 -s 133742 -n 256: the same tokens, byte for byte`, async () => {
+      const result = await generate(
+        '--temperature',
+        '1.0',
+        '--top-p',
+        '0.9',
+        '--seed',
+        '133742',
+        '--steps',
+        '256',
+      );
+      expect(result.stdout.equals(runc('sample_t1_p0.9_s133742_n256.txt'))).toBe(true);
+    });
 
-  it("-t 0 -n 200 (llama2.c's own test_all expectation, stored without run's final newline)", async () => {
-    const result = await generate('--temperature', '0', '--steps', '200');
-    const expected = Buffer.concat([runc('test_all_expected_stdout.txt'), Buffer.from('\n')]);
-    expect(result.stdout.equals(expected)).toBe(true);
-  });
+    it(`[${kernels}] -t 0 -n 200 (llama2.c's test_all expectation, stored without run's final newline)`, async () => {
+      const result = await generate('--temperature', '0', '--steps', '200');
+      const expected = Buffer.concat([runc('test_all_expected_stdout.txt'), Buffer.from('\n')]);
+      expect(result.stdout.equals(expected)).toBe(true);
+    });
+  }
 
   it('logits at every position of "Once upon a time" + 16 greedy tokens within 1e-4; argmax exact', () => {
     const oracle = readOracleJson<{ prompt: string; prompt_tokens: number[]; steps: OracleStep[] }>(

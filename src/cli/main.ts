@@ -11,8 +11,10 @@ import { generateTokens } from '../engine/generate.ts';
 import { KVCache } from '../engine/kv-cache.ts';
 import { XorShiftRng } from '../engine/rng.ts';
 import { validateSamplingSettings, type SamplingSettings } from '../engine/sampling.ts';
+import { selectKernels, type KernelPreference, type KernelSet } from '../kernels/select.ts';
 import { loadModelAndTokenizer } from './load.ts';
 import { llama2cPrintable } from './printable.ts';
+import { enableRelaxedSimd } from './runtime.ts';
 import { traceToJson } from './trace-json.ts';
 
 export interface CliIO {
@@ -29,7 +31,8 @@ Commands:
 
 Model options (both commands):
   --model PATH        llama2.c checkpoint (.bin) or a Hugging Face Llama folder (config.json + model.safetensors)
-  --tokenizer PATH    llama2.c tokenizer (.bin); default: tokenizer.bin / tok512.bin beside the model
+  --tokenizer PATH    llama2.c tokenizer (.bin) or BPE tokenizer.json; default: the one beside the model
+  --kernels K         matrix kernels: auto (default: fastest available), wasm, ts (the readable reference)
 
 generate options:
   --prompt TEXT       text to continue (default: empty, i.e. start a new story)
@@ -57,7 +60,19 @@ const modelOptions = {
   model: { type: 'string' },
   tokenizer: { type: 'string' },
   prompt: { type: 'string' },
+  kernels: { type: 'string' },
 } as const satisfies ParseArgsConfig['options'];
+
+const KERNEL_CHOICES: readonly KernelPreference[] = ['auto', 'wasm', 'ts', 'wasm-simd', 'wasm-relaxed-simd'];
+
+/** --kernels: which matrix kernels to run (default auto: the fastest this runtime supports). */
+function kernelsOption(value: string | undefined): KernelSet {
+  const preference = (value ?? 'auto') as KernelPreference;
+  if (!KERNEL_CHOICES.includes(preference)) {
+    throw new UsageError(`--kernels must be one of ${KERNEL_CHOICES.join(', ')}; got "${value}"`);
+  }
+  return selectKernels(preference);
+}
 
 function parse<O extends ParseArgsConfig['options']>(args: string[], options: O) {
   try {
@@ -108,6 +123,7 @@ async function generateCommand(args: string[], io: CliIO): Promise<number> {
   }
   const modelPath = requireModel(values.model);
   const seed = parseSeed(values.seed);
+  const kernels = kernelsOption(values.kernels);
 
   const { model, tokenizer } = await loadModelAndTokenizer(modelPath, values.tokenizer);
   if (values.seed === undefined && sampling.temperature > 0) {
@@ -123,6 +139,7 @@ async function generateCommand(args: string[], io: CliIO): Promise<number> {
     steps,
     sampling,
     rng: new XorShiftRng(seed),
+    kernels,
     // llama2.c stops when BOS (the start of the next story) is sampled; our own models also stop at EOS.
     stopTokens: tokenizer.family === 'llama2c' ? [tokenizer.bosId] : [tokenizer.bosId, tokenizer.eosId],
   })) {
@@ -136,7 +153,7 @@ async function generateCommand(args: string[], io: CliIO): Promise<number> {
   io.stdout.write('\n');
   if (emitted > 1) {
     const seconds = (performance.now() - startTime) / 1000;
-    io.stderr.write(`achieved tok/s: ${((emitted - 1) / seconds).toFixed(6)}\n`);
+    io.stderr.write(`achieved tok/s: ${((emitted - 1) / seconds).toFixed(6)} (kernels: ${kernels.name})\n`);
   }
   return 0;
 }
@@ -154,6 +171,7 @@ async function traceCommand(args: string[], io: CliIO): Promise<number> {
   const values = parse(args, { ...modelOptions, json: { type: 'boolean' }, all: { type: 'boolean' } });
   if (!values.json) throw new UsageError('trace prints JSON only for now: add --json');
   if (values.prompt === undefined) throw new UsageError('--prompt is required for trace');
+  const kernels = kernelsOption(values.kernels);
   const { model, tokenizer } = await loadModelAndTokenizer(requireModel(values.model), values.tokenizer);
   const tokens = tokenizer.encode(values.prompt, { bos: true, eos: false });
   if (tokens.length > model.config.seqLen) {
@@ -161,13 +179,14 @@ async function traceCommand(args: string[], io: CliIO): Promise<number> {
       `the prompt is ${tokens.length} tokens; this model's context holds ${model.config.seqLen}`,
     );
   }
-  const { trace } = forward(model, tokens, new KVCache(model.config), { trace: true });
+  const { trace } = forward(model, tokens, new KVCache(model.config), { trace: true, kernels });
   io.stdout.write(traceToJson(model, tokenizer, trace!, { all: values.all === true }) + '\n');
   return 0;
 }
 
 /** Runs the CLI; returns the process exit code. Errors become a message on stderr, never a stack trace. */
 export async function main(argv: string[], io: CliIO): Promise<number> {
+  enableRelaxedSimd();
   const [command, ...rest] = argv;
   try {
     switch (command) {

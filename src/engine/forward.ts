@@ -12,7 +12,8 @@
  * With `trace: true` it also returns a Trace of every intermediate tensor (see trace.ts); when off, the
  * tracing branches do nothing.
  */
-import { referenceKernels, type MatrixKernels } from '../kernels/reference.ts';
+import type { MatrixKernels } from '../kernels/reference.ts';
+import { selectKernels } from '../kernels/select.ts';
 import { causalSelfAttention } from './attention.ts';
 import type { KVCache } from './kv-cache.ts';
 import { headDim, type LayerWeights, type Model } from './model.ts';
@@ -22,7 +23,10 @@ import { snapshot, type LayerTrace, type Trace } from './trace.ts';
 export interface ForwardOptions {
   /** Record every intermediate tensor (costs memory and time; off by default). */
   trace?: boolean;
-  /** Which matrix kernels to use (default: the readable TypeScript ones). */
+  /**
+   * Which matrix kernels compute the products: by default the fastest this runtime has (WebAssembly SIMD),
+   * else the readable TypeScript reference in src/kernels/reference.ts, which tests hold the fast ones to.
+   */
   kernels?: MatrixKernels;
   /** 'all' returns logits for every position [T, V]; 'last' only for the last one [1, V] (what sampling needs). */
   logits?: 'all' | 'last';
@@ -77,7 +81,7 @@ export function forward(
   options: ForwardOptions = {},
 ) {
   const { config, weights } = model;
-  const kernels = options.kernels ?? referenceKernels;
+  const kernels = options.kernels ?? selectKernels('auto');
   const T = tokens.length;
   const startPos = cache.length;
   checkInput(model, tokens, cache);
