@@ -13,6 +13,7 @@ import { XorShiftRng } from '../engine/rng.ts';
 import { validateSamplingSettings, type SamplingSettings } from '../engine/sampling.ts';
 import { selectKernels, type KernelPreference, type KernelSet } from '../kernels/select.ts';
 import { loadModelAndTokenizer } from './load.ts';
+import { trainTokenizerCommand } from './train-tokenizer.ts';
 import { llama2cPrintable } from './printable.ts';
 import { enableRelaxedSimd } from './runtime.ts';
 import { traceToJson } from './trace-json.ts';
@@ -27,6 +28,7 @@ const USAGE = `Usage: glassbox <command> [options]
 Commands:
   generate   Generate text from a prompt (llama2.c "run" semantics and output)
   trace      Print the tokens, logits and (with --all) every intermediate tensor as JSON
+  train-tokenizer  Learn a byte-level BPE vocabulary from a UTF-8 text file (tokenizer.json)
   help       Show this message
 
 Model options (both commands):
@@ -47,6 +49,12 @@ trace options:
   --prompt TEXT       the text to run
   --json              print JSON (the only format for now)
   --all               include the whole Trace (every intermediate tensor), not just tokens and logits
+
+train-tokenizer options:
+  --input FILE        UTF-8 text (or .gz)
+  --vocab-size N      tokens in the vocabulary, counting 256 bytes and 2 special tokens (default 4096)
+  --out FILE          where to write tokenizer.json (Hugging Face layout)
+  --merges FILE       also write every merge in order, with its count (TSV)
 
 Examples:
   glassbox generate --model stories260K.bin --tokenizer tok512.bin --temperature 0 --steps 200
@@ -184,6 +192,31 @@ async function traceCommand(args: string[], io: CliIO): Promise<number> {
   return 0;
 }
 
+async function trainTokenizer(args: string[], io: CliIO): Promise<number> {
+  const values = parse(args, {
+    input: { type: 'string' },
+    'vocab-size': { type: 'string' },
+    out: { type: 'string' },
+    merges: { type: 'string' },
+  });
+  if (!values.input) throw new UsageError('--input is required (a UTF-8 text file)');
+  if (!values.out) throw new UsageError('--out is required (where to write tokenizer.json)');
+  const vocabSize = numberOption(values['vocab-size'], 'vocab-size', 4096);
+  if (!Number.isInteger(vocabSize) || vocabSize < 258 || vocabSize > 1 << 20) {
+    throw new UsageError(
+      `--vocab-size must be a whole number from 258 (bytes + 2 special tokens) to 2^20, got ${vocabSize}`,
+    );
+  }
+  await trainTokenizerCommand({
+    input: values.input,
+    vocabSize,
+    out: values.out,
+    merges: values.merges,
+    log: (line) => io.stderr.write(line + '\n'),
+  });
+  return 0;
+}
+
 /** Runs the CLI; returns the process exit code. Errors become a message on stderr, never a stack trace. */
 export async function main(argv: string[], io: CliIO): Promise<number> {
   enableRelaxedSimd();
@@ -194,6 +227,8 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
         return await generateCommand(rest, io);
       case 'trace':
         return await traceCommand(rest, io);
+      case 'train-tokenizer':
+        return await trainTokenizer(rest, io);
       case 'help':
       case '--help':
       case '-h':
