@@ -14,6 +14,7 @@ import { validateSamplingSettings, type SamplingSettings } from '../engine/sampl
 import { selectKernels, type KernelPreference, type KernelSet } from '../kernels/select.ts';
 import { loadModelAndTokenizer } from './load.ts';
 import { trainTokenizerCommand } from './train-tokenizer.ts';
+import { DEFAULT_TRAIN_SETTINGS, trainModel, type TrainSettings } from './train/run.ts';
 import { llama2cPrintable } from './printable.ts';
 import { enableRelaxedSimd } from './runtime.ts';
 import { traceToJson } from './trace-json.ts';
@@ -28,6 +29,7 @@ const USAGE = `Usage: glassbox <command> [options]
 Commands:
   generate   Generate text from a prompt (llama2.c "run" semantics and output)
   trace      Print the tokens, logits and (with --all) every intermediate tensor as JSON
+  train      Train a Llama-style model on a UTF-8 text file (checkpoints, --resume, log, loss plot)
   train-tokenizer  Learn a byte-level BPE vocabulary from a UTF-8 text file (tokenizer.json)
   help       Show this message
 
@@ -49,6 +51,15 @@ trace options:
   --prompt TEXT       the text to run
   --json              print JSON (the only format for now)
   --all               include the whole Trace (every intermediate tensor), not just tokens and logits
+
+train options (defaults in brackets; a resumed run keeps the settings it started with):
+  --input FILE        UTF-8 text (or .gz); blank-line-separated blocks are held out by a seeded rule for validation
+  --out DIR           output folder: config.json, model.safetensors, tokenizer.json, checkpoint, log, loss.svg
+  --resume            continue the run in --out from its last checkpoint
+  --tokenizer FILE    use this tokenizer.json instead of training one   --vocab-size N [4096]
+  --dim N [192]  --layers N [6]  --heads N [6]  --kv-heads N [2]  --hidden N [512]  --seq-len N [128]
+  --batch N [16]  --steps N [3000]  --lr X [0.002]  --min-lr X [0.0002]  --warmup N [100]
+  --weight-decay X [0.1]  --clip X [1]  --eval-every N [100]  --checkpoint-every N [100]  --seed N [1337]
 
 train-tokenizer options:
   --input FILE        UTF-8 text (or .gz)
@@ -192,6 +203,108 @@ async function traceCommand(args: string[], io: CliIO): Promise<number> {
   return 0;
 }
 
+const TRAIN_NUMBER_OPTIONS = {
+  'vocab-size': 'vocabSize',
+  dim: 'dim',
+  layers: 'layers',
+  heads: 'heads',
+  'kv-heads': 'kvHeads',
+  hidden: 'hidden',
+  'seq-len': 'seqLen',
+  batch: 'batchSize',
+  steps: 'steps',
+  lr: 'learningRate',
+  'min-lr': 'minLearningRate',
+  warmup: 'warmupSteps',
+  'weight-decay': 'weightDecay',
+  clip: 'maxGradNorm',
+  'eval-every': 'evalEvery',
+  'checkpoint-every': 'checkpointEvery',
+  seed: 'seed',
+} as const satisfies Record<string, keyof TrainSettings>;
+
+const INTEGER_SETTINGS = new Set<keyof TrainSettings>([
+  'vocabSize',
+  'dim',
+  'layers',
+  'heads',
+  'kvHeads',
+  'hidden',
+  'seqLen',
+  'batchSize',
+  'steps',
+  'warmupSteps',
+  'evalEvery',
+  'checkpointEvery',
+  'seed',
+]);
+
+async function train(args: string[], io: CliIO): Promise<number> {
+  const numberOptions = Object.fromEntries(
+    Object.keys(TRAIN_NUMBER_OPTIONS).map((name) => [name, { type: 'string' as const }]),
+  );
+  const values = parse(args, {
+    input: { type: 'string' },
+    out: { type: 'string' },
+    tokenizer: { type: 'string' },
+    resume: { type: 'boolean' },
+    kernels: { type: 'string' },
+    ...numberOptions,
+  }) as Record<string, string | boolean | undefined>;
+  const out = values.out as string | undefined;
+  if (!out) throw new UsageError('--out is required (the folder for the model, checkpoints and log)');
+  const resume = values.resume === true;
+  if (!resume && !values.input) throw new UsageError('--input is required (a UTF-8 text file)');
+  const settings: TrainSettings = { ...DEFAULT_TRAIN_SETTINGS, input: (values.input as string) ?? '' };
+  if (values.tokenizer) settings.tokenizer = values.tokenizer as string;
+  for (const [option, key] of Object.entries(TRAIN_NUMBER_OPTIONS)) {
+    const value = numberOption(values[option] as string | undefined, option, settings[key] as number);
+    if (
+      INTEGER_SETTINGS.has(key)
+        ? !Number.isInteger(value) || value < (key === 'warmupSteps' ? 0 : 1)
+        : !(value >= 0)
+    ) {
+      throw new UsageError(
+        `--${option} must be ${INTEGER_SETTINGS.has(key) ? 'a positive whole number' : 'a number ≥ 0'}, got ${value}`,
+      );
+    }
+    (settings[key] as number) = value;
+  }
+  if (settings.dim % settings.heads !== 0)
+    throw new UsageError(`--dim ${settings.dim} must be divisible by --heads ${settings.heads}`);
+  if (settings.heads % settings.kvHeads !== 0)
+    throw new UsageError(`--heads ${settings.heads} must be a multiple of --kv-heads ${settings.kvHeads}`);
+  const kernels = kernelsOption(values.kernels as string | undefined);
+
+  let stop = false;
+  const onSignal = () => {
+    if (stop) process.exit(130); // a second Ctrl-C: leave at once (the last checkpoint is still whole)
+    stop = true;
+    io.stderr.write('\nstopping after this step (Ctrl-C again to quit without saving)…\n');
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const interactive = (io.stderr as { isTTY?: boolean }).isTTY === true;
+  try {
+    const result = await trainModel(
+      settings,
+      out,
+      { resume, kernels: kernels.variant },
+      {
+        log: (line) => io.stderr.write(line + '\n'),
+        progress: interactive ? (line) => io.stderr.write(`\r${line}\x1b[K`) : undefined,
+        stopRequested: () => stop,
+      },
+    );
+    if (interactive) io.stderr.write('\n');
+    io.stderr.write(result.interrupted ? '' : `done: ${result.stepsDone} steps; the model is in ${out}\n`);
+    return result.interrupted ? 130 : 0;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
 async function trainTokenizer(args: string[], io: CliIO): Promise<number> {
   const values = parse(args, {
     input: { type: 'string' },
@@ -227,6 +340,8 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
         return await generateCommand(rest, io);
       case 'trace':
         return await traceCommand(rest, io);
+      case 'train':
+        return await train(rest, io);
       case 'train-tokenizer':
         return await trainTokenizer(rest, io);
       case 'help':

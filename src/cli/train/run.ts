@@ -1,0 +1,280 @@
+/**
+ * `glassbox train`: train a Llama-style model on a text file, end to end.
+ *
+ *   text → train/validation split → tokenizer (given, or trained here) → token ids
+ *        → random model → steps of (batch → forward → backward → clip → AdamW) → checkpoints, log, plot
+ *
+ * Everything is seeded, so the same settings give the same run; checkpoints are written atomically every
+ * `checkpointEvery` steps and on Ctrl-C, and `--resume` continues from the last one exactly as if the run
+ * had never stopped. The output folder is a Hugging Face Llama checkpoint (config.json, model.safetensors,
+ * tokenizer.json) that `glassbox generate --model DIR` runs, plus train-log.jsonl and loss.svg.
+ */
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomModel } from '../../engine/init.ts';
+import type { Model, ModelConfig } from '../../engine/model.ts';
+import { createAdamWState, DEFAULT_ADAMW, type AdamWState } from '../../engine/train/adamw.ts';
+import { BatchSampler, sequentialBatches } from '../../engine/train/data.ts';
+import { TrainingModel } from '../../engine/train/model.ts';
+import { zerosLike } from '../../engine/train/parameters.ts';
+import { evaluateLoss, trainStep } from '../../engine/train/step.ts';
+import { splitCorpus } from '../../corpus/split.ts';
+import { toHfLlama } from '../../formats/hf-llama.ts';
+import { selectKernels, type KernelPreference } from '../../kernels/select.ts';
+import { bpeTokenizer, encode, fromTokenizerJson, toTokenizerJson, trainBpe } from '../../tokenizers/bpe.ts';
+import type { BpeTokenizer } from '../../tokenizers/bpe.ts';
+import { readTrainingText } from '../text-input.ts';
+import { loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
+import { writeFileAtomic } from './files.ts';
+import { lossPlotSvg, type LossPoint } from './plot.ts';
+import { progressLine } from './progress.ts';
+
+/** Everything that determines a run. Stored in every checkpoint, so a resumed run uses the same values. */
+export interface TrainSettings {
+  input: string;
+  /** An existing tokenizer.json, or undefined to train one on the training split. */
+  tokenizer?: string;
+  vocabSize: number;
+  dim: number;
+  layers: number;
+  heads: number;
+  kvHeads: number;
+  hidden: number;
+  /** Training context length T (and the model's seqLen). */
+  seqLen: number;
+  batchSize: number;
+  steps: number;
+  learningRate: number;
+  minLearningRate: number;
+  warmupSteps: number;
+  weightDecay: number;
+  maxGradNorm: number;
+  evalEvery: number;
+  checkpointEvery: number;
+  seed: number;
+}
+
+export const DEFAULT_TRAIN_SETTINGS: Omit<TrainSettings, 'input'> = {
+  vocabSize: 4096,
+  dim: 192,
+  layers: 6,
+  heads: 6,
+  kvHeads: 2,
+  hidden: 512,
+  seqLen: 128,
+  batchSize: 16,
+  steps: 3000,
+  learningRate: 2e-3,
+  minLearningRate: 2e-4,
+  warmupSteps: 100,
+  weightDecay: 0.1,
+  maxGradNorm: 1.0,
+  evalEvery: 100,
+  checkpointEvery: 100,
+  seed: 1337,
+};
+
+export interface TrainIO {
+  log(line: string): void;
+  /** Redraws the progress line (a terminal) or is undefined (print plain lines instead). */
+  progress?: (line: string) => void;
+  /** True once the user asked to stop (Ctrl-C): the loop saves a checkpoint and returns. */
+  stopRequested(): boolean;
+}
+
+export interface TrainResult {
+  stepsDone: number;
+  interrupted: boolean;
+  losses: number[];
+}
+
+export const CHECKPOINT_FILE = 'checkpoint.safetensors';
+export const LOG_FILE = 'train-log.jsonl';
+
+interface LogLine {
+  step: number;
+  lr: number;
+  trainLoss: number;
+  valLoss?: number;
+  gradNorm: number;
+  tokensPerSecond: number;
+}
+
+/**
+ * Holds out whole blank-line-separated blocks (chapters of our corpus) by the corpus's seeded rule; a text
+ * without such blocks (or where the rule picks none) holds out its last 5% instead.
+ */
+export function trainValidationSplit(text: string): { train: string[]; val: string[] } {
+  const split = splitCorpus(text);
+  if (split.trainChapters.length > 0 && split.valChapters.length > 0) {
+    return { train: split.trainChapters.map((c) => c.text), val: split.valChapters.map((c) => c.text) };
+  }
+  const cut = Math.floor(text.length * 0.95);
+  return { train: [text.slice(0, cut)], val: [text.slice(cut)] };
+}
+
+/** Each document starts with BOS, so a generation from BOS alone begins a new document. */
+function tokenize(tokenizer: BpeTokenizer, documents: string[]): Int32Array {
+  const ids: number[] = [];
+  for (const document of documents) for (const id of encode(tokenizer, document, { bos: true })) ids.push(id);
+  return Int32Array.from(ids);
+}
+
+export function modelConfig(settings: TrainSettings, vocabSize: number): ModelConfig {
+  return {
+    dim: settings.dim,
+    hiddenDim: settings.hidden,
+    nLayers: settings.layers,
+    nHeads: settings.heads,
+    nKvHeads: settings.kvHeads,
+    vocabSize,
+    seqLen: settings.seqLen,
+    normEps: 1e-5,
+    ropeTheta: 10000,
+    ropeLayout: 'half', // Hugging Face's layout, so the saved model is a standard Llama checkpoint
+    sharedClassifier: true,
+  };
+}
+
+function prepareTokenizer(
+  settings: TrainSettings,
+  trainText: string,
+  out: string,
+  io: TrainIO,
+): BpeTokenizer {
+  const path = join(out, 'tokenizer.json');
+  if (existsSync(path)) return fromTokenizerJson(readFileSync(path, 'utf8'), path);
+  if (settings.tokenizer) {
+    const tokenizer = fromTokenizerJson(readFileSync(settings.tokenizer, 'utf8'), settings.tokenizer);
+    writeFileAtomic(path, toTokenizerJson(tokenizer));
+    return tokenizer;
+  }
+  const start = performance.now();
+  const { tokenizer } = trainBpe(trainText, { vocabSize: settings.vocabSize });
+  writeFileAtomic(path, toTokenizerJson(tokenizer));
+  io.log(
+    `trained a ${settings.vocabSize}-token BPE tokenizer in ${((performance.now() - start) / 1000).toFixed(1)} s`,
+  );
+  return tokenizer;
+}
+
+function readLog(path: string, upToStep: number): LogLine[] {
+  if (!existsSync(path)) return [];
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => JSON.parse(line) as LogLine)
+    .filter((line) => line.step <= upToStep);
+}
+
+function writeOutputs(out: string, model: Model, log: LogLine[], title: string): void {
+  const { configJson, safetensors } = toHfLlama(model);
+  writeFileAtomic(join(out, 'model.safetensors'), safetensors);
+  writeFileAtomic(join(out, 'config.json'), configJson);
+  writeFileAtomic(join(out, LOG_FILE), log.map((line) => JSON.stringify(line)).join('\n') + '\n');
+  const points: LossPoint[] = log.map((l) => ({ step: l.step, trainLoss: l.trainLoss, valLoss: l.valLoss }));
+  writeFileAtomic(join(out, 'loss.svg'), lossPlotSvg(points, title));
+}
+
+export async function trainModel(
+  requested: TrainSettings,
+  out: string,
+  options: { resume: boolean; kernels: KernelPreference },
+  io: TrainIO,
+): Promise<TrainResult> {
+  mkdirSync(out, { recursive: true });
+  const checkpointPath = join(out, CHECKPOINT_FILE);
+  if (options.resume && !existsSync(checkpointPath)) {
+    throw new Error(`--resume: there is no checkpoint to resume from at ${checkpointPath}`);
+  }
+  const resumed = options.resume
+    ? loadCheckpoint<TrainSettings>(checkpointPath, (config) => randomModel(config, 1))
+    : undefined;
+  if (options.resume && resumed) io.log(`resuming from ${checkpointPath} at step ${resumed.optimizer.step}`);
+  if (!options.resume && existsSync(checkpointPath)) {
+    throw new Error(`${checkpointPath} exists: pass --resume to continue that run, or choose another --out`);
+  }
+  const settings = resumed ? resumed.settings : requested;
+
+  const text = await readTrainingText(settings.input);
+  const split = trainValidationSplit(text);
+  const tokenizer = prepareTokenizer(settings, split.train.join('\n\n'), out, io);
+  const vocabSize = bpeTokenizer(tokenizer).vocabSize;
+  const trainTokens = tokenize(tokenizer, split.train);
+  const valTokens = tokenize(tokenizer, split.val);
+  io.log(
+    `${trainTokens.length.toLocaleString('en-US')} training tokens, ${valTokens.length.toLocaleString('en-US')} validation tokens`,
+  );
+
+  const config = resumed ? resumed.config : modelConfig(settings, vocabSize);
+  const weights = resumed ? resumed.weights : randomModel(config, settings.seed).weights;
+  const kernels = selectKernels(options.kernels);
+  const model = new TrainingModel(config, weights, { kernels });
+  const gradients = zerosLike(weights);
+  const optimizer: AdamWState = resumed ? resumed.optimizer : createAdamWState(weights);
+  const sampler = new BatchSampler(trainTokens, settings.batchSize, settings.seqLen, settings.seed);
+  if (resumed) sampler.setState(resumed.sampler);
+  const valBatches = sequentialBatches(valTokens, settings.batchSize, settings.seqLen);
+  const schedule = {
+    maxLr: settings.learningRate,
+    minLr: settings.minLearningRate,
+    warmupSteps: settings.warmupSteps,
+    totalSteps: settings.steps,
+  };
+  const adamw = { ...DEFAULT_ADAMW, weightDecay: settings.weightDecay };
+  const log = readLog(join(out, LOG_FILE), optimizer.step);
+  const title = `Glassbox training: ${config.nLayers} layers × ${config.dim} wide, vocab ${vocabSize}`;
+  io.log(
+    `kernels: ${kernels.name}; ${settings.steps} steps of ${settings.batchSize}×${settings.seqLen} tokens`,
+  );
+
+  const save = () => {
+    saveCheckpoint(checkpointPath, { config, weights, optimizer, sampler: sampler.getState(), settings });
+    writeOutputs(out, { config, weights }, log, title);
+  };
+  const losses: number[] = [];
+  let recentSeconds = 0;
+  while (optimizer.step < settings.steps) {
+    const start = performance.now();
+    const result = trainStep(model, gradients, optimizer, sampler.next(), {
+      schedule,
+      maxGradNorm: settings.maxGradNorm,
+      adamw,
+    });
+    const seconds = (performance.now() - start) / 1000;
+    recentSeconds = recentSeconds === 0 ? seconds : 0.9 * recentSeconds + 0.1 * seconds;
+    const step = optimizer.step;
+    const line: LogLine = {
+      step,
+      lr: result.learningRate,
+      trainLoss: result.loss,
+      gradNorm: result.gradNorm,
+      tokensPerSecond: (settings.batchSize * settings.seqLen) / seconds,
+    };
+    if (step % settings.evalEvery === 0 || step === settings.steps)
+      line.valLoss = evaluateLoss(model, valBatches);
+    log.push(line);
+    losses.push(result.loss);
+
+    const progress = progressLine({
+      step,
+      totalSteps: settings.steps,
+      trainLoss: result.loss,
+      valLoss: [...log].reverse().find((l) => l.valLoss !== undefined)?.valLoss,
+      tokensPerSecond: (settings.batchSize * settings.seqLen) / recentSeconds,
+      secondsPerStep: recentSeconds,
+    });
+    if (io.progress) io.progress(progress);
+    else if (line.valLoss !== undefined) io.log(progress);
+
+    if (step % settings.checkpointEvery === 0 || step === settings.steps) save();
+    // Let signal handlers run between steps (the step itself is synchronous).
+    await new Promise((resolve) => setImmediate(resolve));
+    if (io.stopRequested() && step < settings.steps) {
+      save();
+      io.log(`\nstopped at step ${step}; checkpoint saved to ${checkpointPath} (continue with --resume)`);
+      return { stepsDone: step, interrupted: true, losses };
+    }
+  }
+  return { stepsDone: optimizer.step, interrupted: false, losses };
+}
