@@ -119,6 +119,6 @@ describe('glassbox train', () => {
     expect(existsSync(join(dir, 'nothing'))).toBe(false);
     await expect(
       trainModel(settings, join(dir, 'nothing'), { resume: true, kernels: 'auto' }, quiet()),
-    ).rejects.toThrow(/checkpoint/);
+    ).rejects.toThrow(/there is no checkpoint to resume from/);
   });
 });

@@ -11,7 +11,12 @@ import { generateTokens } from '../engine/generate.ts';
 import { KVCache } from '../engine/kv-cache.ts';
 import { XorShiftRng } from '../engine/rng.ts';
 import { validateSamplingSettings, type SamplingSettings } from '../engine/sampling.ts';
-import { selectKernels, type KernelPreference, type KernelSet } from '../kernels/select.ts';
+import {
+  selectKernels,
+  type KernelPreference,
+  type KernelSet,
+  type ThreadPreference,
+} from '../kernels/select.ts';
 import { loadModelAndTokenizer } from './load.ts';
 import { trainTokenizerCommand } from './train-tokenizer.ts';
 import { DEFAULT_TRAIN_SETTINGS, trainModel, type TrainSettings } from './train/run.ts';
@@ -37,6 +42,7 @@ Model options (both commands):
   --model PATH        llama2.c checkpoint (.bin) or a Hugging Face Llama folder (config.json + model.safetensors)
   --tokenizer PATH    llama2.c tokenizer (.bin) or BPE tokenizer.json; default: the one beside the model
   --kernels K         matrix kernels: auto (default: fastest available), wasm, ts (the readable reference)
+  --threads N         threads for the large matrix products: 1 (default), 2, or auto
 
 generate options:
   --prompt TEXT       text to continue (default: empty, i.e. start a new story)
@@ -80,17 +86,26 @@ const modelOptions = {
   tokenizer: { type: 'string' },
   prompt: { type: 'string' },
   kernels: { type: 'string' },
+  threads: { type: 'string' },
 } as const satisfies ParseArgsConfig['options'];
 
 const KERNEL_CHOICES: readonly KernelPreference[] = ['auto', 'wasm', 'ts', 'wasm-simd', 'wasm-relaxed-simd'];
 
-/** --kernels: which matrix kernels to run (default auto: the fastest this runtime supports). */
-function kernelsOption(value: string | undefined): KernelSet {
+const THREAD_CHOICES: Record<string, ThreadPreference> = { '1': 1, '2': 2, auto: 'auto' };
+
+/**
+ * --kernels: which matrix kernels to run (default auto: the fastest this runtime supports); --threads: on
+ * how many threads (default 1).
+ */
+function kernelsOption(value: string | undefined, threads = '1'): KernelSet {
   const preference = (value ?? 'auto') as KernelPreference;
   if (!KERNEL_CHOICES.includes(preference)) {
     throw new UsageError(`--kernels must be one of ${KERNEL_CHOICES.join(', ')}; got "${value}"`);
   }
-  return selectKernels(preference);
+  if (!Object.hasOwn(THREAD_CHOICES, threads)) {
+    throw new UsageError(`--threads must be one of 1, 2, auto; got "${threads}"`);
+  }
+  return selectKernels(preference, { threads: THREAD_CHOICES[threads] });
 }
 
 function parse<O extends ParseArgsConfig['options']>(args: string[], options: O) {
@@ -142,7 +157,7 @@ async function generateCommand(args: string[], io: CliIO): Promise<number> {
   }
   const modelPath = requireModel(values.model);
   const seed = parseSeed(values.seed);
-  const kernels = kernelsOption(values.kernels);
+  const kernels = kernelsOption(values.kernels, values.threads);
 
   const { model, tokenizer } = await loadModelAndTokenizer(modelPath, values.tokenizer);
   if (values.seed === undefined && sampling.temperature > 0) {
@@ -190,7 +205,7 @@ async function traceCommand(args: string[], io: CliIO): Promise<number> {
   const values = parse(args, { ...modelOptions, json: { type: 'boolean' }, all: { type: 'boolean' } });
   if (!values.json) throw new UsageError('trace prints JSON only for now: add --json');
   if (values.prompt === undefined) throw new UsageError('--prompt is required for trace');
-  const kernels = kernelsOption(values.kernels);
+  const kernels = kernelsOption(values.kernels, values.threads);
   const { model, tokenizer } = await loadModelAndTokenizer(requireModel(values.model), values.tokenizer);
   const tokens = tokenizer.encode(values.prompt, { bos: true, eos: false });
   if (tokens.length > model.config.seqLen) {

@@ -21,7 +21,8 @@ import { evaluateLoss, trainStep } from '../../engine/train/step.ts';
 import { splitCorpus } from '../../corpus/split.ts';
 import { toHfLlama } from '../../formats/hf-llama.ts';
 import { selectKernels, type KernelPreference } from '../../kernels/select.ts';
-import { bpeTokenizer, encode, fromTokenizerJson, toTokenizerJson, trainBpe } from '../../tokenizers/bpe.ts';
+import { bpeTokenizer, fromTokenizerJson, toTokenizerJson, trainBpe } from '../../tokenizers/bpe.ts';
+import type { Tokenizer } from '../../tokenizers/tokenizer.ts';
 import type { BpeTokenizer } from '../../tokenizers/bpe.ts';
 import { readTrainingText } from '../text-input.ts';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
@@ -90,6 +91,8 @@ export interface TrainResult {
 
 export const CHECKPOINT_FILE = 'checkpoint.safetensors';
 export const LOG_FILE = 'train-log.jsonl';
+/** The run's settings and how much it saw: what a model card needs besides the weights. */
+export const TRAINING_SUMMARY_FILE = 'training.json';
 
 interface LogLine {
   step: number;
@@ -114,9 +117,11 @@ export function trainValidationSplit(text: string): { train: string[]; val: stri
 }
 
 /** Each document starts with BOS, so a generation from BOS alone begins a new document. */
-function tokenize(tokenizer: BpeTokenizer, documents: string[]): Int32Array {
+export function tokenize(tokenizer: Tokenizer, documents: readonly string[]): Int32Array {
   const ids: number[] = [];
-  for (const document of documents) for (const id of encode(tokenizer, document, { bos: true })) ids.push(id);
+  for (const document of documents) {
+    for (const id of tokenizer.encode(document, { bos: true, eos: false })) ids.push(id);
+  }
   return Int32Array.from(ids);
 }
 
@@ -199,9 +204,9 @@ export async function trainModel(
   const text = await readTrainingText(settings.input);
   const split = trainValidationSplit(text);
   const tokenizer = prepareTokenizer(settings, split.train.join('\n\n'), out, io);
-  const vocabSize = bpeTokenizer(tokenizer).vocabSize;
-  const trainTokens = tokenize(tokenizer, split.train);
-  const valTokens = tokenize(tokenizer, split.val);
+  const { vocabSize } = bpeTokenizer(tokenizer);
+  const trainTokens = tokenize(bpeTokenizer(tokenizer), split.train);
+  const valTokens = tokenize(bpeTokenizer(tokenizer), split.val);
   io.log(
     `${trainTokens.length.toLocaleString('en-US')} training tokens, ${valTokens.length.toLocaleString('en-US')} validation tokens`,
   );
@@ -231,6 +236,15 @@ export async function trainModel(
   const save = () => {
     saveCheckpoint(checkpointPath, { config, weights, optimizer, sampler: sampler.getState(), settings });
     writeOutputs(out, { config, weights }, log, title);
+    const summary = {
+      settings,
+      stepsDone: optimizer.step,
+      tokensSeen: optimizer.step * settings.batchSize * settings.seqLen,
+      trainTokens: trainTokens.length,
+      validationTokens: valTokens.length,
+      kernels: kernels.name,
+    };
+    writeFileAtomic(join(out, TRAINING_SUMMARY_FILE), JSON.stringify(summary, null, 2) + '\n');
   };
   const losses: number[] = [];
   let recentSeconds = 0;
