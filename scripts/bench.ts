@@ -1,148 +1,171 @@
 /**
- * `npm run bench`: how fast the engine runs, measured now, on this machine.
+ * `npm run bench`: how fast the engine runs, measured now, on this machine, in one run and as ratios.
  *
- * For stories260K (from ../shared, when present) and a randomly initialised model of stories15M's shape:
- * decode tokens/s (one token at a time with the KV cache), prefill tokens/s (a whole prompt in one pass), and
- * the matrix kernels' GFLOP/s on the shapes those passes use, each beside a naive triple loop measured in the
- * same run as the reference. `--json` ends the output with one JSON line holding every figure.
+ *   1. The engine: decode tokens/s (one token at a time with the KV cache) and prefill tokens/s (a 64-token
+ *      prompt in one pass) of stories260K (from ../shared, when present) and of a randomly initialised
+ *      model of stories15M's shape, with the readable TypeScript kernels, the WebAssembly ones on one
+ *      thread, and on two.
+ *   2. With `--llama2c PATH`: a llama2.c `run` binary you built (e.g. `gcc -O3 -o run run.c -lm`) on
+ *      stories260K, beside our CLI doing the same (greedy, 256 steps), both as their "achieved tok/s".
+ *   3. The matrix kernels' GFLOP/s on the engine's and the trainer's shapes, beside onnxruntime
+ *      (scripts/bench-kernels.ts).
+ *   4. The same in Chromium (scripts/browser/bench-browser.ts): our kernels against onnxruntime-web, and
+ *      stories15M-shape decode — skipped when /usr/bin/chromium is missing, or with `--no-browser`.
+ *
+ * `--quick` runs shorter rounds (noisier); `--json` ends the output with one JSON line holding every
+ * figure. The machine is shared, so every figure is the fastest of many timings (see timePerCall in
+ * bench-common.ts): the one nothing else interrupted.
  */
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
-import { forward } from '../src/engine/forward.ts';
+import { setFlagsFromString } from 'node:v8';
+import { main as cli } from '../src/cli/main.ts';
 import { randomModel, STORIES15M_SHAPE } from '../src/engine/init.ts';
-import { KVCache } from '../src/engine/kv-cache.ts';
 import type { Model } from '../src/engine/model.ts';
 import { loadModel } from '../src/formats/node.ts';
-import { referenceKernels, type MatrixKernels } from '../src/kernels/reference.ts';
+import { closeKernels, describeKernels, selectKernels, type KernelSet } from '../src/kernels/select.ts';
+import { wasmVariantSupported } from '../src/kernels/wasm.ts';
+import { cell, engineSpeed, tableRow, type EngineSpeed } from './bench-common.ts';
+import { runKernelBench } from './bench-kernels.ts';
+import { printBrowserBench, runBrowserBench } from './browser/bench-browser.ts';
 
-const asJson = process.argv.includes('--json');
-const results: Record<string, unknown> = { node: process.version, date: new Date().toISOString() };
+// Node 20 has relaxed SIMD (the fused multiply-add) behind a flag; Node 22 and Chromium have it on.
+if (!wasmVariantSupported('wasm-relaxed-simd')) setFlagsFromString('--experimental-wasm-relaxed-simd');
 
-/** Best seconds per call of `fn` over `rounds` rounds of at least `minSeconds` each (best = least noise). */
-function timePerCall(fn: () => void, minSeconds = 0.3, rounds = 3): number {
-  let best = Infinity;
-  for (let round = 0; round < rounds; round++) {
-    let calls = 0;
-    const start = performance.now();
-    let elapsed: number;
-    do {
-      fn();
-      calls++;
-      elapsed = (performance.now() - start) / 1000;
-    } while (elapsed < minSeconds);
-    best = Math.min(best, elapsed / calls);
-  }
-  return best;
-}
+const args = process.argv.slice(2);
+const asJson = args.includes('--json');
+const quick = args.includes('--quick');
+const llama2cIndex = args.indexOf('--llama2c');
+const llama2cBinary = llama2cIndex >= 0 ? args[llama2cIndex + 1] : undefined;
+const ROUNDS = quick ? 2 : 4;
 
-/** The textbook triple loop: the reference the tuned kernels are compared with. */
-const naiveKernels: Pick<MatrixKernels, 'matmulTransposedB'> = {
-  matmulTransposedB(out, x, w, M, K, N) {
-    for (let i = 0; i < M; i++) {
-      for (let n = 0; n < N; n++) {
-        let sum = 0;
-        for (let k = 0; k < K; k++) sum += x[i * K + k] * w[n * K + k];
-        out[i * N + n] = sum;
-      }
-    }
-  },
+const shared = process.env.GLASSBOX_SHARED ?? resolve(import.meta.dirname, '..', '..', '..', 'shared');
+const STORIES260K = join(shared, 'models', 'stories260K', 'stories260K.bin');
+const TOK512 = join(shared, 'models', 'stories260K', 'tok512.bin');
+
+const results: Record<string, unknown> = {
+  node: process.version,
+  date: new Date().toISOString(),
+  cpu: `${cpus().length} × ${cpus()[0]?.model ?? 'unknown'}`,
 };
 
-function filled(length: number, seed: number): Float32Array {
-  const data = new Float32Array(length);
-  let s = seed;
-  for (let i = 0; i < length; i++) data[i] = ((s = (s * 48271) % 2147483647) / 2147483647) * 2 - 1;
-  return data;
-}
-
-function benchMatmul(): void {
-  const shapes: [number, number, number][] = [
-    [1, 288, 768],
-    [64, 288, 768],
-    [64, 512, 2048],
-  ];
-  const rows: Record<string, number>[] = [];
-  console.log('\nmatrix × matrixᵀ (x[M,K] · w[N,K]ᵀ), GFLOP/s');
-  console.log('  shape                      naive loop      ts kernel   ratio');
-  for (const [M, K, N] of shapes) {
-    const x = filled(M * K, 1);
-    const w = filled(N * K, 2);
-    const out = new Float32Array(M * N);
-    const flops = 2 * M * K * N;
-    const naive = flops / timePerCall(() => naiveKernels.matmulTransposedB(out, x, w, M, K, N)) / 1e9;
-    const ts = flops / timePerCall(() => referenceKernels.matmulTransposedB(out, x, w, M, K, N)) / 1e9;
-    const label = `[${M}×${K}]·[${K}×${N}]`;
-    console.log(
-      `  ${label.padEnd(24)} ${naive.toFixed(2).padStart(12)} ${ts.toFixed(2).padStart(14)} ${(ts / naive).toFixed(2).padStart(7)}×`,
-    );
-    rows.push({ M, K, N, naiveGflops: naive, tsGflops: ts });
-  }
-  results.matmul = rows;
-}
-
-/** Decode: tokens/s of one-token steps at positions 1…steps (the cache grows as it would in generation). */
-function decodeTokensPerSecond(model: Model, steps: number): number {
-  const cache = new KVCache(model.config);
-  const start = performance.now();
-  for (let pos = 0; pos < steps; pos++)
-    forward(model, [pos % model.config.vocabSize], cache, { logits: 'last' });
-  return steps / ((performance.now() - start) / 1000);
-}
-
-function prefillTokensPerSecond(model: Model, promptLength: number): number {
-  const tokens = Array.from({ length: promptLength }, (_, i) => (i * 7919) % model.config.vocabSize);
-  const seconds = timePerCall(
-    () => forward(model, tokens, new KVCache(model.config), { logits: 'last' }),
-    0.5,
-  );
-  return promptLength / seconds;
-}
-
-function benchModel(name: string, model: Model): void {
-  const decodeSteps = Math.min(128, model.config.seqLen);
-  const promptLength = Math.min(64, model.config.seqLen);
-  decodeTokensPerSecond(model, 8); // warm up the JIT
-  let decode = 0;
-  for (let round = 0; round < 3; round++)
-    decode = Math.max(decode, decodeTokensPerSecond(model, decodeSteps));
-  const prefill = prefillTokensPerSecond(model, promptLength);
-  console.log(`\n${name}`);
-  console.log(
-    `  decode   ${decode.toFixed(1).padStart(9)} tokens/s  (${(1000 / decode).toFixed(3)} ms/token, ${decodeSteps} steps)`,
-  );
-  console.log(
-    `  prefill  ${prefill.toFixed(1).padStart(9)} tokens/s  (${promptLength}-token prompt in one pass; ${(prefill / decode).toFixed(2)}× decode)`,
-  );
-  results[name] = {
-    decodeTokensPerSecond: decode,
-    prefillTokensPerSecond: prefill,
-    decodeSteps,
-    promptLength,
+/** The three kernel sets compared: the reference, WebAssembly on one thread, and on two. */
+function kernelSets(): Record<string, KernelSet> {
+  return {
+    ts: selectKernels('ts'),
+    'wasm 1 thread': selectKernels('wasm', { threads: 1 }),
+    'wasm 2 threads': selectKernels('wasm', { threads: 2 }),
   };
 }
 
-async function main() {
-  console.log(`Glassbox bench — Node ${process.version}, kernels: ${referenceKernels.name}`);
-  const shared = resolve(
-    import.meta.dirname,
-    '..',
-    '..',
-    '..',
-    'shared',
-    'models',
-    'stories260K',
-    'stories260K.bin',
-  );
-  const stories260K = process.env.GLASSBOX_SHARED
-    ? join(process.env.GLASSBOX_SHARED, 'models', 'stories260K', 'stories260K.bin')
-    : shared;
-  if (existsSync(stories260K)) {
-    benchModel('stories260K', await loadModel(stories260K));
-  } else {
-    console.log(`\nstories260K: skipped (${stories260K} not found)`);
+/** Decode and prefill tokens/s of each model with each kernel set, as a table with ratios. */
+function benchEngine(models: [string, Model][]): void {
+  const sets = kernelSets();
+  const columns = [...Object.keys(sets), 'wasm÷ts', '2t÷1t'];
+  console.log(`\nengine tokens/s (${describeKernels(sets['wasm 1 thread'])})`);
+  console.log(tableRow('', 44, columns, 15));
+  const figures: Record<string, Record<string, EngineSpeed>> = {};
+  for (const [name, model] of models) {
+    figures[name] = {};
+    for (const [setName, kernels] of Object.entries(sets)) {
+      // Two threads are only worth measuring where there is a second thread.
+      if (setName === 'wasm 2 threads' && kernels.threads < 2) continue;
+      // The reference is slow on the larger model: fewer rounds are enough for its figures.
+      const rounds = setName === 'ts' ? Math.min(ROUNDS, 2) : ROUNDS;
+      figures[name][setName] = engineSpeed(model, kernels, rounds);
+    }
+    for (const measure of ['decode', 'prefill'] as const) {
+      const key = measure === 'decode' ? 'decodeTokensPerSecond' : 'prefillTokensPerSecond';
+      const value = (setName: string) => figures[name][setName]?.[key];
+      const ratio = (a: string, b: string) => cell((value(a) ?? NaN) / (value(b) ?? NaN), 2);
+      const detail = measure === 'decode' ? '' : ` (${figures[name].ts.promptLength} tokens)`;
+      console.log(
+        tableRow(
+          `${name} ${measure}${detail}`,
+          44,
+          [
+            ...Object.keys(sets).map((setName) => cell(value(setName))),
+            `${ratio('wasm 1 thread', 'ts')}×`,
+            `${ratio('wasm 2 threads', 'wasm 1 thread')}×`,
+          ],
+          15,
+        ),
+      );
+    }
   }
-  benchModel('stories15M-shape (random weights)', randomModel(STORIES15M_SHAPE, 15));
-  benchMatmul();
+  const decodeMs = figures['stories15M-shape']?.['wasm 1 thread']?.decodeTokensPerSecond;
+  if (decodeMs)
+    console.log(`stories15M-shape decode, wasm 1 thread: ${(1000 / decodeMs).toFixed(2)} ms/token`);
+  results.engine = figures;
+}
+
+/** "achieved tok/s: 1234.5" as llama2.c's run and our CLI both print it to stderr. */
+function achievedTokensPerSecond(stderr: string): number {
+  const match = /achieved tok\/s: ([\d.]+)/.exec(stderr);
+  if (!match) throw new Error(`no "achieved tok/s" in: ${stderr.slice(0, 200)}`);
+  return Number(match[1]);
+}
+
+/** llama2.c's run and our CLI, greedy for 256 steps on stories260K: best "achieved tok/s" of each. */
+async function benchLlama2c(binary: string): Promise<void> {
+  const rounds = quick ? 2 : 5;
+  const runOnce = () =>
+    new Promise<number>((done, fail) => {
+      execFile(binary, [STORIES260K, '-z', TOK512, '-t', '0', '-n', '256'], (error, _stdout, stderr) => {
+        if (error) fail(new Error(`${binary}: ${error.message}`));
+        else done(achievedTokensPerSecond(stderr));
+      });
+    });
+  const ours = async () => {
+    let stderr = '';
+    const sink = { write: (chunk: string | Uint8Array) => (stderr += chunk.toString()) };
+    const args = ['generate', '--model', STORIES260K, '--tokenizer', TOK512, '--temperature', '0'];
+    const code = await cli([...args, '--steps', '256'], { stdout: { write: () => true }, stderr: sink });
+    if (code !== 0) throw new Error(`glassbox generate failed: ${stderr}`);
+    return achievedTokensPerSecond(stderr);
+  };
+  let llama2c = 0;
+  let glassbox = 0;
+  for (let round = 0; round < rounds; round++) {
+    llama2c = Math.max(llama2c, await runOnce());
+    glassbox = Math.max(glassbox, await ours());
+  }
+  console.log(
+    `\nllama2.c run vs glassbox generate: stories260K, -t 0 -n 256, achieved tok/s (best of ${rounds})`,
+  );
+  console.log(tableRow('', 24, ['llama2.c', 'glassbox', 'ratio'], 12));
+  console.log(tableRow('decode', 24, [cell(llama2c), cell(glassbox), `${cell(glassbox / llama2c, 2)}×`], 12));
+  results.llama2c = { binary, llama2cTokensPerSecond: llama2c, glassboxTokensPerSecond: glassbox };
+}
+
+async function main(): Promise<void> {
+  console.log(`Glassbox bench — Node ${process.version}, ${results.cpu}${quick ? ' (quick: noisier)' : ''}`);
+  const models: [string, Model][] = [];
+  if (existsSync(STORIES260K)) models.push(['stories260K', await loadModel(STORIES260K)]);
+  else console.log(`\nstories260K: skipped (${STORIES260K} not found)`);
+  models.push(['stories15M-shape', randomModel(STORIES15M_SHAPE, 15)]);
+  benchEngine(models);
+
+  if (llama2cBinary) {
+    if (!existsSync(STORIES260K)) console.log('\nllama2.c: skipped (stories260K not found)');
+    else if (!existsSync(llama2cBinary)) console.log(`\nllama2.c: skipped (${llama2cBinary} not found)`);
+    else await benchLlama2c(llama2cBinary);
+  }
+
+  console.log('\nmatrix kernels, GFLOP/s (scripts/bench-kernels.ts)');
+  results.kernels = await runKernelBench({ quick });
+
+  if (args.includes('--no-browser')) console.log('\nChromium: skipped (--no-browser)');
+  else {
+    console.log('\nChromium (scripts/browser/bench-browser.ts)');
+    const browser = await runBrowserBench({ quick });
+    printBrowserBench(browser, console.log);
+    results.chromium = browser;
+  }
+
+  closeKernels();
   if (asJson) console.log(JSON.stringify(results));
 }
 

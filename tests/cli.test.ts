@@ -20,6 +20,7 @@ describe('glassbox CLI: wrong or missing arguments', () => {
     [['generate', '--model', 'm.bin', '--seed', 'abc'], /--seed must be a whole number/],
     [['trace', '--model', 'm.bin', '--prompt', 'x'], /add --json/],
     [['generate', '--model', 'm.bin', '--kernels', 'gpu'], /--kernels must be one of auto, wasm, ts/],
+    [['generate', '--model', 'm.bin', '--threads', '4'], /--threads must be one of 1, 2, auto/],
     [['trace', '--model', 'm.bin', '--json'], /--prompt is required/],
   ];
   for (const [args, message] of cases) {

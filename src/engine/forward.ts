@@ -12,22 +12,24 @@
  * With `trace: true` it also returns a Trace of every intermediate tensor (see trace.ts); when off, the
  * tracing branches do nothing.
  */
+import { withLayerKernels, type EngineKernels, type LayerKernels } from '../kernels/layer-reference.ts';
 import type { MatrixKernels } from '../kernels/reference.ts';
 import { selectKernels } from '../kernels/select.ts';
-import { causalSelfAttention } from './attention.ts';
 import type { KVCache } from './kv-cache.ts';
 import { headDim, type LayerWeights, type Model } from './model.ts';
-import { applyRope, embed, rmsNorm, swiglu } from './ops.ts';
+import { embed } from './ops.ts';
 import { snapshot, type LayerTrace, type Trace } from './trace.ts';
 
 export interface ForwardOptions {
   /** Record every intermediate tensor (costs memory and time; off by default). */
   trace?: boolean;
   /**
-   * Which matrix kernels compute the products: by default the fastest this runtime has (WebAssembly SIMD),
-   * else the readable TypeScript reference in src/kernels/reference.ts, which tests hold the fast ones to.
+   * Which kernels compute the products and the layer operations (RMSNorm, RoPE, attention, SwiGLU): by
+   * default the fastest this runtime has (WebAssembly SIMD), else the readable TypeScript in
+   * src/kernels/reference.ts and src/engine/ops.ts / attention.ts, which tests hold the fast ones to.
+   * Kernels without the layer operations (plain MatrixKernels) run those with the readable functions.
    */
-  kernels?: MatrixKernels;
+  kernels?: MatrixKernels & Partial<LayerKernels>;
   /** 'all' returns logits for every position [T, V]; 'last' only for the last one [1, V] (what sampling needs). */
   logits?: 'all' | 'last';
 }
@@ -56,20 +58,6 @@ function allocateActivations(model: Model, T: number) {
   };
 }
 
-/** RMSNorm applied to each of the T rows of `x`. */
-function rmsNormRows(
-  out: Float32Array,
-  x: Float32Array,
-  gain: Float32Array,
-  T: number,
-  dim: number,
-  eps: number,
-) {
-  for (let t = 0; t < T; t++) {
-    rmsNorm(out.subarray(t * dim, (t + 1) * dim), x.subarray(t * dim, (t + 1) * dim), gain, eps);
-  }
-}
-
 function addInPlace(target: Float32Array, delta: Float32Array): void {
   for (let i = 0; i < target.length; i++) target[i] += delta[i];
 }
@@ -81,7 +69,7 @@ export function forward(
   options: ForwardOptions = {},
 ) {
   const { config, weights } = model;
-  const kernels = options.kernels ?? selectKernels('auto');
+  const kernels = withLayerKernels(options.kernels ?? selectKernels('auto'));
   const T = tokens.length;
   const startPos = cache.length;
   checkInput(model, tokens, cache);
@@ -104,7 +92,7 @@ export function forward(
     if (layerTrace) layerTrace.input = snapshot(act.x, [T, dim]);
 
     // --- attention block ---
-    rmsNormRows(act.normed, act.x, layer.attnNorm.data, T, dim, normEps);
+    kernels.rmsNormRows(act.normed, act.x, layer.attnNorm.data, T, dim, normEps);
     kernels.matmulTransposedB(act.q, act.normed, layer.wq.data, T, dim, qDim);
     kernels.matmulTransposedB(act.k, act.normed, layer.wk.data, T, dim, kvDim);
     kernels.matmulTransposedB(act.v, act.normed, layer.wv.data, T, dim, kvDim);
@@ -115,25 +103,8 @@ export function forward(
       layerTrace.v = snapshot(act.v, [T, nKvHeads, hd]);
     }
 
-    for (let t = 0; t < T; t++) {
-      const pos = startPos + t;
-      applyRope(
-        act.q.subarray(t * qDim, (t + 1) * qDim),
-        pos,
-        nHeads,
-        hd,
-        config.ropeLayout,
-        config.ropeTheta,
-      );
-      applyRope(
-        act.k.subarray(t * kvDim, (t + 1) * kvDim),
-        pos,
-        nKvHeads,
-        hd,
-        config.ropeLayout,
-        config.ropeTheta,
-      );
-    }
+    kernels.applyRopeRows(act.q, startPos, T, nHeads, hd, config.ropeLayout, config.ropeTheta);
+    kernels.applyRopeRows(act.k, startPos, T, nKvHeads, hd, config.ropeLayout, config.ropeTheta);
     // The new keys and values join the cache before attention, so each token can attend to itself.
     cache.keys[l].set(act.k, startPos * kvDim);
     cache.values[l].set(act.v, startPos * kvDim);
@@ -142,7 +113,7 @@ export function forward(
     const record = layerTrace
       ? { scores: new Float32Array(nHeads * T * S), weights: new Float32Array(nHeads * T * S) }
       : undefined;
-    causalSelfAttention(
+    kernels.causalSelfAttention(
       act.attnOutput,
       act.q,
       cache.keys[l],
@@ -180,7 +151,7 @@ export function forward(
   });
   cache.length = startPos + T;
 
-  rmsNormRows(act.normed, act.x, weights.finalNorm.data, T, dim, normEps);
+  kernels.rmsNormRows(act.normed, act.x, weights.finalNorm.data, T, dim, normEps);
   const rows = options.logits === 'last' ? 1 : T;
   const finalRows = act.normed.subarray((T - rows) * dim);
   const logits = new Float32Array(rows * vocabSize);
@@ -203,16 +174,16 @@ export function forward(
 function feedForward(
   act: ReturnType<typeof allocateActivations>,
   layer: LayerWeights,
-  kernels: MatrixKernels,
+  kernels: EngineKernels,
   T: number,
   dim: number,
   hiddenDim: number,
   eps: number,
 ) {
-  rmsNormRows(act.normed, act.x, layer.ffnNorm.data, T, dim, eps);
+  kernels.rmsNormRows(act.normed, act.x, layer.ffnNorm.data, T, dim, eps);
   kernels.matmulTransposedB(act.gate, act.normed, layer.wGate.data, T, dim, hiddenDim);
   kernels.matmulTransposedB(act.up, act.normed, layer.wUp.data, T, dim, hiddenDim);
-  swiglu(act.activation, act.gate, act.up);
+  kernels.swiglu(act.activation, act.gate, act.up);
   kernels.matmulTransposedB(act.projected, act.activation, layer.wDown.data, T, hiddenDim, dim);
 }
 

@@ -20,6 +20,20 @@ export function rmsNorm(out: Float32Array, x: Float32Array, gain: Float32Array, 
   for (let i = 0; i < x.length; i++) out[i] = gain[i] * (x[i] * inverseRms);
 }
 
+/** RMSNorm applied to each of the `rows` rows of `x` ([rows, dim], row-major). */
+export function rmsNormRows(
+  out: Float32Array,
+  x: Float32Array,
+  gain: Float32Array,
+  rows: number,
+  dim: number,
+  eps: number,
+): void {
+  for (let r = 0; r < rows; r++) {
+    rmsNorm(out.subarray(r * dim, (r + 1) * dim), x.subarray(r * dim, (r + 1) * dim), gain, eps);
+  }
+}
+
 /** Numerically safe softmax in place over x[0..length): subtracting the max keeps exp() from overflowing. */
 export function softmax(x: Float32Array, length = x.length): void {
   let max = -Infinity;
@@ -80,6 +94,25 @@ export function applyRope(
       vec[base + first] = a * cos - b * sin;
       vec[base + second] = a * sin + b * cos;
     }
+  }
+}
+
+/**
+ * RoPE on `rows` consecutive rows of `nHeads` heads each ([rows, nHeads·headDim]), row r being the token at
+ * position startPos + r.
+ */
+export function applyRopeRows(
+  vec: Float32Array,
+  startPos: number,
+  rows: number,
+  nHeads: number,
+  headDim: number,
+  layout: RopeLayout,
+  theta: number,
+): void {
+  const width = nHeads * headDim;
+  for (let r = 0; r < rows; r++) {
+    applyRope(vec.subarray(r * width, (r + 1) * width), startPos + r, nHeads, headDim, layout, theta);
   }
 }
 

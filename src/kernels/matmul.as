@@ -27,6 +27,8 @@
 //
 // All pointers are byte offsets into linear memory; all sizes are element counts.
 
+import { madd } from './simd';
+
 /** Columns of B in one packed panel: two f32x4 vectors. */
 const PANEL: i32 = 8;
 /** Rows of A in one packed block: six broadcasts per k. */
@@ -34,19 +36,29 @@ const BLOCK: i32 = 6;
 /** Panels a single row of A multiplies at once: six independent accumulators hide the multiply-add latency. */
 const ROW_PANELS: i32 = 3;
 
-/** Where a block cut short by M or N is stored before its valid part is copied out. */
-const edgeTile: usize = memory.data(BLOCK * PANEL * 4, 16);
+/** Bytes of an edge tile: where a block cut short by M or N is stored before its valid part is copied out. */
+const EDGE_TILE_BYTES: usize = BLOCK * PANEL * 4;
+
+/**
+ * This instance's edge tile. A global is private to each instance, so every thread sharing one memory
+ * uses its own (`useEdgeTile`); by default it is the first bytes past the module's static data. (Not a
+ * `memory.data` segment: each new instance would rewrite that in a shared memory, under a running thread.)
+ */
+let edgeTile: usize = (__heap_base + 15) & ~15;
 
 /** The first byte of linear memory that this module does not use itself (64-byte aligned). */
 export function heapBase(): usize {
-  return (__heap_base + 63) & ~63;
+  return (((__heap_base + 15) & ~15) + EDGE_TILE_BYTES + 63) & ~63;
 }
 
-/** c + a·b in each lane: one fused instruction with relaxed SIMD, else a multiply and an add. */
-@inline
-function madd(a: v128, b: v128, c: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
-  return f32x4.add(f32x4.mul(a, b), c);
+/** Bytes of an edge tile, for `useEdgeTile`. */
+export function edgeTileSize(): usize {
+  return EDGE_TILE_BYTES;
+}
+
+/** Makes this instance (this thread) store its edge blocks at `at` (edgeTileSize bytes, 16-aligned). */
+export function useEdgeTile(at: usize): void {
+  edgeTile = at;
 }
 
 /**
@@ -199,33 +211,67 @@ export function packedBSize(K: i32, N: i32): usize {
   return <usize>((N + PANEL - 1) / PANEL) * K * PANEL * 4;
 }
 
+/** Panels of B in a product with N columns. */
+export function panelCount(N: i32): i32 {
+  return (N + PANEL - 1) / PANEL;
+}
+
 /**
  * out[M,N] = A[M,K] · B[K,N], with A packed by `packA` and B by `packRows` or `packTransposed`; out is
- * row-major. Panels are the outer loop so that each stays in L1 while every block of A passes.
+ * row-major.
  */
 export function gemm(out: usize, a: usize, b: usize, M: i32, K: i32, N: i32): void {
-  const panels = (N + PANEL - 1) / PANEL;
+  gemmPart(out, <usize>N * 4, a, b, M, K, N, 0, panelCount(N));
+}
+
+/**
+ * Columns 8·panelStart … 8·panelEnd−1 of the product (all M rows): what one thread computes when several
+ * share a product (src/kernels/threads.ts). `out` is where the first of those columns goes, `outRowBytes`
+ * the distance between rows there, so a thread may write straight into the output or into a buffer of its
+ * own. Panels are the outer loop so that each stays in L1 while every block of A passes.
+ */
+export function gemmPart(
+  out: usize,
+  outRowBytes: usize,
+  a: usize,
+  b: usize,
+  M: i32,
+  K: i32,
+  N: i32,
+  panelStart: i32,
+  panelEnd: i32,
+): void {
   const panelBytes = <usize>K * PANEL * 4;
-  const outRowBytes = <usize>N * 4;
   const blocked = blockedRows(M);
-  for (let p = 0; p < panels; p++) {
+  for (let p = panelStart; p < panelEnd; p++) {
     const cols = min(PANEL, N - p * PANEL);
     const panel = b + <usize>p * panelBytes;
+    const outPanel = out + <usize>(p - panelStart) * PANEL * 4;
     for (let i = 0; i < blocked; i += BLOCK) {
-      const outBlock = out + <usize>i * outRowBytes + <usize>p * PANEL * 4;
+      const outBlock = outPanel + <usize>i * outRowBytes;
       block6x8(outBlock, outRowBytes, a + <usize>i * K * 4, panel, K, min(BLOCK, M - i), cols);
     }
   }
   for (let i = blocked; i < M; i++) {
     const row = a + <usize>i * K * 4;
     const outRow = out + <usize>i * outRowBytes;
-    let p = 0;
-    for (; (p + ROW_PANELS) * PANEL <= N; p += ROW_PANELS) {
-      row1x24(outRow + <usize>p * PANEL * 4, row, b + <usize>p * panelBytes, panelBytes, K);
+    let p = panelStart;
+    for (; p + ROW_PANELS <= panelEnd && (p + ROW_PANELS) * PANEL <= N; p += ROW_PANELS) {
+      row1x24(outRow + <usize>(p - panelStart) * PANEL * 4, row, b + <usize>p * panelBytes, panelBytes, K);
     }
-    for (; p < panels; p++) {
-      row1x8(outRow + <usize>p * PANEL * 4, row, b + <usize>p * panelBytes, K, min(PANEL, N - p * PANEL));
+    for (; p < panelEnd; p++) {
+      const at = outRow + <usize>(p - panelStart) * PANEL * 4;
+      row1x8(at, row, b + <usize>p * panelBytes, K, min(PANEL, N - p * PANEL));
     }
+  }
+}
+
+/** Copies `rows` rows of `rowBytes` bytes from src to dst, whose rows are srcRowBytes and dstRowBytes apart. */
+export function copyRows(dst: usize, dstRowBytes: usize, src: usize, srcRowBytes: usize, rows: i32, rowBytes: usize): void {
+  for (let r = 0; r < rows; r++) {
+    memory.copy(dst, src, rowBytes);
+    dst += dstRowBytes;
+    src += srcRowBytes;
   }
 }
 

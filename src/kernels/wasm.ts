@@ -1,6 +1,7 @@
 /**
- * The WebAssembly SIMD matrix kernels: the same products as `reference.ts`, computed by
- * `src/kernels/matmul.as` (AssemblyScript, compiled into `wasm-binaries.ts`) on plain Float32Arrays.
+ * The WebAssembly SIMD kernels: the same products as `reference.ts` and the same layer operations as
+ * `layer-reference.ts`, computed by `src/kernels/matmul.as` and `src/kernels/layer.as` (AssemblyScript,
+ * compiled into `wasm-binaries.ts`) on plain Float32Arrays.
  *
  * WebAssembly can only read its own linear memory, so each call copies its inputs in and its output out.
  * What makes that cheap:
@@ -15,25 +16,42 @@
  *   `TypedArray.set` each, which is a memcpy, and packed inside WebAssembly; the output is copied out with
  *   one `set`. `scripts/bench-kernels.ts` measures what this costs against `gemm` alone: 1–5% of a
  *   forward product, 8–10% of a backward one, whose second operand is copied and packed on every call.
+ * - The layer operations copy their few rows in and out the same way; attention copies the visible rows of
+ *   the layer's KV cache (what it reads anyway) and RoPE reads its cos/sin from a table kept per head size.
  *
- * The memory grows on demand. Growing detaches every view of the old buffer, so views are only ever taken
- * through `heap.f32` after all of a call's allocations.
+ * With `threads` > 1 the memory is shared with worker threads (threads.ts), which take parts of the large
+ * products; everything else runs on the calling thread.
+ *
+ * The memory grows on demand. Growing detaches every view of an unshared buffer, so views are only ever
+ * taken through `heap.f32` after all of a call's allocations.
  */
+import type { AttentionRecord, AttentionShape } from '../engine/attention.ts';
+import type { RopeLayout } from '../engine/model.ts';
+import { ropeFrequency } from '../engine/ops.ts';
+import { LinearHeap } from './heap.ts';
+import type { LayerKernels } from './layer-reference.ts';
 import type { MatrixKernels } from './reference.ts';
-import { matmulRelaxedSimdBase64, matmulSimdBase64 } from './wasm-binaries.ts';
+import { sharedMemoryUnavailable, startThreadPool, type ThreadPool } from './threads.ts';
+import { relaxedSimdBase64, relaxedSimdSharedBase64, simdBase64, simdSharedBase64 } from './wasm-binaries.ts';
 
 /** The kernel implementations there are: the readable reference and the two WebAssembly builds. */
 export type KernelVariant = 'ts' | 'wasm-simd' | 'wasm-relaxed-simd';
 export type WasmVariant = Exclude<KernelVariant, 'ts'>;
 
-/** A set of matrix kernels, as `selectKernels` returns it. */
-export interface KernelSet extends MatrixKernels {
-  /** Which implementation computes the products. */
+/** A set of kernels, as `selectKernels` returns it. */
+export interface KernelSet extends MatrixKernels, LayerKernels {
+  /** Which implementation computes the products and the layer operations. */
   readonly variant: KernelVariant;
+  /** Threads that share a large product: 1, or the calling thread plus workers. */
+  readonly threads: number;
   /** Forget the packed copy of a weight whose values changed, so the next product reads them anew. */
   invalidate(weight: Float32Array): void;
   /** Forget every packed weight (for example after each optimizer step). */
   invalidateAll(): void;
+  /** Resolves once the worker threads, if any, run (see ThreadPool.ready). */
+  ready(): Promise<void>;
+  /** Stops the worker threads, if any; the set then computes everything on the calling thread. */
+  close(): void;
 }
 
 /** The WebAssembly kernel set, which can also say how much memory its packed weights hold. */
@@ -43,22 +61,61 @@ export interface WasmKernelSet extends KernelSet {
   packedWeightBytes(): number;
 }
 
-/** The exports of matmul.as; pointers and sizes in bytes, shapes in elements. */
-export interface MatmulExports {
+/** The exports of the module; pointers and sizes in bytes, shapes in elements. */
+export interface KernelExports {
   heapBase(): number;
+  edgeTileSize(): number;
+  useEdgeTile(at: number): void;
   blockedRows(M: number): number;
   packedASize(M: number, K: number): number;
   packedBSize(K: number, N: number): number;
+  panelCount(N: number): number;
   gemm(out: number, a: number, b: number, M: number, K: number, N: number): void;
+  gemmPart(
+    out: number,
+    outRowBytes: number,
+    a: number,
+    b: number,
+    M: number,
+    K: number,
+    N: number,
+    panelStart: number,
+    panelEnd: number,
+  ): void;
+  copyRows(
+    dst: number,
+    dstRowBytes: number,
+    src: number,
+    srcRowBytes: number,
+    rows: number,
+    rowBytes: number,
+  ): void;
   packA(dst: number, src: number, M: number, K: number, rowStride: number, colStride: number): void;
   packRows(dst: number, src: number, K: number, N: number): void;
   packTransposed(dst: number, src: number, N: number, K: number): void;
   ceiling(iterations: number, seed: number): number;
+  rmsNormRows(out: number, x: number, gain: number, rows: number, dim: number, eps: number): void;
+  swiglu(out: number, gate: number, up: number, length: number): void;
+  ropeRows(vec: number, table: number, rows: number, nHeads: number, headDim: number, halves: boolean): void;
+  causalSelfAttention(
+    out: number,
+    queries: number,
+    keys: number,
+    values: number,
+    scores: number,
+    startPos: number,
+    T: number,
+    nHeads: number,
+    nKvHeads: number,
+    headDim: number,
+    recordScores: number,
+    recordWeights: number,
+  ): void;
 }
 
-const BASE64: Record<WasmVariant, string> = {
-  'wasm-simd': matmulSimdBase64,
-  'wasm-relaxed-simd': matmulRelaxedSimdBase64,
+const BASE64: Record<WasmVariant, { private: string; shared: string }> = {
+  'wasm-simd': { private: simdBase64, shared: simdSharedBase64 },
+  'wasm-relaxed-simd': { private: relaxedSimdBase64, shared: relaxedSimdSharedBase64 },
 };
 
 function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
@@ -68,16 +125,16 @@ function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
   return bytes;
 }
 
-/** The module bytes of a variant. */
-export function wasmBinary(variant: WasmVariant): Uint8Array<ArrayBuffer> {
-  return decodeBase64(BASE64[variant]);
+/** The module bytes of a variant: for a private memory (one thread), or for a shared one. */
+export function wasmBinary(variant: WasmVariant, shared = false): Uint8Array<ArrayBuffer> {
+  return decodeBase64(shared ? BASE64[variant].shared : BASE64[variant].private);
 }
 
 const support = new Map<WasmVariant, boolean>();
 
 /**
  * Whether this runtime can run a variant: `WebAssembly.validate` on the very module that would be loaded
- * (4 KB), so the answer covers every instruction it uses — SIMD, and for 'wasm-relaxed-simd' the relaxed
+ * (9 KB), so the answer covers every instruction it uses — SIMD, and for 'wasm-relaxed-simd' the relaxed
  * multiply-add, which Chromium ships but Node 20 only behind --experimental-wasm-relaxed-simd.
  */
 export function wasmVariantSupported(variant: WasmVariant): boolean {
@@ -94,94 +151,30 @@ export function wasmVariantSupported(variant: WasmVariant): boolean {
   return supported;
 }
 
-const PAGE_BYTES = 65536;
-const ALIGN = 64;
+/** Pages of a new memory (2 MiB): enough for a small model's activations before any growth. */
+const INITIAL_PAGES = 32;
+/**
+ * The most a shared memory may grow to, in 64 KiB pages (2 GiB: a 110M-parameter model and its packed
+ * weights). A shared memory must declare its maximum up front, and the runtime reserves that much address
+ * space; a private one grows to 4 GiB.
+ */
+const SHARED_MAXIMUM_PAGES = 32768;
 
-/** A first-fit allocator over WebAssembly linear memory, which it grows when nothing free is big enough. */
-class LinearHeap {
-  /** Free ranges, sorted by start and never adjacent (they are merged). */
-  private readonly free: { start: number; bytes: number }[] = [];
-  private readonly allocated = new Map<number, number>();
-  private view: Float32Array;
-
-  constructor(
-    private readonly memory: WebAssembly.Memory,
-    base: number,
-  ) {
-    this.free.push({ start: base, bytes: memory.buffer.byteLength - base });
-    this.view = new Float32Array(memory.buffer);
-  }
-
-  /** The whole memory as floats. Take it after allocating: growth replaces the buffer. */
-  get f32(): Float32Array {
-    if (this.view.buffer !== this.memory.buffer) this.view = new Float32Array(this.memory.buffer);
-    return this.view;
-  }
-
-  /** Bytes currently allocated. */
-  allocatedBytes(): number {
-    let total = 0;
-    for (const bytes of this.allocated.values()) total += bytes;
-    return total;
-  }
-
-  allocate(requested: number): number {
-    const bytes = Math.max(ALIGN, Math.ceil(requested / ALIGN) * ALIGN);
-    let index = this.free.findIndex((range) => range.bytes >= bytes);
-    if (index < 0) index = this.grow(bytes);
-    const range = this.free[index];
-    const start = range.start;
-    if (range.bytes === bytes) this.free.splice(index, 1);
-    else {
-      range.start += bytes;
-      range.bytes -= bytes;
-    }
-    this.allocated.set(start, bytes);
-    return start;
-  }
-
-  release(start: number): void {
-    const bytes = this.allocated.get(start);
-    if (bytes === undefined) return;
-    this.allocated.delete(start);
-    let index = this.free.findIndex((range) => range.start > start);
-    if (index < 0) index = this.free.length;
-    this.free.splice(index, 0, { start, bytes });
-    this.mergeAround(index);
-  }
-
-  /** Grows the memory so that the last free range holds `bytes`; returns that range's index. */
-  private grow(bytes: number): number {
-    const end = this.memory.buffer.byteLength;
-    const last = this.free[this.free.length - 1];
-    const tailFree = last && last.start + last.bytes === end ? last.bytes : 0;
-    // At least half the current size again, so that a growing model does not grow memory on every weight.
-    const pages = Math.max(Math.ceil((bytes - tailFree) / PAGE_BYTES), Math.ceil(end / PAGE_BYTES / 2));
-    try {
-      this.memory.grow(pages);
-    } catch {
-      throw new RangeError(
-        `WebAssembly kernels: cannot grow memory from ${end / 2 ** 20} MiB by ${(pages * PAGE_BYTES) / 2 ** 20} MiB`,
-      );
-    }
-    this.free.push({ start: end, bytes: pages * PAGE_BYTES });
-    this.mergeAround(this.free.length - 1);
-    return this.free.length - 1;
-  }
-
-  private mergeAround(index: number): void {
-    const next = this.free[index + 1];
-    const range = this.free[index];
-    if (next && range.start + range.bytes === next.start) {
-      range.bytes += next.bytes;
-      this.free.splice(index + 1, 1);
-    }
-    const previous = this.free[index - 1];
-    if (previous && previous.start + previous.bytes === range.start) {
-      previous.bytes += range.bytes;
-      this.free.splice(index, 1);
-    }
-  }
+/**
+ * A new instance of the kernels with a memory of `initialPages` × 64 KiB, compiled synchronously (the
+ * module is 9 KB, well under what browsers allow on the main thread). The benchmark uses this to time
+ * `gemm` alone; `shared` gives a shared memory and the build for it, which worker threads can run too.
+ */
+export function instantiateKernels(
+  variant: WasmVariant,
+  { initialPages = INITIAL_PAGES, shared = false } = {},
+): { wasm: KernelExports; memory: WebAssembly.Memory; module: WebAssembly.Module } {
+  const memory = new WebAssembly.Memory(
+    shared ? { initial: initialPages, maximum: SHARED_MAXIMUM_PAGES, shared } : { initial: initialPages },
+  );
+  const module = new WebAssembly.Module(wasmBinary(variant, shared));
+  const instance = new WebAssembly.Instance(module, { env: { memory } });
+  return { wasm: instance.exports as unknown as KernelExports, memory, module };
 }
 
 /** A weight matrix packed into WebAssembly memory, and what it was packed from. */
@@ -215,29 +208,54 @@ function sampleMatches(weight: Float32Array, count: number, sample: Float32Array
   return true;
 }
 
-function checkLength(product: string, name: string, array: Float32Array, needed: number): void {
+function checkLength(operation: string, name: string, array: Float32Array, needed: number): void {
   if (array.length < needed) {
-    throw new RangeError(`${product}: ${name} has ${array.length} elements, the shape needs ${needed}`);
+    throw new RangeError(`${operation}: ${name} has ${array.length} elements, the shape needs ${needed}`);
+  }
+}
+
+const ALIGN = 64;
+const aligned = (bytes: number) => Math.ceil(bytes / ALIGN) * ALIGN;
+
+/**
+ * Fills a RoPE table for `ropeRows` in layer.as: for each position, a row of cos and a row of signed sin
+ * with one value per element of a head, from the reference's own angles (ropeFrequency, in float64).
+ */
+function fillRopeTable(
+  table: Float32Array,
+  positions: number,
+  headDim: number,
+  layout: RopeLayout,
+  theta: number,
+): void {
+  const half = headDim / 2;
+  const frequencies = Array.from({ length: half }, (_, pair) => ropeFrequency(pair, headDim, theta));
+  for (let pos = 0; pos < positions; pos++) {
+    const cosRow = pos * 2 * headDim;
+    const sinRow = cosRow + headDim;
+    for (let pair = 0; pair < half; pair++) {
+      const angle = pos * frequencies[pair];
+      const first = layout === 'interleaved' ? 2 * pair : pair;
+      const second = layout === 'interleaved' ? 2 * pair + 1 : pair + half;
+      table[cosRow + first] = table[cosRow + second] = Math.cos(angle);
+      table[sinRow + first] = -Math.sin(angle);
+      table[sinRow + second] = Math.sin(angle);
+    }
   }
 }
 
 /**
- * A new instance of matmul.as with a memory of `initialPages` × 64 KiB, compiled synchronously (the module
- * is 4 KB, well under what browsers allow on the main thread). The benchmark uses this to time `gemm` alone.
+ * Creates a WebAssembly kernel set, computing large products on `threads` threads when this runtime can
+ * share memory with workers (else on one: `threads` on the set says which). Throws if the runtime cannot
+ * compile the variant.
  */
-export function instantiateMatmul(
-  variant: WasmVariant,
-  initialPages = 32,
-): { wasm: MatmulExports; memory: WebAssembly.Memory } {
-  const memory = new WebAssembly.Memory({ initial: initialPages });
-  const instance = new WebAssembly.Instance(new WebAssembly.Module(wasmBinary(variant)), { env: { memory } });
-  return { wasm: instance.exports as unknown as MatmulExports, memory };
-}
-
-/** Creates a WebAssembly kernel set. Throws if the runtime cannot compile the variant. */
-export function createWasmKernels(variant: WasmVariant): WasmKernelSet {
-  const { wasm, memory } = instantiateMatmul(variant);
+export function createWasmKernels(variant: WasmVariant, threads = 1): WasmKernelSet {
+  const shared = threads > 1 && sharedMemoryUnavailable() === undefined;
+  const { wasm, memory, module } = instantiateKernels(variant, { shared });
   const heap = new LinearHeap(memory, wasm.heapBase());
+  let pool: ThreadPool | undefined = shared
+    ? startThreadPool({ module, memory, heap, workers: threads - 1, wasm })
+    : undefined;
 
   let packedWeights = new WeakMap<Float32Array, PackedWeight>();
   /** Every packed weight, so that `invalidateAll` can free them (a WeakMap cannot be listed). */
@@ -261,6 +279,18 @@ export function createWasmKernels(variant: WasmVariant): WasmKernelSet {
       scratchStart = heap.allocate(scratchBytes);
     }
     return scratchStart;
+  }
+
+  /** Consecutive 64-byte-aligned regions of the scratch region, of the given sizes in bytes. */
+  function scratchRegions(...sizes: number[]): number[] {
+    const offsets: number[] = [];
+    let total = 0;
+    for (const bytes of sizes) {
+      offsets.push(total);
+      total += aligned(bytes);
+    }
+    const base = scratch(total);
+    return offsets.map((offset) => base + offset);
   }
 
   function forget(weight: Float32Array): void {
@@ -289,9 +319,15 @@ export function createWasmKernels(variant: WasmVariant): WasmKernelSet {
     return start;
   }
 
+  /** gemm on the worker threads too when the product is large enough to repay waking them. */
+  function gemm(out: number, a: number, b: number, M: number, K: number, N: number): void {
+    if (pool && pool.worthSplitting(M, K, N)) pool.gemm(out, a, b, M, K, N);
+    else wasm.gemm(out, a, b, M, K, N);
+  }
+
   /**
-   * out[M,N] = A·B where A's element (i,k) is a[i·rowStride + k·colStride]; `packB(rawB, packedB)` is
-   * called with b already copied to rawB. With `packedB` given, B is a weight that is already packed.
+   * out[M,N] = A·B where A's element (i,k) is a[i·rowStride + k·colStride]. With `packedB` given, B is a
+   * weight that is already packed; otherwise b is copied in and packed as a row-major b[K,N].
    */
   function product(
     out: Float32Array,
@@ -304,36 +340,166 @@ export function createWasmKernels(variant: WasmVariant): WasmKernelSet {
     packedB: number | undefined,
     b: Float32Array,
   ): void {
-    const aBytes = M * K * 4;
-    const packedABytes = wasm.packedASize(M, K);
     // Rows that the packing leaves unblocked are stored as they are: then A can be copied in directly.
     const copyDirect = colStride === 1 && wasm.blockedRows(M) === 0;
-    const bBytes = packedB === undefined ? K * N * 4 : 0;
-    const packedBBytes = packedB === undefined ? wasm.packedBSize(K, N) : 0;
-    const base = scratch(aBytes + packedABytes + bBytes + packedBBytes + M * N * 4);
-    const rawA = base;
-    const packedA = rawA + aBytes;
-    const rawB = packedA + packedABytes;
-    const packedBStart = packedB ?? rawB + bBytes;
-    const outStart = rawB + bBytes + packedBBytes;
-
+    const packB = packedB === undefined;
+    const [rawA, packedA, rawB, packedBStart, outStart] = scratchRegions(
+      copyDirect ? 0 : M * K * 4,
+      wasm.packedASize(M, K),
+      packB ? K * N * 4 : 0,
+      packB ? wasm.packedBSize(K, N) : 0,
+      M * N * 4,
+    );
     const f32 = heap.f32;
-    if (copyDirect) f32.set(a.subarray(0, M * K), packedA >> 2);
+    if (copyDirect) copyIn(f32, a, M * K, packedA);
     else {
-      f32.set(a.subarray(0, M * K), rawA >> 2);
+      copyIn(f32, a, M * K, rawA);
       wasm.packA(packedA, rawA, M, K, rowStride, colStride);
     }
-    if (packedB === undefined) {
-      f32.set(b.subarray(0, K * N), rawB >> 2);
+    if (packB) {
+      copyIn(f32, b, K * N, rawB);
       wasm.packRows(packedBStart, rawB, K, N);
     }
-    wasm.gemm(outStart, packedA, packedBStart, M, K, N);
-    out.set(f32.subarray(outStart >> 2, (outStart >> 2) + M * N));
+    gemm(outStart, packedA, packB ? packedBStart : packedB, M, K, N);
+    copyOut(f32, outStart, M * N, out);
   }
 
+  /** RoPE tables, one per head size, layout and theta (a model has one), each covering `positions`. */
+  const ropeTables: {
+    headDim: number;
+    layout: RopeLayout;
+    theta: number;
+    start: number;
+    positions: number;
+  }[] = [];
+
+  /** The byte offset of the table row for position 0, covering at least `positions` positions. */
+  function ropeTable(headDim: number, layout: RopeLayout, theta: number, positions: number): number {
+    let table = ropeTables.find((t) => t.headDim === headDim && t.layout === layout && t.theta === theta);
+    if (table && table.positions >= positions) return table.start;
+    if (!table) {
+      table = { headDim, layout, theta, start: -1, positions: 16 };
+      ropeTables.push(table);
+    } else heap.release(table.start);
+    // Room for twice as many positions as before, so a growing context rebuilds the table rarely.
+    table.positions = Math.max(positions, 2 * table.positions);
+    table.start = heap.allocate(table.positions * 2 * headDim * 4);
+    const values = heap.f32.subarray(table.start >> 2, (table.start >> 2) + table.positions * 2 * headDim);
+    fillRopeTable(values, table.positions, headDim, layout, theta);
+    return table.start;
+  }
+
+  /** Copies the first `count` values of `array` to byte offset `at` (a view only when `array` is longer). */
+  function copyIn(f32: Float32Array, array: Float32Array, count: number, at: number): void {
+    f32.set(array.length === count ? array : array.subarray(0, count), at >> 2);
+  }
+
+  /** The `count` values at byte offset `at`, copied into `out`. */
+  function copyOut(f32: Float32Array, at: number, count: number, out: Float32Array): void {
+    out.set(f32.subarray(at >> 2, (at >> 2) + count));
+  }
+
+  const layerKernels: LayerKernels = {
+    rmsNormRows(out, x, gain, rows, dim, eps) {
+      const count = rows * dim;
+      checkLength('rmsNormRows', 'x', x, count);
+      checkLength('rmsNormRows', 'out', out, count);
+      checkLength('rmsNormRows', 'gain', gain, dim);
+      const [xAt, gainAt, outAt] = scratchRegions(count * 4, dim * 4, count * 4);
+      const f32 = heap.f32;
+      copyIn(f32, x, count, xAt);
+      copyIn(f32, gain, dim, gainAt);
+      wasm.rmsNormRows(outAt, xAt, gainAt, rows, dim, eps);
+      copyOut(f32, outAt, count, out);
+    },
+
+    swiglu(out, gate, up) {
+      const count = out.length;
+      checkLength('swiglu', 'gate', gate, count);
+      checkLength('swiglu', 'up', up, count);
+      const [gateAt, upAt, outAt] = scratchRegions(count * 4, count * 4, count * 4);
+      const f32 = heap.f32;
+      copyIn(f32, gate, count, gateAt);
+      copyIn(f32, up, count, upAt);
+      wasm.swiglu(outAt, gateAt, upAt, count);
+      copyOut(f32, outAt, count, out);
+    },
+
+    applyRopeRows(vec, startPos, rows, nHeads, headDim, layout, theta) {
+      const count = rows * nHeads * headDim;
+      checkLength('applyRopeRows', 'vec', vec, count);
+      const table = ropeTable(headDim, layout, theta, startPos + rows);
+      const [vecAt] = scratchRegions(count * 4);
+      const f32 = heap.f32;
+      copyIn(f32, vec, count, vecAt);
+      const firstRow = table + startPos * 2 * headDim * 4;
+      wasm.ropeRows(vecAt, firstRow, rows, nHeads, headDim, layout === 'half');
+      copyOut(f32, vecAt, count, vec);
+    },
+
+    causalSelfAttention(
+      out: Float32Array,
+      queries: Float32Array,
+      keys: Float32Array,
+      values: Float32Array,
+      startPos: number,
+      T: number,
+      shape: AttentionShape,
+      record?: AttentionRecord,
+    ) {
+      const { nHeads, nKvHeads, headDim } = shape;
+      const S = startPos + T;
+      const qCount = T * nHeads * headDim;
+      // Only the positions this call can see: 0 … S−1 of the cache.
+      const kvCount = S * nKvHeads * headDim;
+      const recordCount = record ? nHeads * T * S : 0;
+      checkLength('causalSelfAttention', 'queries', queries, qCount);
+      checkLength('causalSelfAttention', 'out', out, qCount);
+      checkLength('causalSelfAttention', 'keys', keys, kvCount);
+      checkLength('causalSelfAttention', 'values', values, kvCount);
+      const [qAt, keysAt, valuesAt, scoresAt, outAt, recordScoresAt, recordWeightsAt] = scratchRegions(
+        qCount * 4,
+        kvCount * 4,
+        kvCount * 4,
+        S * 4,
+        qCount * 4,
+        recordCount * 4,
+        recordCount * 4,
+      );
+      const f32 = heap.f32;
+      copyIn(f32, queries, qCount, qAt);
+      copyIn(f32, keys, kvCount, keysAt);
+      copyIn(f32, values, kvCount, valuesAt);
+      wasm.causalSelfAttention(
+        outAt,
+        qAt,
+        keysAt,
+        valuesAt,
+        scoresAt,
+        startPos,
+        T,
+        nHeads,
+        nKvHeads,
+        headDim,
+        record ? recordScoresAt : 0,
+        record ? recordWeightsAt : 0,
+      );
+      copyOut(f32, outAt, qCount, out);
+      if (record) {
+        copyOut(f32, recordScoresAt, recordCount, record.scores);
+        copyOut(f32, recordWeightsAt, recordCount, record.weights);
+      }
+    },
+  };
+
   return {
-    name: variant,
+    get name() {
+      return pool ? `${variant}, ${pool.threads} threads` : variant;
+    },
     variant,
+    get threads() {
+      return pool?.threads ?? 1;
+    },
 
     matmulTransposedB(out, x, w, M, K, N) {
       checkLength('matmulTransposedB', 'out', out, M * N);
@@ -361,6 +527,8 @@ export function createWasmKernels(variant: WasmVariant): WasmKernelSet {
       product(out, a, 1, M, M, K, N, undefined, b);
     },
 
+    ...layerKernels,
+
     invalidate: forget,
 
     invalidateAll() {
@@ -369,7 +537,18 @@ export function createWasmKernels(variant: WasmVariant): WasmKernelSet {
     },
 
     packedWeightBytes() {
-      return heap.allocatedBytes() - scratchBytes;
+      let bytes = 0;
+      for (const packed of packedSet) bytes += heap.sizeOf(packed.start);
+      return bytes;
+    },
+
+    async ready() {
+      await pool?.ready();
+    },
+
+    close() {
+      pool?.close();
+      pool = undefined;
     },
   };
 }

@@ -1,0 +1,21 @@
+/**
+ * The page the Chromium benchmark and the browser test load. It runs its task in a Web Worker — where the
+ * app's engine runs, and where a thread may wait on Atomics — and passes every message on to the Node
+ * driver (../chromium.ts) through `glassboxReport`, a function Playwright exposes to the page.
+ */
+import type { PageMessage, PageRequest } from './protocol.ts';
+
+const report = (message: PageMessage) => {
+  (window as { glassboxReport?: (message: PageMessage) => void }).glassboxReport?.(message);
+  if (message.type !== 'log') document.getElementById('status')!.textContent = message.type;
+};
+
+const params = new URLSearchParams(location.search);
+const request: PageRequest = {
+  task: params.get('task') === 'check' ? 'check' : 'bench',
+  quick: params.has('quick'),
+};
+const worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' });
+worker.onmessage = (event: MessageEvent<PageMessage>) => report(event.data);
+worker.onerror = (event) => report({ type: 'error', message: `worker: ${event.message}` });
+worker.postMessage(request);
