@@ -5,7 +5,7 @@
  *
  *   node dist/scripts/model-card.js [MODEL_DIR]
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { loadModelAndTokenizer } from '../src/cli/load.ts';
 import { enableRelaxedSimd } from '../src/cli/runtime.ts';
@@ -54,6 +54,9 @@ function sample(prompt: string, temperature: number, seed: number, steps = 120):
   return tokenizer.decode(out);
 }
 
+// How the size was chosen: measured by the person who trained the model, kept beside it (optional).
+const sizeChoicePath = join(dir, 'size-choice.md');
+const sizeChoice = existsSync(sizeChoicePath) ? readFileSync(sizeChoicePath, 'utf8').trim() + '\n' : '';
 const c = model.config;
 const samples = [0, 0.8, 1.0].flatMap((temperature) =>
   ['', 'Jesus said to them,'].map((prompt) => ({
@@ -107,6 +110,7 @@ The folder is a standard Hugging Face Llama checkpoint (\`config.json\`, \`model
 - Mean training speed ${Math.round(speed).toLocaleString('en-US')} tokens/s on one core of a 2-core machine (WebAssembly SIMD kernels).
 - Log: \`train-log.jsonl\` (step, learning rate, training loss, validation loss, gradient norm, tokens/s); curves: \`loss.svg\`.
 
+${sizeChoice}
 ## Results
 
 - Training loss (mean of the last ${lastSteps.length} steps): ${trainLoss.toFixed(4)} nats/token (perplexity ${Math.exp(trainLoss).toFixed(2)}).
