@@ -1,0 +1,112 @@
+/**
+ * Vite plugins for the course app, both doing their work at build time:
+ *
+ *  - `sourceExcerpts`: `import x from '…/forward.ts?symbol=forward&excerpt'` gives the text of the
+ *    function `forward` (with its doc comment) as it is in the source file today, its line numbers and
+ *    highlighted HTML, so the code a chapter shows is the code that runs. `?symbol=*&excerpt` gives the whole file.
+ *  - `houseModelAssets`: serves the default model (models/house: config.json, model.safetensors,
+ *    tokenizer.json) at /models/house/ in development and copies it into the built site, so the app loads
+ *    it from its own origin. A missing file is reported at build time and, in the page, by a clear message.
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import type { Plugin } from 'vite';
+import { highlight } from './highlight.ts';
+
+export interface Excerpt {
+  /** Repository-relative path, e.g. "src/engine/forward.ts". */
+  file: string;
+  symbol: string;
+  /** 1-based, inclusive. */
+  startLine: number;
+  endLine: number;
+  code: string;
+  /** Highlighted HTML, one line per source line. */
+  html: string;
+}
+
+/** The lines of `symbol`'s declaration (and the doc comment just above it) in `source`. */
+export function findSymbol(source: string, symbol: string, file: string): { start: number; end: number } {
+  const lines = source.split('\n');
+  const declaration = new RegExp(
+    String.raw`^(export )?(async )?(function\*?|class|interface|type|const|let) ${symbol.replace(/\$/g, '\\$')}\b`,
+  );
+  const at = lines.findIndex((line) => declaration.test(line));
+  if (at < 0) throw new Error(`excerpt: no top-level declaration of "${symbol}" in ${file}`);
+  let start = at;
+  if (lines[start - 1]?.trim().endsWith('*/')) {
+    while (start > 0 && !lines[start].trimStart().startsWith('/**')) start--;
+  }
+  let end = at;
+  // A declaration ends on its own line, or at the first line that closes it at column 0: "}", "};", "];".
+  if (!/;\s*$/.test(lines[at])) {
+    while (end < lines.length && !/^[}\]]\)?;?\s*$/.test(lines[end])) end++;
+  }
+  return { start: start + 1, end: Math.min(end + 1, lines.length) };
+}
+
+export function sourceExcerpts(root: string): Plugin {
+  return {
+    name: 'glassbox-source-excerpts',
+    enforce: 'pre',
+    load(id) {
+      const [path, query] = id.split('?');
+      if (!query) return;
+      const params = new URLSearchParams(query);
+      if (!params.has('excerpt')) return;
+      const symbol = params.get('symbol') ?? '*';
+      const source = readFileSync(path, 'utf8');
+      this.addWatchFile(path);
+      const file = relative(root, path).split('\\').join('/');
+      const lines = source.replace(/\n$/, '').split('\n');
+      const { start, end } =
+        symbol === '*' ? { start: 1, end: lines.length } : findSymbol(source, symbol, file);
+      const code = lines.slice(start - 1, end).join('\n');
+      const excerpt: Excerpt = { file, symbol, startLine: start, endLine: end, code, html: highlight(code) };
+      return `export default ${JSON.stringify(excerpt)};`;
+    },
+  };
+}
+
+/** The files of a model folder the app loads. */
+export const MODEL_FILES = ['config.json', 'model.safetensors', 'tokenizer.json'] as const;
+
+export function houseModelAssets(folder: string): Plugin {
+  const source = resolve(folder);
+  const present = () => MODEL_FILES.filter((name) => existsSync(join(source, name)));
+  return {
+    name: 'glassbox-house-model',
+    configureServer(server) {
+      server.middlewares.use('/models/house/', (request, response, next) => {
+        const name = (request.url ?? '').split('?')[0].replace(/^\//, '');
+        if (!(MODEL_FILES as readonly string[]).includes(name)) return next();
+        const file = join(source, name);
+        if (!existsSync(file)) {
+          response.statusCode = 404;
+          response.end(`${file} not found`);
+          return;
+        }
+        response.setHeader('Content-Length', String(statSync(file).size));
+        response.end(readFileSync(file));
+      });
+    },
+    generateBundle() {
+      if (this.environment?.name !== 'client') return;
+      const found = present();
+      const missing = MODEL_FILES.filter((name) => !found.includes(name));
+      if (missing.length > 0) {
+        this.warn(
+          `the default model is incomplete: ${missing.join(', ')} not found in ${source}; ` +
+            'the app will say so when it loads',
+        );
+      }
+      for (const name of found) {
+        this.emitFile({
+          type: 'asset',
+          fileName: `models/house/${name}`,
+          source: readFileSync(join(source, name)),
+        });
+      }
+    },
+  };
+}

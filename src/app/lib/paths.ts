@@ -1,0 +1,12 @@
+/** Links inside the app, with the reader's state (text, model, settings) carried in the query. */
+import { resolve } from '$app/paths';
+
+/** The path of an app page (e.g. "/whole-machine"), relative to where the site is served. */
+export function pagePath(path: string): string {
+  return resolve(path as '/');
+}
+
+/** A link to an app page that keeps the reader's state. */
+export function pageHref(path: string, query: string): string {
+  return query ? `${pagePath(path)}?${query}` : pagePath(path);
+}

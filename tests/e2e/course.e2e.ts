@@ -1,0 +1,348 @@
+/**
+ * The course in a real browser, against the built site: every page loads cleanly and offline-safe, the
+ * figures show the engine's numbers (checked against a Node run of the same engine on the same files),
+ * links restore what they describe, axe finds no serious accessibility problem in light or dark mode, and
+ * screenshots of every chapter at 1280 and 375 px land in test-artifacts/ for a person to look at.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { forward } from '../../src/engine/forward.ts';
+import { generateTokens } from '../../src/engine/generate.ts';
+import { XorShiftRng } from '../../src/engine/rng.ts';
+import { KVCache } from '../../src/engine/kv-cache.ts';
+import { temperatureSoftmax } from '../../src/engine/sampling.ts';
+import { parseHfLlama } from '../../src/formats/hf-llama.ts';
+import { parseLlama2cCheckpoint } from '../../src/formats/llama2c.ts';
+import type { Model } from '../../src/engine/model.ts';
+import { bpeTokenizer, fromTokenizerJson } from '../../src/tokenizers/bpe.ts';
+import { llama2cTokenizer, parseLlama2cTokenizer } from '../../src/tokenizers/llama2c.ts';
+import type { Tokenizer } from '../../src/tokenizers/tokenizer.ts';
+import { haveShared, STORIES260K, TOK512 } from '../shared.ts';
+import { percent } from '../../src/app/lib/format.ts';
+import { coverage } from '../../src/app/lib/figures/distribution.ts';
+import {
+  ARTIFACTS,
+  e2eUnavailable,
+  openPage,
+  SITE,
+  startSession,
+  waitForAnalysis,
+  type Hook,
+  type Session,
+} from './harness.ts';
+
+const unavailable = e2eUnavailable();
+if (unavailable) console.warn(`[e2e] skipped: ${unavailable}`);
+
+const CHAPTERS = ['whole-machine', 'text-to-bytes'];
+const PAGES = ['', ...CHAPTERS, 'source', 'source/src/engine/forward.ts'];
+
+/** The engine in Node, on the very files the site serves (or on another model). */
+function nodeEngine(loaded?: { model: Model; tokenizer: Tokenizer }) {
+  const folder = join(SITE, 'models', 'house');
+  const model =
+    loaded?.model ??
+    parseHfLlama(
+      readFileSync(join(folder, 'config.json'), 'utf8'),
+      new Uint8Array(readFileSync(join(folder, 'model.safetensors'))),
+      { config: 'config.json', weights: 'model.safetensors' },
+    );
+  const tokenizer =
+    loaded?.tokenizer ??
+    bpeTokenizer(fromTokenizerJson(readFileSync(join(folder, 'tokenizer.json'), 'utf8')));
+  return {
+    nextToken(prompt: string) {
+      const tokens = tokenizer.encode(prompt, { bos: true, eos: false });
+      const { logits } = forward(model, tokens, new KVCache(model.config), { logits: 'last' });
+      const probabilities = temperatureSoftmax(logits, 1);
+      const top = Array.from(logits.keys())
+        .sort((a, b) => logits[b] - logits[a] || a - b)
+        .slice(0, 10)
+        .map((token) => ({ token, probability: probabilities[token] }));
+      return { tokens, top, probabilities };
+    },
+    /** A text that the model reads as exactly `count` tokens (BOS included). */
+    textOfTokens(count: number) {
+      const verse =
+        'And God said, Let there be light: and there was light. And God saw the light, that it was good. ';
+      const tokens = tokenizer.encode(verse.repeat(8), { bos: true, eos: false }).slice(0, count);
+      const text = tokenizer.decode(tokens);
+      expect(tokenizer.encode(text, { bos: true, eos: false })).toHaveLength(count);
+      return text;
+    },
+    /** The text the app's Generate button should produce: the engine's own loop, same settings. */
+    generate(prompt: string, maxTokens: number, temperature: number, seed: number) {
+      const tokens = tokenizer.encode(prompt, { bos: true, eos: false });
+      const out = [...tokens];
+      for (const step of generateTokens(model, tokens, {
+        steps: Math.min(model.config.seqLen, tokens.length - 1 + maxTokens),
+        sampling: { temperature },
+        rng: new XorShiftRng(seed),
+        stopTokens: [tokenizer.bosId, tokenizer.eosId],
+      })) {
+        if (!step.fromPrompt) out.push(step.token);
+      }
+      return tokenizer.decode(out);
+    },
+  };
+}
+
+async function axeViolations(page: Page) {
+  await page.addScriptTag({ path: 'node_modules/axe-core/axe.min.js' });
+  const result = await page.evaluate(async () => {
+    const axe = (globalThis as unknown as { axe: { run: (options: object) => Promise<unknown> } }).axe;
+    return axe.run({
+      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] },
+    });
+  });
+  const { violations } = result as {
+    violations: { id: string; impact: string; help: string; nodes: { target: string[] }[] }[];
+  };
+  return violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map(
+      (v) =>
+        `${v.id} (${v.impact}): ${v.help} at ${v.nodes
+          .map((n) => n.target.join(' '))
+          .slice(0, 3)
+          .join(', ')}`,
+    );
+}
+
+describe.skipIf(unavailable !== undefined)('the course in Chromium', () => {
+  let session: Session;
+  beforeAll(async () => {
+    session = await startSession();
+  });
+  afterAll(async () => {
+    await session?.close();
+  });
+
+  it('loads every page with no console error, no failed request and nothing from another host', async () => {
+    for (const path of PAGES) {
+      const { page, problems } = await openPage(session);
+      await page.goto(`${session.origin}/${path}`);
+      if (!path.startsWith('source')) await waitForAnalysis(page);
+      else await page.waitForLoadState('networkidle');
+      await page.close();
+      expect({ ...problems, bytes: undefined }, `/${path}`).toMatchObject({
+        console: [],
+        failed: [],
+        foreign: [],
+      });
+    }
+  });
+
+  it('measures the cold load of chapter 1 (bytes transferred, time to the first live figure)', async () => {
+    const { page, problems } = await openPage(session);
+    // Cold: nothing from earlier tests in the browser's cache.
+    await (await session.context.newCDPSession(page)).send('Network.clearBrowserCache');
+    await page.goto(`${session.origin}/whole-machine`);
+    const hook = await waitForAnalysis(page);
+    await page.waitForLoadState('networkidle');
+    const bytes = await problems.bytes();
+    // A 64-token text: the time the worker takes for the traced forward pass, and the time from a
+    // keystroke to the redrawn figures (input event → worker → figures drawn → next frame).
+    const text = nodeEngine().textOfTokens(64);
+    const input = await page.evaluate(async (value) => {
+      const box = document.querySelector<HTMLTextAreaElement>('#prompt')!;
+      const started = performance.now();
+      box.value = value;
+      box.dispatchEvent(new Event('input', { bubbles: true }));
+      const hook = () => (globalThis as unknown as { __glassbox: { prompt: string } }).__glassbox;
+      while (hook().prompt !== value) await new Promise((resolve) => setTimeout(resolve, 1));
+      await new Promise((resolve) => requestAnimationFrame(() => resolve(undefined)));
+      return performance.now() - started;
+    }, text);
+    const long = await waitForAnalysis(page, text);
+    const budget = {
+      coldLoad: { bytes, firstLiveMs: Math.round(hook.firstLiveMs) },
+      modelBytes: hook.model.bytes,
+      traceOfText: { tokens: long.tokens.length, forwardMs: +long.timings.forwardMs.toFixed(1) },
+      keystrokeToFigureMs: +input.toFixed(1),
+    };
+    writeFileSync(join(ARTIFACTS, 'budget.json'), JSON.stringify(budget, null, 2) + '\n');
+    console.log(`[e2e] budget: ${JSON.stringify(budget)}`);
+    await page.close();
+    expect(budget.coldLoad.firstLiveMs).toBeLessThan(10_000);
+  });
+
+  it("shows the engine's numbers for the reader's text, equal to a Node run of the engine", async () => {
+    const engine = nodeEngine();
+    const { page } = await openPage(session);
+    await page.goto(`${session.origin}/whole-machine`);
+    await waitForAnalysis(page);
+    for (const prompt of ['And God said', 'The LORD is my shepherd; I shall', '']) {
+      await page.fill('#prompt', prompt);
+      const hook = await waitForAnalysis(page, prompt);
+      const expected = engine.nextToken(prompt);
+      expect(hook.tokens).toEqual(expected.tokens);
+      expect(hook.top.map((t) => t.token)).toEqual(expected.top.map((t) => t.token));
+      hook.top.forEach((t, i) => expect(t.probability).toBeCloseTo(expected.top[i].probability, 5));
+      // What the reader sees: the percentages in the bars, and the shapes in the pipeline.
+      const shown = await page.locator('.bars .probability').allTextContents();
+      expect(shown).toEqual(expected.top.map((t) => percent(t.probability)));
+      await expect
+        .poll(() => page.locator('.pipeline').textContent())
+        .toContain(`tokens [${expected.tokens.length}]`);
+      // The whole distribution: how many tokens hold half and 90% of the probability.
+      const spread = coverage(expected.probabilities);
+      const [half, most] = spread.tokensFor.map((t) => t.count.toLocaleString('en'));
+      await expect
+        .poll(async () => (await page.locator('#tail-summary').textContent())?.replace(/\s+/g, ' '))
+        .toMatch(new RegExp(`top ${half} tokens?, and 90% in the top ${most}\\.`));
+      // The address bar follows the text.
+      expect(new URL(page.url()).searchParams.get('prompt')).toBe(prompt);
+    }
+    await page.close();
+  });
+
+  it('appends a chosen token, and generates what the engine generates in Node', async () => {
+    const engine = nodeEngine();
+    const { page } = await openPage(session);
+    await page.goto(
+      `${session.origin}/whole-machine?prompt=${encodeURIComponent('In the beginning')}&temperature=0`,
+    );
+    const before = await waitForAnalysis(page, 'In the beginning');
+    const best = before.top[0];
+    await page.locator('.bars button').first().click();
+    const after = await waitForAnalysis(page, `In the beginning${best.piece}`);
+    expect(after.tokens.length).toBe(before.tokens.length + 1);
+    await page.getByRole('button', { name: /^Generate/ }).click();
+    await page.getByRole('button', { name: /^Generate/ }).waitFor({ timeout: 30_000 });
+    const generated = await page.inputValue('#prompt');
+    expect(generated).toBe(engine.generate(`In the beginning${best.piece}`, 24, 0, 42));
+    expect(generated.length).toBeGreaterThan(`In the beginning${best.piece}`.length);
+    await page.close();
+  });
+
+  it('restores prompt, chapter and settings from a link', async () => {
+    const { page } = await openPage(session);
+    await page.goto(
+      `${session.origin}/text-to-bytes?prompt=${encodeURIComponent('naïve 👍🏽')}&temperature=1.2&seed=7`,
+    );
+    await waitForAnalysis(page, 'naïve 👍🏽');
+    expect(await page.inputValue('#prompt')).toBe('naïve 👍🏽');
+    await expect.poll(() => page.locator('h1').textContent()).toBe('Text to bytes');
+    expect(await page.locator('#utf8-prompt-summary').textContent()).toMatch(
+      /7\s+characters →\s+8\s+code points →\s+15\s+bytes/,
+    );
+    // The settings survive the move to another chapter.
+    await page
+      .getByRole('link', { name: /1\. The whole machine/ })
+      .first()
+      .click();
+    await waitForAnalysis(page, 'naïve 👍🏽');
+    const params = new URL(page.url()).searchParams;
+    expect([params.get('prompt'), params.get('temperature'), params.get('seed')]).toEqual([
+      'naïve 👍🏽',
+      '1.2',
+      '7',
+    ]);
+    expect(await page.locator('input[type=range]').inputValue()).toBe('1.2');
+    await page.close();
+  });
+
+  it('says so when the text is longer than the context, and keeps working', async () => {
+    const { page } = await openPage(session);
+    await page.goto(`${session.origin}/whole-machine`);
+    const hook = await waitForAnalysis(page);
+    const long = 'In the beginning God created the heavens and the earth. '.repeat(40);
+    await page.fill('#prompt', long);
+    const after = await waitForAnalysis(page, long);
+    expect(after.tokens.length).toBe(hook.model.config.seqLen);
+    await expect.poll(() => page.locator('.prompt-bar .notice').textContent()).toMatch(/reads at most/);
+    await page.close();
+  });
+
+  it.skipIf(!haveShared)(
+    'opens a model from disk; a malformed one gets its error and the old model stays',
+    async () => {
+      const { page } = await openPage(session);
+      await page.goto(`${session.origin}/whole-machine?prompt=Lily`);
+      const house = await waitForAnalysis(page, 'Lily');
+      const chooser = page.locator('input[type=file]');
+      await chooser.setInputFiles([
+        { name: 'broken.bin', mimeType: 'application/octet-stream', buffer: Buffer.alloc(100, 7) },
+        { name: 'tok512.bin', mimeType: 'application/octet-stream', buffer: readFileSync(TOK512) },
+      ]);
+      const alert = page.getByRole('alert');
+      await alert.waitFor();
+      expect(await alert.textContent()).toMatch(
+        /^That model could not be opened, so the house model stays loaded\. broken\.bin: /,
+      );
+      expect(
+        await page.evaluate(() => (globalThis as unknown as { __glassbox: Hook }).__glassbox.model.id),
+      ).toBe('house');
+      expect(await page.locator('.bars .probability').allTextContents()).toEqual(
+        house.top.map((t) => percent(t.probability)),
+      );
+
+      await chooser.setInputFiles([STORIES260K, TOK512]);
+      await page.waitForFunction(
+        () => (globalThis as unknown as { __glassbox: Hook }).__glassbox.model.id === 'local',
+      );
+      const stories = await waitForAnalysis(page, 'Lily');
+      const model = parseLlama2cCheckpoint(new Uint8Array(readFileSync(STORIES260K)), 'stories260K.bin');
+      const tokenizer = llama2cTokenizer(
+        parseLlama2cTokenizer(new Uint8Array(readFileSync(TOK512)), 'tok512.bin', 512),
+      );
+      const expected = nodeEngine({ model, tokenizer }).nextToken('Lily');
+      expect(stories.tokens).toEqual(expected.tokens);
+      expect(stories.top.map((t) => t.token)).toEqual(expected.top.map((t) => t.token));
+      stories.top.forEach((t, i) => expect(t.probability).toBeCloseTo(expected.top[i].probability, 5));
+      expect(new URL(page.url()).searchParams.get('model')).toBe('local');
+
+      await page.getByRole('button', { name: 'Back to the house model' }).click();
+      await page.waitForFunction(
+        () => (globalThis as unknown as { __glassbox: Hook }).__glassbox.model.id === 'house',
+      );
+      expect(new URL(page.url()).searchParams.get('model')).toBeNull();
+      await page.close();
+    },
+  );
+
+  it('says clearly when the model is missing or malformed', async () => {
+    for (const [what, reply, message] of [
+      ['missing', { status: 404 }, /model\.safetensors could not be loaded \(HTTP 404/],
+      [
+        'malformed',
+        { status: 200, body: Buffer.from('not a safetensors file at all') },
+        /model\.safetensors: /,
+      ],
+    ] as const) {
+      const { page } = await openPage(session);
+      await page.route('**/models/house/model.safetensors', (route) => route.fulfill(reply));
+      await page.goto(`${session.origin}/whole-machine`);
+      const alert = page.getByRole('alert');
+      await alert.waitFor({ timeout: 30_000 });
+      expect(await alert.textContent(), what).toMatch(message);
+      expect(await alert.textContent(), what).toMatch(/^The model could not be loaded\./);
+      await page.screenshot({ path: join(ARTIFACTS, `model-${what}.png`) });
+      await page.close();
+    }
+  });
+
+  for (const scheme of ['light', 'dark'] as const) {
+    it(`has no serious or critical axe violation in ${scheme} mode, and screenshots`, async () => {
+      for (const chapter of [...CHAPTERS, '', 'source/src/engine/forward.ts']) {
+        for (const width of scheme === 'light' ? [1280, 375] : [1280]) {
+          const { page } = await openPage(session);
+          await page.emulateMedia({ colorScheme: scheme, reducedMotion: 'reduce' });
+          await page.setViewportSize({ width, height: 900 });
+          await page.goto(`${session.origin}/${chapter}`);
+          if (chapter.startsWith('source')) await page.waitForLoadState('networkidle');
+          else await waitForAnalysis(page);
+          if (width === 1280) expect(await axeViolations(page), `/${chapter} ${scheme}`).toEqual([]);
+          await page.screenshot({
+            path: join(ARTIFACTS, `${chapter.replace(/\//g, '_') || 'home'}-${width}-${scheme}.png`),
+            fullPage: true,
+          });
+          await page.close();
+        }
+      }
+    });
+  }
+});

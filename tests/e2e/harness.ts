@@ -1,0 +1,144 @@
+/**
+ * The end-to-end harness: serves the built site (dist/app) with the app's own server, drives Debian's
+ * Chromium through playwright-core (never a browser Playwright downloads), and records what a page does
+ * wrong: console errors, uncaught exceptions, failed requests, and any request to a host but localhost.
+ */
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+// @ts-expect-error -- plain JavaScript (it runs in Node without a build step)
+import { serve } from '../../src/app/serve.js';
+
+export const CHROMIUM = process.env.GLASSBOX_CHROMIUM ?? '/usr/bin/chromium';
+export const SITE = 'dist/app';
+export const ARTIFACTS = 'test-artifacts';
+
+/** Why the suite cannot run here, or undefined. */
+export function e2eUnavailable(): string | undefined {
+  if (!existsSync(CHROMIUM)) return `${CHROMIUM} not found (install it: apt-get install -y chromium)`;
+  if (!existsSync(join(SITE, 'index.html')))
+    return `${SITE}/index.html not found (build it: npm run build:app)`;
+  if (!existsSync(join(SITE, 'models', 'house', 'model.safetensors'))) {
+    return `the site in ${SITE} was built without the default model (models/house/ is missing; GLASSBOX_MODEL_DIR may point at another folder)`;
+  }
+  return undefined;
+}
+
+const FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+export interface Session {
+  origin: string;
+  context: BrowserContext;
+  close(): Promise<void>;
+}
+
+export async function startSession(): Promise<Session> {
+  const server: { url: string; close(): Promise<void> } = await serve({ dir: SITE, port: 0, quiet: true });
+  const profile = mkdtempSync(join(tmpdir(), 'glassbox-e2e-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: FLAGS,
+    viewport: { width: 1280, height: 900 },
+  });
+  mkdirSync(ARTIFACTS, { recursive: true });
+  return {
+    origin: server.url.replace(/\/$/, ''),
+    context,
+    async close() {
+      await context.close();
+      await server.close();
+      rmSync(profile, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface Problems {
+  console: string[];
+  failed: string[];
+  foreign: string[];
+  /** Bytes of every response (headers and body) so far, for the page budget. */
+  bytes(): Promise<number>;
+}
+
+/** A new page whose problems are recorded from its first request. */
+export async function openPage(session: Session): Promise<{ page: Page; problems: Problems }> {
+  const page = await session.context.newPage();
+  const sizes: Promise<number>[] = [];
+  const problems: Problems = {
+    console: [],
+    failed: [],
+    foreign: [],
+    bytes: async () => (await Promise.all(sizes)).reduce((sum, size) => sum + size, 0),
+  };
+  page.on('console', (message) => {
+    if (message.type() === 'error') problems.console.push(message.text());
+  });
+  page.on('pageerror', (error) => problems.console.push(`uncaught: ${error.message}`));
+  page.on('requestfailed', (request) =>
+    problems.failed.push(`${request.url()}: ${request.failure()?.errorText}`),
+  );
+  page.on('request', (request) => {
+    const url = new URL(request.url());
+    if (
+      !['127.0.0.1', 'localhost'].includes(url.hostname) &&
+      url.protocol !== 'data:' &&
+      url.protocol !== 'blob:'
+    ) {
+      problems.foreign.push(request.url());
+    }
+  });
+  page.on('response', (response) => {
+    if (response.status() >= 400) problems.failed.push(`${response.url()}: HTTP ${response.status()}`);
+  });
+  page.on('requestfinished', (request) => {
+    sizes.push(
+      request
+        .sizes()
+        .then((size) => size.responseBodySize + size.responseHeadersSize)
+        .catch(() => 0),
+    );
+  });
+  return { page, problems };
+}
+
+export interface HookTop {
+  token: number;
+  piece: string;
+  probability: number;
+  logit: number;
+}
+
+export interface Hook {
+  prompt: string;
+  tokens: number[];
+  top: HookTop[];
+  firstLiveMs: number;
+  timings: { encodeMs: number; forwardMs: number };
+  model: { id: string; bytes: number; config: { vocabSize: number; seqLen: number } };
+}
+
+/** Waits until the engine has answered for `prompt` (or for anything, without one) and returns its numbers. */
+export async function waitForAnalysis(page: Page, prompt?: string): Promise<Hook> {
+  await page.waitForFunction(
+    (expected) => {
+      const hook = (globalThis as { __glassbox?: { prompt: string } }).__glassbox;
+      return hook !== undefined && (expected === null || hook.prompt === expected);
+    },
+    prompt ?? null,
+    { timeout: 30_000 },
+  );
+  // One more frame, so that the figures have drawn what the hook says.
+  await page.evaluate(() => new Promise((resolve) => requestAnimationFrame(() => resolve(undefined))));
+  return page.evaluate(() => (globalThis as unknown as { __glassbox: Hook }).__glassbox);
+}
