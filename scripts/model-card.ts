@@ -42,7 +42,7 @@ const speed = log.reduce((sum, l) => sum + l.tokensPerSecond, 0) / log.length;
 
 function sample(prompt: string, temperature: number, seed: number, steps = 120): string {
   const ids = tokenizer.encode(prompt, { bos: true, eos: false });
-  const out = [...ids];
+  const out = [ids[0]]; // generateTokens yields the rest of the prompt, then the sampled tokens
   for (const { token } of generateTokens(model, ids, {
     steps,
     sampling: { temperature, topP: temperature > 0 ? 0.95 : 0 },
