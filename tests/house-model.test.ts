@@ -33,7 +33,7 @@ describeHouse('the house model', () => {
 
   it('has the validation perplexity its model card states (recomputed, within 1%)', async () => {
     const card = readFileSync(join(HOUSE, 'MODEL_CARD.md'), 'utf8');
-    const stated = Number(/validation perplexity: ([\d.]+)/.exec(card)?.[1]);
+    const stated = Number(/validation perplexity: (\d+\.\d+)/.exec(card)?.[1]);
     expect(stated).toBeGreaterThan(1);
     const summary = JSON.parse(readFileSync(join(HOUSE, 'training.json'), 'utf8'));
     const { model, tokenizer } = await loadModelAndTokenizer(HOUSE);
