@@ -218,6 +218,46 @@ describe.skipIf(unavailable !== undefined)('the course in Chromium', () => {
     await page.close();
   });
 
+  it('uses the kernels a link asks for, reports them, and switches without reloading the model', async () => {
+    const engine = nodeEngine();
+    const prompt = 'And God said';
+    const expected = engine.nextToken(prompt);
+    const { page } = await openPage(session);
+    let modelRequests = 0;
+    page.on('request', (request) => {
+      if (request.url().endsWith('/model.safetensors')) modelRequests++;
+    });
+    await page.goto(`${session.origin}/whole-machine?prompt=${encodeURIComponent(prompt)}&kernels=ts`);
+    const hook = await waitForAnalysis(page, prompt);
+    expect(hook.kernels).toMatch(/^matrix kernels: ts /);
+    await expect.poll(() => page.locator('#kernels-line').textContent()).toMatch(/^matrix kernels: ts /);
+    expect(await page.getByLabel('Kernels').inputValue()).toBe('ts');
+    expect(hook.tokens).toEqual(expected.tokens);
+    expect(hook.top.map((t) => t.token)).toEqual(expected.top.map((t) => t.token));
+    hook.top.forEach((t, i) => expect(t.probability).toBeCloseTo(expected.top[i].probability, 5));
+    expect(await page.locator('.bars .probability').allTextContents()).toEqual(
+      expected.top.map((t) => percent(t.probability)),
+    );
+    expect(new URL(page.url()).searchParams.get('kernels')).toBe('ts');
+
+    // Back to the default: the figures recompute with other kernels, the model is not fetched again.
+    const requestsBefore = modelRequests;
+    const loadedBefore = hook.model.loadMs;
+    await page.getByLabel('Kernels').selectOption('auto');
+    await page.waitForFunction(
+      () =>
+        !(globalThis as unknown as { __glassbox: Hook }).__glassbox.kernels.startsWith('matrix kernels: ts '),
+    );
+    await expect.poll(() => page.locator('#kernels-line').textContent()).not.toMatch(/^matrix kernels: ts /);
+    const auto = await waitForAnalysis(page, prompt);
+    expect(auto.top.map((t) => t.token)).toEqual(expected.top.map((t) => t.token));
+    auto.top.forEach((t, i) => expect(t.probability).toBeCloseTo(expected.top[i].probability, 5));
+    await expect.poll(() => new URL(page.url()).searchParams.get('kernels')).toBeNull();
+    expect(modelRequests).toBe(requestsBefore);
+    expect(auto.model.loadMs).toBe(loadedBefore);
+    await page.close();
+  });
+
   it('restores prompt, chapter and settings from a link', async () => {
     const { page } = await openPage(session);
     await page.goto(

@@ -125,7 +125,9 @@ export interface Hook {
   top: HookTop[];
   firstLiveMs: number;
   timings: { encodeMs: number; forwardMs: number };
-  model: { id: string; bytes: number; config: { vocabSize: number; seqLen: number } };
+  /** The kernels line (describeKernels) of the kernels that computed this pass. */
+  kernels: string;
+  model: { id: string; bytes: number; loadMs: number; config: { vocabSize: number; seqLen: number } };
 }
 
 /** Waits until the engine has answered for `prompt` (or for anything, without one) and returns its numbers. */

@@ -4,7 +4,14 @@
  * newest request's answer is kept, so fast typing never shows a stale figure.
  */
 import * as Comlink from 'comlink';
-import type { Analysis, GeneratedStep, GenerateSettings, LoadProgress, ModelInfo } from './protocol.ts';
+import type {
+  Analysis,
+  GeneratedStep,
+  GenerateSettings,
+  KernelChoice,
+  LoadProgress,
+  ModelInfo,
+} from './protocol.ts';
 import type { EngineApi } from './worker.ts';
 
 export type EngineStatus = 'idle' | 'loading' | 'ready' | 'error';
@@ -129,15 +136,19 @@ export async function openFiles(files: File[]): Promise<boolean> {
 
 let newestRequest = 0;
 
-/** Recomputes the analysis for `prompt`; answers to older requests are dropped when they arrive. */
-export async function analyze(prompt: string): Promise<void> {
+/**
+ * Recomputes the analysis for `prompt` with the chosen kernels; answers to older requests are dropped when
+ * they arrive.
+ */
+export async function analyze(prompt: string, kernels: KernelChoice = 'auto'): Promise<void> {
   if (engine.status !== 'ready') return;
   const request = ++newestRequest;
   engine.busy = true;
   try {
-    const analysis = await worker().analyze(prompt);
+    const analysis = await worker().analyze(prompt, kernels);
     if (request !== newestRequest) return;
     engine.analysis = analysis;
+    if (engine.model) engine.model.kernels = analysis.kernels;
     engine.error = undefined;
     publishForTests(analysis);
   } catch (error) {
@@ -188,6 +199,7 @@ function publishForTests(analysis: Analysis): void {
     tokens: analysis.tokens,
     top: analysis.top,
     timings: analysis.timings,
+    kernels: analysis.kernels,
     /** Milliseconds from the start of the page's navigation to the first figure drawn from the engine. */
     firstLiveMs,
   };

@@ -4,6 +4,11 @@
  */
 import type { ModelConfig } from '../../../engine/model.ts';
 
+/** Which kernels the reader asked for (selectKernels): the fastest available, WebAssembly, or the reference. */
+export type KernelChoice = 'auto' | 'wasm' | 'ts';
+
+export const KERNEL_CHOICES: readonly KernelChoice[] = ['auto', 'wasm', 'ts'];
+
 export interface ModelInfo {
   /** Short name for the URL and messages, e.g. "house". */
   id: string;
@@ -64,6 +69,8 @@ export interface Analysis {
   /** The ten most likely next tokens, most likely first. */
   top: TopToken[];
   timings: { encodeMs: number; forwardMs: number };
+  /** Which kernels computed this pass (describeKernels of the chosen set). */
+  kernels: string;
 }
 
 export interface GenerateSettings {
@@ -71,6 +78,7 @@ export interface GenerateSettings {
   maxTokens: number;
   temperature: number;
   seed: number;
+  kernels: KernelChoice;
 }
 
 export interface GeneratedStep {

@@ -22,6 +22,7 @@ import type {
   Analysis,
   GeneratedStep,
   GenerateSettings,
+  KernelChoice,
   LoadProgress,
   ModelInfo,
   TopToken,
@@ -31,6 +32,9 @@ import type {
 const TOP_COUNT = 10;
 
 let loaded: { model: Model; tokenizer: Tokenizer; info: ModelInfo } | undefined;
+
+/** The kernels the reader chose last (the model info reports them). */
+let choice: KernelChoice = 'auto';
 
 /** Fetches several files at once, reporting the bytes received of all of them together. */
 async function fetchAll(urls: string[], onProgress: (progress: LoadProgress) => void): Promise<Uint8Array[]> {
@@ -91,7 +95,7 @@ function modelInfo(
     config: model.config,
     parameters: parameterCount(model),
     tokenizer: tokenizer.kind,
-    kernels: describeKernels(),
+    kernels: describeKernels(selectKernels(choice)),
     bytes,
     loadMs,
   } satisfies ModelInfo;
@@ -133,9 +137,12 @@ const api = {
     return install(model, tokenizer, 'local', source, bytes, started);
   },
 
-  /** One traced forward pass over `prompt` (BOS first); returns chapter 1's numbers. */
-  analyze(prompt: string): Analysis {
-    const { model, tokenizer } = requireModel();
+  /** One traced forward pass over `prompt` (BOS first) with the chosen kernels; returns chapter 1's numbers. */
+  analyze(prompt: string, kernelChoice: KernelChoice = 'auto'): Analysis {
+    const { model, tokenizer, info } = requireModel();
+    choice = kernelChoice;
+    const kernels = selectKernels(kernelChoice);
+    info.kernels = describeKernels(kernels);
     const t0 = performance.now();
     const allTokens = tokenizer.encode(prompt, { bos: true, eos: false });
     const tokens = allTokens.slice(0, model.config.seqLen);
@@ -143,6 +150,7 @@ const api = {
     const { logits, trace } = forward(model, tokens, new KVCache(model.config), {
       trace: true,
       logits: 'last',
+      kernels,
     });
     const t2 = performance.now();
     const probabilities = temperatureSoftmax(logits, 1);
@@ -158,6 +166,7 @@ const api = {
       probabilities,
       top: topTokens(logits, probabilities, tokenizer),
       timings: { encodeMs: t1 - t0, forwardMs: t2 - t1 },
+      kernels: info.kernels,
     };
     return Comlink.transfer(analysis, [
       logits.buffer,
@@ -187,6 +196,7 @@ const api = {
       sampling: { temperature: settings.temperature },
       rng: new XorShiftRng(settings.seed),
       stopTokens: [tokenizer.bosId, tokenizer.eosId],
+      kernels: selectKernels(settings.kernels),
     })) {
       if (step.fromPrompt) continue;
       tokens.push(step.token);

@@ -2,6 +2,8 @@
  * The reader's state, shared by every chapter: their text, the model and the settings. It lives in the
  * URL (so a link restores what its sender saw) and in this one reactive object.
  */
+import { KERNEL_CHOICES, type KernelChoice } from '$lib/engine/protocol.ts';
+
 export const DEFAULT_PROMPT = 'In the beginning God created the heavens and the';
 
 export const DEFAULTS = {
@@ -9,6 +11,7 @@ export const DEFAULTS = {
   model: 'house',
   temperature: 0.8,
   seed: 42,
+  kernels: 'auto' as KernelChoice,
 };
 
 export type CourseState = typeof DEFAULTS;
@@ -28,6 +31,7 @@ export function readQuery(params: URLSearchParams): CourseState {
     model: params.get('model') === 'local' ? 'local' : DEFAULTS.model,
     temperature: number('temperature', DEFAULTS.temperature, 0, 2),
     seed: Math.round(number('seed', DEFAULTS.seed, 1, 2 ** 31)),
+    kernels: KERNEL_CHOICES.find((choice) => choice === params.get('kernels')) ?? DEFAULTS.kernels,
   };
 }
 
@@ -38,5 +42,6 @@ export function toQuery(state: CourseState): string {
   if (state.model !== DEFAULTS.model) params.set('model', state.model);
   if (state.temperature !== DEFAULTS.temperature) params.set('temperature', String(state.temperature));
   if (state.seed !== DEFAULTS.seed) params.set('seed', String(state.seed));
+  if (state.kernels !== DEFAULTS.kernels) params.set('kernels', state.kernels);
   return params.toString();
 }
