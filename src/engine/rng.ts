@@ -1,7 +1,7 @@
 /**
  * The seeded random number generator: xorshift64*, exactly as llama2.c's sampler uses it, so that the same
  * seed draws the same tokens here and in llama2.c's `run`. Every random choice in Glassbox goes through this
- * (never Math.random), which makes every sample reproducible from its seed.
+ * (never the unseeded platform generator), which makes every sample reproducible from its seed.
  */
 const MASK_64 = (1n << 64n) - 1n;
 const MULTIPLIER = 0x2545f4914f6cdd1dn;
