@@ -22,6 +22,7 @@ import type { Tokenizer } from '../../src/tokenizers/tokenizer.ts';
 import { haveShared, STORIES260K, TOK512 } from '../shared.ts';
 import { percent } from '../../src/app/lib/format.ts';
 import { coverage } from '../../src/app/lib/figures/distribution.ts';
+import { CHAPTERS as CHAPTER_LIST } from '../../src/app/lib/chapters.ts';
 import {
   ARTIFACTS,
   e2eUnavailable,
@@ -36,7 +37,7 @@ import {
 const unavailable = e2eUnavailable();
 if (unavailable) console.warn(`[e2e] skipped: ${unavailable}`);
 
-const CHAPTERS = ['whole-machine', 'text-to-bytes'];
+const CHAPTERS = CHAPTER_LIST.map((chapter) => chapter.slug);
 const PAGES = ['', ...CHAPTERS, 'source', 'source/src/engine/forward.ts'];
 
 /** The engine in Node, on the very files the site serves (or on another model). */

@@ -20,6 +20,30 @@ export const CHAPTERS: readonly Chapter[] = [
     title: 'Text to bytes',
     summary: 'Characters, code points and the UTF-8 bytes the model starts from.',
   },
+  {
+    slug: 'tokenization',
+    number: 3,
+    title: 'Tokenization',
+    summary: 'Bytes merged into tokens: GPT-4o’s tokenizer, ours, and how BPE learns its merges.',
+  },
+  {
+    slug: 'embeddings',
+    number: 4,
+    title: 'Embeddings',
+    summary: 'Each token becomes a row of a learned table: your rows, their neighbours, the whole map.',
+  },
+  {
+    slug: 'neurons',
+    number: 5,
+    title: 'Neurons and matrix multiplication',
+    summary: 'One neuron with sliders, then a real matrix × vector product from the model, row by row.',
+  },
+  {
+    slug: 'position',
+    number: 6,
+    title: 'Position',
+    summary: 'Why attention needs to know where a token is, and how RoPE tells it by rotating.',
+  },
 ];
 
 export function chapterBySlug(slug: string): Chapter | undefined {

@@ -46,6 +46,11 @@ export const engine: EngineState = $state({
 
 let remote: Comlink.Remote<EngineApi> | undefined;
 
+/** The engine worker, for the chapters' own questions (its views/ modules); started on first use. */
+export function engineWorker(): Comlink.Remote<EngineApi> {
+  return worker();
+}
+
 function worker(): Comlink.Remote<EngineApi> {
   if (!remote) {
     const thread = new Worker(new URL('./worker.ts', import.meta.url), {
@@ -187,6 +192,17 @@ export function stopGenerating(): void {
 }
 
 /**
+ * The numbers each chapter's figures show, by figure name, for the end-to-end tests (plain data): a figure
+ * calls this after it has drawn, e.g. `publishFigure('embeddings.neighbours', { token, neighbours })`.
+ */
+const figures: Record<string, unknown> = {};
+export function publishFigure(name: string, data: unknown): void {
+  figures[name] = $state.snapshot(data);
+  const hook = (globalThis as { __glassbox?: { figures?: unknown } }).__glassbox;
+  if (hook) hook.figures = figures;
+}
+
+/**
  * The test hook: the numbers the figures show, for the end-to-end tests to compare with a Node run of the
  * engine. Plain data, no functions.
  */
@@ -202,5 +218,6 @@ function publishForTests(analysis: Analysis): void {
     kernels: analysis.kernels,
     /** Milliseconds from the start of the page's navigation to the first figure drawn from the engine. */
     firstLiveMs,
+    figures,
   };
 }

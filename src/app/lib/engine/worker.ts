@@ -4,6 +4,7 @@
  * stays here for figures that ask for a slice of it.
  */
 import * as Comlink from 'comlink';
+import { requireModel } from './worker-state.ts';
 import { forward } from '../../../engine/forward.ts';
 import { generateTokens } from '../../../engine/generate.ts';
 import { KVCache } from '../../../engine/kv-cache.ts';
@@ -31,10 +32,11 @@ import type {
 
 const TOP_COUNT = 10;
 
-let loaded: { model: Model; tokenizer: Tokenizer; info: ModelInfo } | undefined;
-
-/** The kernels the reader chose last (the model info reports them). */
-let choice: KernelChoice = 'auto';
+import { current, setLoaded } from './worker-state.ts';
+import { tokenizationViews } from './views/tokenization.ts';
+import { embeddingViews } from './views/embeddings.ts';
+import { neuronViews } from './views/neurons.ts';
+import { positionViews } from './views/position.ts';
 
 /** Fetches several files at once, reporting the bytes received of all of them together. */
 async function fetchAll(urls: string[], onProgress: (progress: LoadProgress) => void): Promise<Uint8Array[]> {
@@ -95,7 +97,7 @@ function modelInfo(
     config: model.config,
     parameters: parameterCount(model),
     tokenizer: tokenizer.kind,
-    kernels: describeKernels(selectKernels(choice)),
+    kernels: describeKernels(selectKernels(current.choice)),
     bytes,
     loadMs,
   } satisfies ModelInfo;
@@ -140,7 +142,7 @@ const api = {
   /** One traced forward pass over `prompt` (BOS first) with the chosen kernels; returns chapter 1's numbers. */
   analyze(prompt: string, kernelChoice: KernelChoice = 'auto'): Analysis {
     const { model, tokenizer, info } = requireModel();
-    choice = kernelChoice;
+    current.choice = kernelChoice;
     const kernels = selectKernels(kernelChoice);
     info.kernels = describeKernels(kernels);
     const t0 = performance.now();
@@ -153,6 +155,7 @@ const api = {
       kernels,
     });
     const t2 = performance.now();
+    current.lastPass = { tokens, trace: trace! };
     const probabilities = temperatureSoftmax(logits, 1);
     const stream = residualStream(trace!);
     const analysis: Analysis = {
@@ -206,6 +209,12 @@ const api = {
     }
     return added;
   },
+
+  // The chapters' own questions, each in its own module (views/): slices of a Trace or of the weights.
+  ...tokenizationViews,
+  ...embeddingViews,
+  ...neuronViews,
+  ...positionViews,
 };
 
 /** A file the reader chose, read by the page. */
@@ -230,7 +239,7 @@ function install(
   }
   selectKernels('auto').invalidateAll(); // the packed weights of a previous model are of no use now
   const info = modelInfo(model, tokenizer, id, label, bytes, performance.now() - started);
-  loaded = { model, tokenizer, info };
+  setLoaded({ model, tokenizer, info });
   return info;
 }
 
@@ -287,11 +296,6 @@ function modelFromFiles(files: LocalFile[]): { model: Model; tokenizer: Tokenize
     describe,
     'no tokenizer here: choose the tokenizer file too (tokenizer.json, or a llama2.c tokenizer .bin)',
   );
-}
-
-function requireModel() {
-  if (!loaded) throw new Error('no model is loaded yet');
-  return loaded;
 }
 
 /** The last token's vector at each stage of the residual stream, with the Trace's names and shapes. */

@@ -12,6 +12,8 @@ export const DEFAULTS = {
   temperature: 0.8,
   seed: 42,
   kernels: 'auto' as KernelChoice,
+  /** The token the chapters look at closely (embedding row, q/k pairs…): its position, -1 for the last. */
+  token: -1,
 };
 
 export type CourseState = typeof DEFAULTS;
@@ -32,6 +34,7 @@ export function readQuery(params: URLSearchParams): CourseState {
     temperature: number('temperature', DEFAULTS.temperature, 0, 2),
     seed: Math.round(number('seed', DEFAULTS.seed, 1, 2 ** 31)),
     kernels: KERNEL_CHOICES.find((choice) => choice === params.get('kernels')) ?? DEFAULTS.kernels,
+    token: Math.round(number('token', DEFAULTS.token, -1, 1e6)),
   };
 }
 
@@ -43,5 +46,6 @@ export function toQuery(state: CourseState): string {
   if (state.temperature !== DEFAULTS.temperature) params.set('temperature', String(state.temperature));
   if (state.seed !== DEFAULTS.seed) params.set('seed', String(state.seed));
   if (state.kernels !== DEFAULTS.kernels) params.set('kernels', state.kernels);
+  if (state.token !== DEFAULTS.token) params.set('token', String(state.token));
   return params.toString();
 }

@@ -1,0 +1,2 @@
+/** Chapter 5 (neurons and matrix multiplication): what its figures ask the engine worker. */
+export const neuronViews = {};

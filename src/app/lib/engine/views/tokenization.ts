@@ -1,0 +1,2 @@
+/** Chapter 3 (tokenization): what its figures ask the engine worker. */
+export const tokenizationViews = {};
