@@ -5,6 +5,7 @@
  *                     [--top-k K] [--min-p P] [--seed S]
  *   glassbox trace    --model M [--tokenizer T] --prompt TEXT --json [--all]
  */
+import { availableParallelism } from 'node:os';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { forward } from '../engine/forward.ts';
 import { generateTokens } from '../engine/generate.ts';
@@ -63,9 +64,12 @@ train options (defaults in brackets; a resumed run keeps the settings it started
   --out DIR           output folder: config.json, model.safetensors, tokenizer.json, checkpoint, log, loss.svg
   --resume            continue the run in --out from its last checkpoint
   --tokenizer FILE    use this tokenizer.json instead of training one   --vocab-size N [4096]
-  --dim N [192]  --layers N [6]  --heads N [6]  --kv-heads N [2]  --hidden N [512]  --seq-len N [128]
+  --dim N [128]  --layers N [4]  --heads N [4]  --kv-heads N [2]  --hidden N [384]  --seq-len N [128]
   --batch N [16]  --steps N [3000]  --lr X [0.002]  --min-lr X [0.0002]  --warmup N [100]
   --weight-decay X [0.1]  --clip X [1]  --eval-every N [100]  --checkpoint-every N [100]  --seed N [1337]
+  --shards N [2]      each batch is cut into N shards whose gradients are averaged (fixes the numbers)
+  --threads N         threads computing the shards at once: 1, 2, … or auto [auto: one per core, ≤ shards];
+                      the same run gives the same numbers on any number of threads
 
 train-tokenizer options:
   --input FILE        UTF-8 text (or .gz)
@@ -236,6 +240,7 @@ const TRAIN_NUMBER_OPTIONS = {
   'eval-every': 'evalEvery',
   'checkpoint-every': 'checkpointEvery',
   seed: 'seed',
+  shards: 'shards',
 } as const satisfies Record<string, keyof TrainSettings>;
 
 const INTEGER_SETTINGS = new Set<keyof TrainSettings>([
@@ -248,11 +253,22 @@ const INTEGER_SETTINGS = new Set<keyof TrainSettings>([
   'seqLen',
   'batchSize',
   'steps',
+  'shards',
   'warmupSteps',
   'evalEvery',
   'checkpointEvery',
   'seed',
 ]);
+
+/** --threads for training: a positive whole number, or auto (default): one per core. */
+function trainThreads(value = 'auto'): number {
+  if (value === 'auto') return availableParallelism();
+  const threads = Number(value);
+  if (!(Number.isInteger(threads) && threads >= 1 && threads <= 64)) {
+    throw new UsageError(`--threads must be a whole number from 1 to 64, or auto; got "${value}"`);
+  }
+  return threads;
+}
 
 async function train(args: string[], io: CliIO): Promise<number> {
   const numberOptions = Object.fromEntries(
@@ -264,6 +280,7 @@ async function train(args: string[], io: CliIO): Promise<number> {
     tokenizer: { type: 'string' },
     resume: { type: 'boolean' },
     kernels: { type: 'string' },
+    threads: { type: 'string' },
     ...numberOptions,
   }) as Record<string, string | boolean | undefined>;
   const out = values.out as string | undefined;
@@ -289,7 +306,10 @@ async function train(args: string[], io: CliIO): Promise<number> {
     throw new UsageError(`--dim ${settings.dim} must be divisible by --heads ${settings.heads}`);
   if (settings.heads % settings.kvHeads !== 0)
     throw new UsageError(`--heads ${settings.heads} must be a multiple of --kv-heads ${settings.kvHeads}`);
+  if (settings.shards > settings.batchSize)
+    throw new UsageError(`--shards ${settings.shards} cannot exceed --batch ${settings.batchSize}`);
   const kernels = kernelsOption(values.kernels as string | undefined);
+  const threads = trainThreads(values.threads as string | undefined);
 
   let stop = false;
   const onSignal = () => {
@@ -304,7 +324,7 @@ async function train(args: string[], io: CliIO): Promise<number> {
     const result = await trainModel(
       settings,
       out,
-      { resume, kernels: kernels.variant },
+      { resume, kernels: kernels.variant, threads },
       {
         log: (line) => io.stderr.write(line + '\n'),
         progress: interactive ? (line) => io.stderr.write(`\r${line}\x1b[K`) : undefined,

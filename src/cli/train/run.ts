@@ -17,7 +17,13 @@ import { createAdamWState, DEFAULT_ADAMW, type AdamWState } from '../../engine/t
 import { BatchSampler, sequentialBatches } from '../../engine/train/data.ts';
 import { TrainingModel } from '../../engine/train/model.ts';
 import { zerosLike } from '../../engine/train/parameters.ts';
-import { evaluateLoss, trainStep } from '../../engine/train/step.ts';
+import {
+  LocalShardWorker,
+  shardGradients,
+  shardedEvaluateLoss,
+  shardedTrainStep,
+  type ShardWorker,
+} from '../../engine/train/shards.ts';
 import { splitCorpus } from '../../corpus/split.ts';
 import { toHfLlama } from '../../formats/hf-llama.ts';
 import { selectKernels, type KernelPreference } from '../../kernels/select.ts';
@@ -29,6 +35,7 @@ import { loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
 import { writeFileAtomic } from './files.ts';
 import { lossPlotSvg, type LossPoint } from './plot.ts';
 import { progressLine } from './progress.ts';
+import { sharedFloat32, startShardThreads } from './thread-shards.ts';
 
 /** Everything that determines a run. Stored in every checkpoint, so a resumed run uses the same values. */
 export interface TrainSettings {
@@ -53,15 +60,22 @@ export interface TrainSettings {
   evalEvery: number;
   checkpointEvery: number;
   seed: number;
+  /**
+   * Each batch is cut into this many shards whose gradients are averaged (shards.ts); `--threads`
+   * computes them at once. The shards, not the threads, fix the numbers. Runs from before this setting
+   * existed used one.
+   */
+  shards: number;
 }
 
+/** The house model's configuration (models/house; it was trained before shards existed, i.e. with one). */
 export const DEFAULT_TRAIN_SETTINGS: Omit<TrainSettings, 'input'> = {
   vocabSize: 4096,
-  dim: 192,
-  layers: 6,
-  heads: 6,
+  dim: 128,
+  layers: 4,
+  heads: 4,
   kvHeads: 2,
-  hidden: 512,
+  hidden: 384,
   seqLen: 128,
   batchSize: 16,
   steps: 3000,
@@ -73,6 +87,7 @@ export const DEFAULT_TRAIN_SETTINGS: Omit<TrainSettings, 'input'> = {
   evalEvery: 100,
   checkpointEvery: 100,
   seed: 1337,
+  shards: 2,
 };
 
 export interface TrainIO {
@@ -184,7 +199,12 @@ function writeOutputs(out: string, model: Model, log: LogLine[], title: string):
 export async function trainModel(
   requested: TrainSettings,
   out: string,
-  options: { resume: boolean; kernels: KernelPreference },
+  options: {
+    resume: boolean;
+    kernels: KernelPreference;
+    /** Worker threads computing the shards at once; 1 computes them in turn on this thread. */
+    threads?: number;
+  },
   io: TrainIO,
 ): Promise<TrainResult> {
   mkdirSync(out, { recursive: true });
@@ -199,7 +219,12 @@ export async function trainModel(
   if (!options.resume && existsSync(checkpointPath)) {
     throw new Error(`${checkpointPath} exists: pass --resume to continue that run, or choose another --out`);
   }
-  const settings = resumed ? resumed.settings : requested;
+  const settings = resumed ? { ...resumed.settings, shards: resumed.settings.shards ?? 1 } : requested;
+  if (!(Number.isInteger(settings.shards) && settings.shards >= 1 && settings.shards <= settings.batchSize)) {
+    throw new Error(
+      `shards must be a whole number from 1 to the batch size ${settings.batchSize}, got ${settings.shards}`,
+    );
+  }
 
   const text = await readTrainingText(settings.input);
   const split = trainValidationSplit(text);
@@ -214,81 +239,110 @@ export async function trainModel(
   const config = resumed ? resumed.config : modelConfig(settings, vocabSize);
   const weights = resumed ? resumed.weights : randomModel(config, settings.seed).weights;
   const kernels = selectKernels(options.kernels);
-  const model = new TrainingModel(config, weights, { kernels });
+  const threads = Math.min(options.threads ?? 1, settings.shards);
   const gradients = zerosLike(weights);
-  const optimizer: AdamWState = resumed ? resumed.optimizer : createAdamWState(weights);
-  const sampler = new BatchSampler(trainTokens, settings.batchSize, settings.seqLen, settings.seed);
-  if (resumed) sampler.setState(resumed.sampler);
-  const valBatches = sequentialBatches(valTokens, settings.batchSize, settings.seqLen);
-  const schedule = {
-    maxLr: settings.learningRate,
-    minLr: settings.minLearningRate,
-    warmupSteps: settings.warmupSteps,
-    totalSteps: settings.steps,
-  };
-  const adamw = { ...DEFAULT_ADAMW, weightDecay: settings.weightDecay };
-  const log = readLog(join(out, LOG_FILE), optimizer.step);
-  const title = `Glassbox training: ${config.nLayers} layers × ${config.dim} wide, vocab ${vocabSize}`;
-  io.log(
-    `kernels: ${kernels.name}; ${settings.steps} steps of ${settings.batchSize}×${settings.seqLen} tokens`,
-  );
-
-  const save = () => {
-    saveCheckpoint(checkpointPath, { config, weights, optimizer, sampler: sampler.getState(), settings });
-    writeOutputs(out, { config, weights }, log, title);
-    const summary = {
-      settings,
-      stepsDone: optimizer.step,
-      tokensSeen: optimizer.step * settings.batchSize * settings.seqLen,
-      trainTokens: trainTokens.length,
-      validationTokens: valTokens.length,
-      kernels: kernels.name,
-    };
-    writeFileAtomic(join(out, TRAINING_SUMMARY_FILE), JSON.stringify(summary, null, 2) + '\n');
-  };
-  const losses: number[] = [];
-  let recentSeconds = 0;
-  while (optimizer.step < settings.steps) {
-    const start = performance.now();
-    const result = trainStep(model, gradients, optimizer, sampler.next(), {
-      schedule,
-      maxGradNorm: settings.maxGradNorm,
-      adamw,
-    });
-    const seconds = (performance.now() - start) / 1000;
-    recentSeconds = recentSeconds === 0 ? seconds : 0.9 * recentSeconds + 0.1 * seconds;
-    const step = optimizer.step;
-    const line: LogLine = {
-      step,
-      lr: result.learningRate,
-      trainLoss: result.loss,
-      gradNorm: result.gradNorm,
-      tokensPerSecond: (settings.batchSize * settings.seqLen) / seconds,
-    };
-    if (step % settings.evalEvery === 0 || step === settings.steps)
-      line.valLoss = evaluateLoss(model, valBatches);
-    log.push(line);
-    losses.push(result.loss);
-
-    const progress = progressLine({
-      step,
-      totalSteps: settings.steps,
-      trainLoss: result.loss,
-      valLoss: [...log].reverse().find((l) => l.valLoss !== undefined)?.valLoss,
-      tokensPerSecond: (settings.batchSize * settings.seqLen) / recentSeconds,
-      secondsPerStep: recentSeconds,
-    });
-    if (io.progress) io.progress(progress);
-    else if (line.valLoss !== undefined) io.log(progress);
-
-    if (step % settings.checkpointEvery === 0 || step === settings.steps) save();
-    // Let signal handlers run between steps (the step itself is synchronous).
-    await new Promise((resolve) => setImmediate(resolve));
-    if (io.stopRequested() && step < settings.steps) {
-      save();
-      io.log(`\nstopped at step ${step}; checkpoint saved to ${checkpointPath} (continue with --resume)`);
-      return { stepsDone: step, interrupted: true, losses };
-    }
+  const perShard = shardGradients(weights, settings.shards, threads > 1 ? sharedFloat32 : undefined);
+  const workers: ShardWorker[] =
+    threads > 1
+      ? startShardThreads(threads, config, weights, perShard, kernels.variant)
+      : [new LocalShardWorker(new TrainingModel(config, weights, { kernels }), perShard)];
+  try {
+    return await trainLoop();
+  } finally {
+    await Promise.all(workers.map((worker) => worker.close()));
   }
-  return { stepsDone: optimizer.step, interrupted: false, losses };
+
+  async function trainLoop(): Promise<TrainResult> {
+    const optimizer: AdamWState = resumed ? resumed.optimizer : createAdamWState(weights);
+    const sampler = new BatchSampler(trainTokens, settings.batchSize, settings.seqLen, settings.seed);
+    if (resumed) sampler.setState(resumed.sampler);
+    const valBatches = sequentialBatches(valTokens, settings.batchSize, settings.seqLen);
+    if (valBatches.length === 0) {
+      throw new Error(
+        `the validation part of the text is ${valTokens.length} tokens, shorter than one window of ` +
+          `${settings.seqLen} + 1: use a longer text or a shorter --seq-len`,
+      );
+    }
+    const schedule = {
+      maxLr: settings.learningRate,
+      minLr: settings.minLearningRate,
+      warmupSteps: settings.warmupSteps,
+      totalSteps: settings.steps,
+    };
+    const adamw = { ...DEFAULT_ADAMW, weightDecay: settings.weightDecay };
+    const log = readLog(join(out, LOG_FILE), optimizer.step);
+    const title = `Glassbox training: ${config.nLayers} layers × ${config.dim} wide, vocab ${vocabSize}`;
+    io.log(
+      `kernels: ${kernels.name}; ${settings.steps} steps of ${settings.batchSize}×${settings.seqLen} tokens` +
+        ` in ${settings.shards} shard${settings.shards === 1 ? '' : 's'} on ${threads} thread${threads === 1 ? '' : 's'}`,
+    );
+
+    const save = () => {
+      saveCheckpoint(checkpointPath, { config, weights, optimizer, sampler: sampler.getState(), settings });
+      writeOutputs(out, { config, weights }, log, title);
+      const summary = {
+        settings,
+        stepsDone: optimizer.step,
+        tokensSeen: optimizer.step * settings.batchSize * settings.seqLen,
+        trainTokens: trainTokens.length,
+        validationTokens: valTokens.length,
+        kernels: kernels.name,
+        threads,
+      };
+      writeFileAtomic(join(out, TRAINING_SUMMARY_FILE), JSON.stringify(summary, null, 2) + '\n');
+    };
+    const losses: number[] = [];
+    let recentSeconds = 0;
+    while (optimizer.step < settings.steps) {
+      const start = performance.now();
+      const result = await shardedTrainStep(
+        workers,
+        perShard,
+        gradients,
+        weights,
+        optimizer,
+        sampler.next(),
+        {
+          schedule,
+          maxGradNorm: settings.maxGradNorm,
+          adamw,
+        },
+      );
+      const seconds = (performance.now() - start) / 1000;
+      recentSeconds = recentSeconds === 0 ? seconds : 0.9 * recentSeconds + 0.1 * seconds;
+      const step = optimizer.step;
+      const line: LogLine = {
+        step,
+        lr: result.learningRate,
+        trainLoss: result.loss,
+        gradNorm: result.gradNorm,
+        tokensPerSecond: (settings.batchSize * settings.seqLen) / seconds,
+      };
+      if (step % settings.evalEvery === 0 || step === settings.steps)
+        line.valLoss = await shardedEvaluateLoss(workers, valBatches);
+      log.push(line);
+      losses.push(result.loss);
+
+      const progress = progressLine({
+        step,
+        totalSteps: settings.steps,
+        trainLoss: result.loss,
+        valLoss: [...log].reverse().find((l) => l.valLoss !== undefined)?.valLoss,
+        tokensPerSecond: (settings.batchSize * settings.seqLen) / recentSeconds,
+        secondsPerStep: recentSeconds,
+      });
+      if (io.progress) io.progress(progress);
+      else if (line.valLoss !== undefined) io.log(progress);
+
+      if (step % settings.checkpointEvery === 0 || step === settings.steps) save();
+      // Let signal handlers run between steps (the step itself is synchronous).
+      await new Promise((resolve) => setImmediate(resolve));
+      if (io.stopRequested() && step < settings.steps) {
+        save();
+        io.log(`\nstopped at step ${step}; checkpoint saved to ${checkpointPath} (continue with --resume)`);
+        return { stepsDone: step, interrupted: true, losses };
+      }
+    }
+    return { stepsDone: optimizer.step, interrupted: false, losses };
+  }
 }

@@ -1,0 +1,176 @@
+/**
+ * Data parallelism: one batch of B sequences is cut into a few shards, each shard's gradient is computed
+ * on its own (possibly on its own thread, by its own copy of the TrainingModel reading the same weights),
+ * and the batch's gradient is their average weighted by size:
+ *
+ *   loss = Σ_k (n_k / N)·loss_k        gradient = Σ_k (n_k / N)·gradient_k
+ *
+ * which is exactly the mean over all N positions, because each shard's loss is the mean over its n_k.
+ * The shards are combined in shard order, so a run's numbers depend on how many shards it uses and not on
+ * how many threads computed them: one thread doing two shards gives the same bits as two threads.
+ */
+import { DEFAULT_ADAMW, adamwStep, type AdamWState } from './adamw.ts';
+import { clipGradientNorm } from './clip.ts';
+import type { Batch } from './data.ts';
+import { TrainingModel } from './model.ts';
+import type { FloatArray } from './ops.ts';
+import { namedParameters, zerosLike, type Weights } from './parameters.ts';
+import { learningRateAt } from './schedule.ts';
+import type { TrainStepOptions, TrainStepResult } from './step.ts';
+
+/** Cuts a batch into `count` groups of consecutive sequences whose sizes differ by at most one. */
+export function splitBatch(batch: Batch, count: number): Batch[] {
+  if (!(Number.isInteger(count) && count >= 1 && count <= batch.batchSize)) {
+    throw new Error(`splitBatch: cannot cut ${batch.batchSize} sequences into ${count} shards`);
+  }
+  const T = batch.seqLen;
+  const shards: Batch[] = [];
+  let first = 0;
+  for (let k = 0; k < count; k++) {
+    const size = Math.floor(batch.batchSize / count) + (k < batch.batchSize % count ? 1 : 0);
+    shards.push({
+      batchSize: size,
+      seqLen: T,
+      inputs: batch.inputs.slice(first * T, (first + size) * T),
+      targets: batch.targets.slice(first * T, (first + size) * T),
+    });
+    first += size;
+  }
+  return shards;
+}
+
+/** into = Σ_k fractions[k]·parts[k], tensor by tensor, summed in shard order. */
+export function averageShards<A extends FloatArray>(
+  into: Weights<A>,
+  parts: readonly Weights<A>[],
+  fractions: readonly number[],
+): void {
+  const sources = parts.map((part) => namedParameters(part));
+  namedParameters(into).forEach(({ tensor }, index) => {
+    const out = tensor.data;
+    const datas = sources.map((list) => list[index].tensor.data);
+    for (let i = 0; i < out.length; i++) {
+      let sum = 0;
+      for (let k = 0; k < datas.length; k++) sum += fractions[k] * datas[k][i];
+      out[i] = sum;
+    }
+  });
+}
+
+/**
+ * Something that computes shard gradients: the TrainingModel on this thread (LocalShardWorker), or one
+ * on a worker thread (src/cli/train/thread-shards.ts). Every worker reads the same weights and writes
+ * shard k's gradient into `gradients[k]`, buffers the caller allocated.
+ */
+export interface ShardWorker {
+  /** Forward and backward over `batch`; writes the gradient into gradients[shard], resolves to the loss. */
+  gradient(shard: number, batch: Batch): Promise<number>;
+  /** The mean loss of each batch (forward passes only), in order. */
+  losses(batches: readonly Batch[]): Promise<number[]>;
+  /** The weights changed (an optimizer step): drop any packed copies of them before the next pass. */
+  weightsChanged(): void;
+  close(): Promise<void>;
+}
+
+/** Shard gradients computed one after another on the calling thread. */
+export class LocalShardWorker implements ShardWorker {
+  private readonly model: TrainingModel;
+  private readonly gradients: readonly Weights[];
+
+  constructor(model: TrainingModel, gradients: readonly Weights[]) {
+    this.model = model;
+    this.gradients = gradients;
+  }
+
+  gradient(shard: number, batch: Batch): Promise<number> {
+    const loss = this.model.forward(batch);
+    this.model.backward(this.gradients[shard]);
+    return Promise.resolve(loss);
+  }
+
+  losses(batches: readonly Batch[]): Promise<number[]> {
+    return Promise.resolve(batches.map((batch) => this.model.forward(batch)));
+  }
+
+  weightsChanged(): void {
+    this.model.weightsChanged();
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+/** One gradient buffer per shard, in the weights' structure (shared memory when `allocate` makes it). */
+export function shardGradients(
+  weights: Weights,
+  shards: number,
+  allocate: (length: number) => Float32Array = (length) => new Float32Array(length),
+): Weights[] {
+  return Array.from({ length: shards }, () => {
+    const gradients = zerosLike(weights);
+    for (const { tensor } of namedParameters(gradients)) tensor.data = allocate(tensor.data.length);
+    return gradients;
+  });
+}
+
+/**
+ * One training step over `batch` cut into `gradients.length` shards: shard k goes to worker k mod W,
+ * the workers run at the same time, and the averaged gradient is clipped and applied by AdamW on this
+ * thread — the same update as trainStep (step.ts) on the whole batch, up to rounding.
+ */
+export async function shardedTrainStep(
+  workers: readonly ShardWorker[],
+  shardGrads: readonly Weights[],
+  gradients: Weights,
+  weights: Weights,
+  optimizer: AdamWState,
+  batch: Batch,
+  options: TrainStepOptions,
+): Promise<TrainStepResult> {
+  const learningRate = learningRateAt(optimizer.step, options.schedule);
+  const shards = splitBatch(batch, shardGrads.length);
+  const shardLosses = new Array<number>(shards.length);
+  await Promise.all(
+    workers.map(async (worker, w) => {
+      for (let k = w; k < shards.length; k += workers.length) {
+        shardLosses[k] = await worker.gradient(k, shards[k]);
+      }
+    }),
+  );
+  const fractions = shards.map((shard) => shard.batchSize / batch.batchSize);
+  const loss = shardLosses.reduce((sum, shardLoss, k) => sum + fractions[k] * shardLoss, 0);
+  averageShards(gradients, shardGrads, fractions);
+  const gradNorm = clipGradientNorm(gradients, options.maxGradNorm);
+  if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
+    throw new Error(
+      `training step ${optimizer.step}: loss ${loss}, gradient norm ${gradNorm} — not finite; weights not updated`,
+    );
+  }
+  adamwStep(optimizer, weights, gradients, learningRate, options.adamw ?? DEFAULT_ADAMW);
+  for (const worker of workers) worker.weightsChanged();
+  return { loss, gradNorm, learningRate };
+}
+
+/**
+ * The mean loss over every position of `batches` (as evaluateLoss in step.ts), the batches dealt out to
+ * the workers in contiguous runs and the total summed in batch order.
+ */
+export async function shardedEvaluateLoss(
+  workers: readonly ShardWorker[],
+  batches: readonly Batch[],
+): Promise<number> {
+  const per = Math.ceil(batches.length / workers.length);
+  const parts = await Promise.all(
+    workers.map((worker, w) => worker.losses(batches.slice(w * per, (w + 1) * per))),
+  );
+  const losses = parts.flat();
+  let total = 0;
+  let positions = 0;
+  batches.forEach((batch, b) => {
+    const count = batch.batchSize * batch.seqLen;
+    total += losses[b] * count;
+    positions += count;
+  });
+  return total / positions;
+}
