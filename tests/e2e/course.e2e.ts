@@ -376,6 +376,8 @@ describe.skipIf(unavailable !== undefined)('the course in Chromium', () => {
           await page.goto(`${session.origin}/${chapter}`);
           if (chapter.startsWith('source')) await page.waitForLoadState('networkidle');
           else await waitForAnalysis(page);
+          // With no choice stored, the page follows the system's scheme.
+          expect(await page.evaluate(() => document.documentElement.dataset.theme)).toBe(scheme);
           if (width === 1280) expect(await axeViolations(page), `/${chapter} ${scheme}`).toEqual([]);
           await page.screenshot({
             path: join(ARTIFACTS, `${chapter.replace(/\//g, '_') || 'home'}-${width}-${scheme}.png`),
