@@ -25,6 +25,8 @@ const summary = JSON.parse(readFileSync(join(dir, TRAINING_SUMMARY_FILE), 'utf8'
   tokensSeen: number;
   trainTokens: number;
   validationTokens: number;
+  /** Worker threads of the last (re)start; absent in runs from before data-parallel training (one). */
+  threads?: number;
 };
 const log = readFileSync(join(dir, LOG_FILE), 'utf8')
   .trim()
@@ -38,7 +40,14 @@ const text = await readTrainingText(summary.settings.input);
 const valLoss = houseValidationLoss(model, tokenizer, text, summary.settings);
 const lastSteps = log.slice(-50);
 const trainLoss = lastSteps.reduce((sum, l) => sum + l.trainLoss, 0) / lastSteps.length;
-const speed = log.reduce((sum, l) => sum + l.tokensPerSecond, 0) / log.length;
+const tokensPerStep = summary.settings.batchSize * summary.settings.seqLen;
+// The time spent in training steps (validation passes and checkpoints not counted), from each step's speed.
+const stepSeconds = log.reduce((sum, l) => sum + tokensPerStep / l.tokensPerSecond, 0);
+const speed = (tokensPerStep * log.length) / stepSeconds;
+const threads = summary.threads ?? 1;
+const shards = summary.settings.shards ?? 1;
+const hoursAndMinutes = (seconds: number) =>
+  `${Math.floor(seconds / 3600)} h ${String(Math.round((seconds % 3600) / 60)).padStart(2, '0')} min`;
 
 function sample(prompt: string, temperature: number, seed: number, steps = 120): string {
   const ids = tokenizer.encode(prompt, { bos: true, eos: false });
@@ -107,7 +116,7 @@ The folder is a standard Hugging Face Llama checkpoint (\`config.json\`, \`model
 
 - ${summary.stepsDone.toLocaleString('en-US')} steps of ${summary.settings.batchSize} × ${summary.settings.seqLen} tokens: ${summary.tokensSeen.toLocaleString('en-US')} tokens seen (${(summary.tokensSeen / summary.trainTokens).toFixed(1)} passes over the training split).
 - AdamW (β = 0.9, 0.95; weight decay ${summary.settings.weightDecay} on matrices), learning rate ${summary.settings.learningRate} with ${summary.settings.warmupSteps} warm-up steps and cosine decay to ${summary.settings.minLearningRate}, gradient clipping at ${summary.settings.maxGradNorm}, seed ${summary.settings.seed}.
-- Mean training speed ${Math.round(speed).toLocaleString('en-US')} tokens/s on one core of a 2-core machine (WebAssembly SIMD kernels).
+- Mean training speed ${Math.round(speed).toLocaleString('en-US')} tokens/s on ${threads === 1 ? 'one core' : `${threads} threads`} of a 2-core machine (WebAssembly SIMD kernels${shards > 1 ? `; each batch in ${shards} shards, one per thread, gradients averaged` : ''}): ${hoursAndMinutes(stepSeconds)} of training steps, plus the validation passes.
 - Log: \`train-log.jsonl\` (step, learning rate, training loss, validation loss, gradient norm, tokens/s); curves: \`loss.svg\`.
 
 ${sizeChoice}
