@@ -46,8 +46,12 @@ const stepSeconds = log.reduce((sum, l) => sum + tokensPerStep / l.tokensPerSeco
 const speed = (tokensPerStep * log.length) / stepSeconds;
 const threads = summary.threads ?? 1;
 const shards = summary.settings.shards ?? 1;
-const hoursAndMinutes = (seconds: number) =>
-  `${Math.floor(seconds / 3600)} h ${String(Math.round((seconds % 3600) / 60)).padStart(2, '0')} min`;
+const hoursAndMinutes = (seconds: number) => {
+  const minutes = Math.round(seconds / 60);
+  return minutes < 60
+    ? `${minutes} min`
+    : `${Math.floor(minutes / 60)} h ${String(minutes % 60).padStart(2, '0')} min`;
+};
 
 function sample(prompt: string, temperature: number, seed: number, steps = 120): string {
   const ids = tokenizer.encode(prompt, { bos: true, eos: false });
