@@ -337,19 +337,6 @@ export function divergingColour(t: number, dark: boolean): string {
   return `rgb(${r} ${g} ${b})`;
 }
 
-/** Calls `onChange` when the page's colour theme changes (the reader's toggle or the system setting);
- * returns the function that stops watching. Canvas figures redraw in the new colours. */
-export function watchTheme(onChange: () => void): () => void {
-  const observer = new MutationObserver(onChange);
-  observer.observe(document.documentElement, { attributes: true, attributeFilter: ['data-theme'] });
-  const scheme = matchMedia('(prefers-color-scheme: dark)');
-  scheme.addEventListener('change', onChange);
-  return () => {
-    observer.disconnect();
-    scheme.removeEventListener('change', onChange);
-  };
-}
-
 /** Whether the page is in dark mode now (the stylesheet sets color-scheme on the root for either theme). */
 export function isDark(): boolean {
   return getComputedStyle(document.documentElement).colorScheme === 'dark';
