@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { coverage } from '../src/app/lib/figures/distribution.ts';
+import { coverage } from '../src/app/chapters/01-whole-machine/distribution.ts';
 
 describe('chapter 1: how the probability spreads over the vocabulary', () => {
   it('sorts, accumulates and counts the tokens needed for a share', () => {

@@ -19,9 +19,9 @@ import {
   searchPieces,
   similaritiesTo,
   valueRange,
-} from '../src/app/lib/figures/embeddings.ts';
-import { embeddingViews } from '../src/app/lib/engine/views/embeddings.ts';
-import { setLoaded } from '../src/app/lib/engine/worker-state.ts';
+} from '../src/app/chapters/04-embeddings/embeddings.ts';
+import { handlers as embeddingHandlers } from '../src/app/chapters/04-embeddings/worker.ts';
+import { setLoaded } from '../src/app/lib/worker/state.ts';
 import { parameterCount } from '../src/engine/model.ts';
 import { parseHfLlama } from '../src/formats/hf-llama.ts';
 import { parseLlama2cCheckpoint } from '../src/formats/llama2c.ts';
@@ -398,7 +398,7 @@ describe("chapter 4: the worker's answers on the house model", () => {
 
   it('returns the table rows of exactly the tokens asked about', () => {
     const tokens = tokenizer.encode('In the beginning God created', { bos: true, eos: false });
-    const answer = embeddingViews.embeddingRows(tokens);
+    const answer = embeddingHandlers.embeddingRows(tokens);
     expect(answer.tokens).toEqual(tokens);
     expect(answer.rows.length).toBe(tokens.length * dim);
     tokens.forEach((token, t) =>
@@ -413,29 +413,29 @@ describe("chapter 4: the worker's answers on the house model", () => {
   it('answers neighbours, question and map consistently with the table', () => {
     const god = tokenizer.encode(' God', { bos: false, eos: false });
     expect(god).toHaveLength(1);
-    const list = embeddingViews.embeddingNeighbours(god[0], 10);
+    const list = embeddingHandlers.embeddingNeighbours(god[0], 10);
     expect(list.neighbours.map((n) => n.token)).toEqual(
       bruteForceNeighbours(table, dim, god[0])
         .slice(0, 10)
         .map((n) => n.token),
     );
     expect(list.neighbours[0].piece).toBe(tokenizer.pieceLabel(list.neighbours[0].token));
-    const question = embeddingViews.embeddingQuestion(
+    const question = embeddingHandlers.embeddingQuestion(
       god[0],
       tokenizer.encode('And God said', { bos: true, eos: false }),
     );
     expect(question.choices[question.answer].token).toBe(list.neighbours[0].token);
     expect(question.choices[question.answer].rank).toBe(1);
-    const map = embeddingViews.embeddingMap();
+    const map = embeddingHandlers.embeddingMap();
     expect(map.points.length).toBe(4096 * map.components);
     expect(map.pieces[god[0]]).toBe(' God');
     const pca = principalComponents(table, dim, map.components);
     expect(map.explained).toEqual(pca.explained);
     // A second call is served from the cache, and is still a fresh copy of the points.
-    const again = embeddingViews.embeddingMap();
+    const again = embeddingHandlers.embeddingMap();
     expect(again.points).toEqual(map.points);
     expect(again.points).not.toBe(map.points);
-    expect(() => embeddingViews.embeddingNeighbours(4096, 10)).toThrow(/not in the vocabulary/);
+    expect(() => embeddingHandlers.embeddingNeighbours(4096, 10)).toThrow(/not in the vocabulary/);
   });
 });
 
@@ -462,19 +462,19 @@ describe.skipIf(!haveShared)('chapter 4: a llama2.c model (stories260K from ../s
     const { dim, vocabSize } = model.config;
     const table = model.weights.tokenEmbedding.data;
     const tokens = tokenizer.encode('Lily saw a cat', { bos: true, eos: false });
-    const rows = embeddingViews.embeddingRows(tokens);
+    const rows = embeddingHandlers.embeddingRows(tokens);
     expect(rows.rows).toEqual(
       Float32Array.from(tokens.flatMap((t) => Array.from(table.subarray(t * dim, (t + 1) * dim)))),
     );
-    const list = embeddingViews.embeddingNeighbours(tokens[2], 10);
+    const list = embeddingHandlers.embeddingNeighbours(tokens[2], 10);
     expect(list.neighbours.map((n) => n.token)).toEqual(
       bruteForceNeighbours(table, dim, tokens[2])
         .slice(0, 10)
         .map((n) => n.token),
     );
-    const question = embeddingViews.embeddingQuestion(tokens[2], tokens);
+    const question = embeddingHandlers.embeddingQuestion(tokens[2], tokens);
     expect(question.choices[question.answer].token).toBe(list.neighbours[0].token);
-    const map = embeddingViews.embeddingMap();
+    const map = embeddingHandlers.embeddingMap();
     expect(map.vocabSize).toBe(vocabSize);
     expect(map.pieces).toHaveLength(vocabSize);
     const { values } = jacobiEigen(definitionCovariance(table, dim).covariance, dim);

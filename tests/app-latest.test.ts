@@ -1,6 +1,6 @@
-/** whileCurrent (src/app/lib/engine/latest.ts): a figure keeps only the answer to its newest question. */
+/** whileCurrent (src/app/lib/figure/latest.ts): a figure keeps only the answer to its newest question. */
 import { describe, expect, it } from 'vitest';
-import { whileCurrent } from '../src/app/lib/engine/latest.ts';
+import { whileCurrent } from '../src/app/lib/figure/latest.ts';
 
 function deferred<T>() {
   let resolve!: (value: T) => void;

@@ -22,7 +22,7 @@ import {
   rowProducts,
   rowSum,
   scientific,
-} from '../src/app/lib/figures/neurons.ts';
+} from '../src/app/chapters/05-neurons/neurons.ts';
 import { forward } from '../src/engine/forward.ts';
 import { KVCache } from '../src/engine/kv-cache.ts';
 import { parameterCount } from '../src/engine/model.ts';

@@ -35,7 +35,7 @@ import {
   sinusoidalTable,
   type LayerQk,
   type RopeGeometry,
-} from '../src/app/lib/figures/position.ts';
+} from '../src/app/chapters/06-position/position.ts';
 import { describeShared, STORIES260K, STORIES260K_HF, TOK512 } from './shared.ts';
 
 const HOUSE = resolve(import.meta.dirname, '..', 'models', 'house');

@@ -14,7 +14,7 @@ import {
   tokensAfter,
   trainTimeline,
   type TokenizedText,
-} from '../src/app/lib/figures/tokenization.ts';
+} from '../src/app/chapters/03-tokenization/tokenization.ts';
 import {
   bpeTokenizer,
   createTokenizer,
@@ -25,10 +25,10 @@ import {
 } from '../src/tokenizers/bpe.ts';
 import { pretokenize } from '../src/tokenizers/pretokenize.ts';
 import { haveShared, SHARED, TOK512 } from './shared.ts';
-import { tokenizationViews } from '../src/app/lib/engine/views/tokenization.ts';
-import { setLoaded } from '../src/app/lib/engine/worker-state.ts';
+import { handlers as tokenizationHandlers } from '../src/app/chapters/03-tokenization/worker.ts';
+import { setLoaded } from '../src/app/lib/worker/state.ts';
 import type { Model } from '../src/engine/model.ts';
-import type { ModelInfo } from '../src/app/lib/engine/protocol.ts';
+import type { ModelInfo } from '../src/app/lib/worker/protocol.ts';
 import { llama2cTokenizer, parseLlama2cTokenizer } from '../src/tokenizers/llama2c.ts';
 import type { Tokenizer } from '../src/tokenizers/tokenizer.ts';
 
@@ -271,7 +271,7 @@ describe('chapter 3: the model’s own tokens, from the worker', () => {
   /** The worker's view with only a tokenizer loaded (modelTokens never touches the weights). */
   function modelTokensWith(tokenizer: Tokenizer, text: string) {
     setLoaded({ model: {} as Model, tokenizer, info: {} as ModelInfo });
-    const answer = tokenizationViews.modelTokens(text);
+    const answer = tokenizationHandlers.modelTokens(text);
     const pieces = answer.ids.map((_, i) => answer.bytes.subarray(answer.offsets[i], answer.offsets[i + 1]));
     return { answer, pieces };
   }

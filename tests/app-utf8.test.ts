@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { codePointHex, describeText, utf8BitGroups, visibleLabel } from '../src/app/lib/figures/utf8.ts';
+import {
+  codePointHex,
+  describeText,
+  utf8BitGroups,
+  visibleLabel,
+} from '../src/app/chapters/02-text-to-bytes/utf8.ts';
 
 describe('chapter 2: text → code points → UTF-8 bytes', () => {
   it('counts characters, code points and bytes as TextEncoder does', () => {

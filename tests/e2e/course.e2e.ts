@@ -21,8 +21,8 @@ import { llama2cTokenizer, parseLlama2cTokenizer } from '../../src/tokenizers/ll
 import type { Tokenizer } from '../../src/tokenizers/tokenizer.ts';
 import { haveShared, STORIES260K, TOK512 } from '../shared.ts';
 import { percent } from '../../src/app/lib/format.ts';
-import { coverage } from '../../src/app/lib/figures/distribution.ts';
-import { CHAPTERS as CHAPTER_LIST } from '../../src/app/lib/chapters.ts';
+import { coverage } from '../../src/app/chapters/01-whole-machine/distribution.ts';
+import { CHAPTERS as CHAPTER_LIST } from '../../src/app/chapters/registry.ts';
 import {
   ARTIFACTS,
   e2eUnavailable,

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { parseHfLlama } from '../../src/formats/hf-llama.ts';
 import { bpeTokenizer, fromTokenizerJson } from '../../src/tokenizers/bpe.ts';
-import { principalComponents } from '../../src/app/lib/figures/embeddings.ts';
+import { principalComponents } from '../../src/app/chapters/04-embeddings/embeddings.ts';
 import { formatNumber } from '../../src/app/lib/format.ts';
 import {
   ARTIFACTS,

@@ -122,6 +122,7 @@ export interface HookTop {
 export interface Hook {
   prompt: string;
   tokens: number[];
+  /** Chapter 1's top tokens (its figure 'whole-machine'), on chapter 1 only. */
   top: HookTop[];
   firstLiveMs: number;
   timings: { encodeMs: number; forwardMs: number };
@@ -130,17 +131,27 @@ export interface Hook {
   model: { id: string; bytes: number; loadMs: number; config: { vocabSize: number; seqLen: number } };
 }
 
-/** Waits until the engine has answered for `prompt` (or for anything, without one) and returns its numbers. */
+/**
+ * Waits until the engine has read `prompt` (or anything, without one) and returns its numbers; on chapter 1,
+ * also until its figures show that reading, with their top tokens as `top`.
+ */
 export async function waitForAnalysis(page: Page, prompt?: string): Promise<Hook> {
   await page.waitForFunction(
     (expected) => {
-      const hook = (globalThis as { __glassbox?: { prompt: string } }).__glassbox;
-      return hook !== undefined && (expected === null || hook.prompt === expected);
+      type Published = { prompt: string; tokens: number[]; figures?: Record<string, { tokens: number[] }> };
+      const hook = (globalThis as { __glassbox?: Published }).__glassbox;
+      if (hook === undefined || (expected !== null && hook.prompt !== expected)) return false;
+      if (!location.pathname.endsWith('/whole-machine')) return true;
+      return hook.figures?.['whole-machine']?.tokens.join() === hook.tokens.join();
     },
     prompt ?? null,
     { timeout: 30_000 },
   );
   // One more frame, so that the figures have drawn what the hook says.
   await page.evaluate(() => new Promise((resolve) => requestAnimationFrame(() => resolve(undefined))));
-  return page.evaluate(() => (globalThis as unknown as { __glassbox: Hook }).__glassbox);
+  return page.evaluate(() => {
+    type Published = Hook & { figures?: Record<string, { top: HookTop[] }> };
+    const hook = (globalThis as unknown as { __glassbox: Published }).__glassbox;
+    return { ...hook, top: hook.figures?.['whole-machine']?.top ?? [] };
+  });
 }

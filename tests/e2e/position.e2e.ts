@@ -19,7 +19,7 @@ import {
   kvHeadOf,
   reversedTokens,
   type RopeGeometry,
-} from '../../src/app/lib/figures/position.ts';
+} from '../../src/app/chapters/06-position/position.ts';
 import {
   ARTIFACTS,
   e2eUnavailable,

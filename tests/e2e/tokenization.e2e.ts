@@ -16,7 +16,7 @@ import {
   fromTokenizerJson,
   trainBpe,
 } from '../../src/tokenizers/bpe.ts';
-import { CORPUS_PASSAGE, MAX_MERGES, SAMPLES } from '../../src/app/lib/figures/tokenization.ts';
+import { CORPUS_PASSAGE, MAX_MERGES, SAMPLES } from '../../src/app/chapters/03-tokenization/tokenization.ts';
 import {
   ARTIFACTS,
   e2eUnavailable,

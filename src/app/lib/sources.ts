@@ -1,7 +1,8 @@
 /**
- * The engine's source files, for the in-app source viewer, and the figures' data functions (the analysis a
- * figure does on the engine's numbers, such as PCA): each is highlighted at build time and loaded only when
- * its page is opened. Generated files (the WebAssembly bytes as base64) are left out.
+ * The engine's source files, for the in-app source viewer, and the chapters' own modules (the analysis a
+ * figure does on the engine's numbers, such as PCA, and the handlers that slice the Trace in the worker):
+ * each is highlighted at build time and loaded only when its page is opened. Generated files (the
+ * WebAssembly bytes as base64) are left out.
  */
 import type { Excerpt } from '../build/plugins.ts';
 
@@ -12,7 +13,8 @@ const modules = import.meta.glob<Excerpt>(
     '../../kernels/*.as',
     '../../formats/*.ts',
     '../../tokenizers/*.ts',
-    './figures/*.ts',
+    '../chapters/*/*.ts',
+    '!../chapters/*/chapter.ts',
     '!../../kernels/wasm-binaries.ts',
   ],
   { query: '?symbol=*&excerpt', import: 'default' },
@@ -21,7 +23,7 @@ const modules = import.meta.glob<Excerpt>(
 /** Repository-relative path (e.g. "src/engine/forward.ts") → loader. */
 export const SOURCES: Record<string, () => Promise<Excerpt>> = Object.fromEntries(
   Object.entries(modules).map(([key, load]) => [
-    key.replace(/^(\.\.\/)+/, 'src/').replace(/^\.\//, 'src/app/lib/'),
+    key.startsWith('../chapters/') ? key.replace(/^\.\.\//, 'src/app/') : key.replace(/^(\.\.\/)+/, 'src/'),
     load,
   ]),
 );

@@ -2,7 +2,7 @@
  * The reader's state, shared by every chapter: their text, the model and the settings. It lives in the
  * URL (so a link restores what its sender saw) and in this one reactive object.
  */
-import { KERNEL_CHOICES, type KernelChoice } from '$lib/engine/protocol.ts';
+import { KERNEL_CHOICES, type KernelChoice } from '$lib/worker/protocol.ts';
 
 export const DEFAULT_PROMPT = 'In the beginning God created the heavens and the';
 

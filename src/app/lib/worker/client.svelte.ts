@@ -1,0 +1,233 @@
+/**
+ * The page's side of the engine worker: starts it, loads the default model with a progress bar, and keeps
+ * the reading of the reader's current text (its tokens, and the one traced forward pass every figure slices)
+ * up to date. Components read `engine` (reactive); only the newest request's answer is kept, so fast typing
+ * never shows a stale figure. A chapter's figures ask their own questions through `chapterWorker`.
+ */
+import * as Comlink from 'comlink';
+import type {
+  GeneratedStep,
+  GenerateSettings,
+  KernelChoice,
+  LoadProgress,
+  ModelInfo,
+  Reading,
+} from './protocol.ts';
+import type { EngineApi } from './server.ts';
+
+export type EngineStatus = 'idle' | 'loading' | 'ready' | 'error';
+
+interface EngineState {
+  status: EngineStatus;
+  progress: LoadProgress;
+  /** Why loading or analysing failed, in words for the reader. */
+  error: string | undefined;
+  model: ModelInfo | undefined;
+  /** The reader's text as the model read it (tokens, pieces), for the pass every figure slices. */
+  reading: Reading | undefined;
+  /** True while a newer reading than the one shown is being computed. */
+  busy: boolean;
+  generating: boolean;
+  /** True while a model file from the reader's disk is being read. */
+  opening: boolean;
+  /** Why the reader's model file could not be used (the previous model stays loaded). */
+  fileError: string | undefined;
+}
+
+export const engine: EngineState = $state({
+  status: 'idle',
+  progress: { received: 0, total: 0 },
+  error: undefined,
+  model: undefined,
+  reading: undefined,
+  busy: false,
+  generating: false,
+  opening: false,
+  fileError: undefined,
+});
+
+let remote: Comlink.Remote<EngineApi> | undefined;
+
+/**
+ * One chapter's handlers in the worker (chapters/NN-slug/worker.ts), under the chapter's slug:
+ * `chapterWorker<typeof import('./worker.ts').handlers>(chapter.slug).summary(tokens)`.
+ */
+export function chapterWorker<Handlers>(slug: string): Comlink.Remote<Handlers> {
+  const chapters = worker().chapters as unknown as Record<string, Comlink.Remote<Handlers>>;
+  return chapters[slug];
+}
+
+/** How many traced forward passes the worker has run (the e2e suite counts one per keystroke). */
+export function tracedPasses(): Promise<number> {
+  return worker().tracedPasses();
+}
+
+function worker(): Comlink.Remote<EngineApi> {
+  if (!remote) {
+    const thread = new Worker(new URL('./server.ts', import.meta.url), {
+      type: 'module',
+      name: 'glassbox-engine',
+    });
+    // A worker that fails to start or dies (out of memory, say) would otherwise leave every figure waiting.
+    thread.addEventListener('error', (event) => {
+      engine.status = 'error';
+      engine.error = `The engine stopped working${event.message ? `: ${event.message}` : ''}. Reload the page to start it again.`;
+    });
+    remote = Comlink.wrap<EngineApi>(thread);
+  }
+  return remote;
+}
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Loads the default model once (later calls return the same promise). */
+let loading: Promise<void> | undefined;
+export function loadDefaultModel(base: string): Promise<void> {
+  loading ??= (async () => {
+    engine.status = 'loading';
+    try {
+      engine.model = await worker().loadHfFolder(
+        `${base}/models/house/`,
+        'house',
+        'the house model',
+        Comlink.proxy((progress: LoadProgress) => {
+          engine.progress = progress;
+        }),
+      );
+      engine.status = 'ready';
+      engine.error = undefined;
+    } catch (error) {
+      engine.status = 'error';
+      engine.error = `The model could not be loaded. ${message(error)}`;
+    }
+  })();
+  return loading;
+}
+
+/** Loads the house model again (after a model from disk). */
+export function useHouseModel(base: string): Promise<void> {
+  loading = undefined;
+  engine.fileError = undefined;
+  return loadDefaultModel(base);
+}
+
+/** Files above this size cannot be read into a browser tab's memory reliably. */
+const MAX_FILE_BYTES = 2 ** 31 - 1;
+
+/**
+ * Loads a model from files the reader chose. On success the new model replaces the old; on failure the old
+ * one stays and `engine.fileError` says exactly what was wrong. Returns whether it succeeded.
+ */
+export async function openFiles(files: File[]): Promise<boolean> {
+  engine.fileError = undefined;
+  engine.opening = true;
+  try {
+    const tooBig = files.find((file) => file.size > MAX_FILE_BYTES);
+    if (tooBig)
+      throw new Error(
+        `${tooBig.name}: ${(tooBig.size / 1e9).toFixed(1)} GB is too large to open in a browser tab`,
+      );
+    const local = await Promise.all(
+      files.map(async (file) => ({ name: file.name, bytes: new Uint8Array(await file.arrayBuffer()) })),
+    );
+    const info = await worker().loadFiles(
+      Comlink.transfer(
+        local,
+        local.map((file) => file.bytes.buffer),
+      ),
+    );
+    engine.model = info;
+    engine.status = 'ready';
+    engine.error = undefined;
+    return true;
+  } catch (error) {
+    engine.fileError = `That model could not be opened, so ${engine.model?.label ?? 'the previous model'} stays loaded. ${message(error)}`;
+    return false;
+  } finally {
+    engine.opening = false;
+  }
+}
+
+let newestRequest = 0;
+
+/**
+ * Reads `prompt` with the chosen kernels (tokens and one traced forward pass in the worker); answers to
+ * older requests are dropped when they arrive.
+ */
+export async function readText(prompt: string, kernels: KernelChoice = 'auto'): Promise<void> {
+  if (engine.status !== 'ready') return;
+  const request = ++newestRequest;
+  engine.busy = true;
+  try {
+    const reading = await worker().read(prompt, kernels);
+    if (request !== newestRequest) return;
+    engine.reading = reading;
+    if (engine.model) engine.model.kernels = reading.kernels;
+    engine.error = undefined;
+    publishForTests(reading);
+  } catch (error) {
+    if (request === newestRequest) engine.error = message(error);
+  } finally {
+    if (request === newestRequest) engine.busy = false;
+  }
+}
+
+let stopRequested = false;
+
+/** Extends `prompt` token by token; `onStep` receives each new text. Returns the number of tokens added. */
+export async function generate(
+  prompt: string,
+  settings: GenerateSettings,
+  onStep: (step: GeneratedStep) => void | Promise<void>,
+): Promise<number> {
+  stopRequested = false;
+  engine.generating = true;
+  try {
+    return await worker().generate(
+      prompt,
+      settings,
+      Comlink.proxy(async (step: GeneratedStep) => {
+        await onStep(step);
+        return !stopRequested;
+      }),
+    );
+  } finally {
+    engine.generating = false;
+  }
+}
+
+export function stopGenerating(): void {
+  stopRequested = true;
+}
+
+/**
+ * The numbers each chapter's figures show, by figure name, for the end-to-end tests (plain data): a figure
+ * calls this after it has drawn, e.g. `publishFigure('embeddings.neighbours', { token, neighbours })`.
+ */
+const figures: Record<string, unknown> = {};
+export function publishFigure(name: string, data: unknown): void {
+  figures[name] = $state.snapshot(data);
+  const hook = (globalThis as { __glassbox?: { figures?: unknown } }).__glassbox;
+  if (hook) hook.figures = figures;
+}
+
+/**
+ * The test hook: the numbers the figures show, for the end-to-end tests to compare with a Node run of the
+ * engine. Plain data, no functions.
+ */
+let firstLiveMs: number | undefined;
+function publishForTests(reading: Reading): void {
+  firstLiveMs ??= performance.now();
+  (globalThis as { __glassbox?: unknown }).__glassbox = {
+    model: $state.snapshot(engine.model),
+    prompt: reading.prompt,
+    tokens: reading.tokens,
+    timings: reading.timings,
+    kernels: reading.kernels,
+    /** Milliseconds from the start of the page's navigation to the first figure drawn from the engine. */
+    firstLiveMs,
+    figures,
+  };
+}
