@@ -125,6 +125,25 @@ async function sliderToFrame(page: Page): Promise<{ median: number; worst: numbe
   return { median: +times[10].toFixed(1), worst: +times[times.length - 1].toFixed(1), moves: times.length };
 }
 
+/**
+ * Waits until the figures have stopped asking the worker: its count of traced passes (answered after every
+ * request queued before it) stays the same over several frames.
+ */
+async function settled(page: Page): Promise<void> {
+  await page.evaluate(async () => {
+    const count = (globalThis as unknown as { __glassboxTracedPasses: () => Promise<number> })
+      .__glassboxTracedPasses;
+    const pause = () => new Promise((resolve) => setTimeout(resolve, 150));
+    let last = await count();
+    for (let quiet = 0; quiet < 3;) {
+      await pause();
+      const now = await count();
+      quiet = now === last ? quiet + 1 : 0;
+      last = now;
+    }
+  });
+}
+
 async function axeViolations(page: Page) {
   await page.addScriptTag({ path: 'node_modules/axe-core/axe.min.js' });
   const result = await page.evaluate(async () => {
@@ -187,8 +206,12 @@ describe.skipIf(unavailable !== undefined)('the course in Chromium', () => {
       const started = performance.now();
       box.value = value;
       box.dispatchEvent(new Event('input', { bubbles: true }));
-      const hook = () => (globalThis as unknown as { __glassbox: { prompt: string } }).__glassbox;
-      while (hook().prompt !== value) await new Promise((resolve) => setTimeout(resolve, 1));
+      type Published = { prompt: string; tokens: number[]; figures: Record<string, { tokens: number[] }> };
+      const hook = () => (globalThis as unknown as { __glassbox: Published }).__glassbox;
+      // Drawn: chapter 1's figures show the tokens of the new text.
+      const drawn = () =>
+        hook().prompt === value && hook().figures['whole-machine']?.tokens.join() === hook().tokens.join();
+      while (!drawn()) await new Promise((resolve) => setTimeout(resolve, 1));
       await new Promise((resolve) => requestAnimationFrame(() => resolve(undefined)));
       return performance.now() - started;
     }, text);
@@ -205,6 +228,32 @@ describe.skipIf(unavailable !== undefined)('the course in Chromium', () => {
     console.log(`[e2e] budget: ${JSON.stringify(budget)}`);
     await page.close();
     expect(budget.coldLoad.firstLiveMs).toBeLessThan(10_000);
+  });
+
+  it('costs one traced forward pass per keystroke, whatever the chapter shows', async () => {
+    // Chapter 6 also reads the text reversed (its order-blindness figure): one more pass, over other tokens.
+    const extraPasses: Record<string, number> = { position: 1 };
+    const { page } = await openPage(session);
+    for (const slug of CHAPTERS) {
+      await page.goto(`${session.origin}/${slug}?prompt=${encodeURIComponent('In the beginning')}`);
+      await waitForAnalysis(page, 'In the beginning');
+      const passes = () =>
+        page.evaluate(() =>
+          (
+            globalThis as unknown as { __glassboxTracedPasses: () => Promise<number> }
+          ).__glassboxTracedPasses(),
+        );
+      await settled(page);
+      const before = await passes();
+      const text = `God saw the light ${slug}`;
+      await page.locator('#prompt').fill(text);
+      await waitForAnalysis(page, text);
+      await settled(page);
+      expect(await passes(), `traced passes for one keystroke on /${slug}`).toBe(
+        before + 1 + (extraPasses[slug] ?? 0),
+      );
+    }
+    await page.close();
   });
 
   it("shows the engine's numbers for the reader's text, equal to a Node run of the engine", async () => {

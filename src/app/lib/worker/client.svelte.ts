@@ -209,24 +209,30 @@ export function stopGenerating(): void {
 const figures: Record<string, unknown> = {};
 export function publishFigure(name: string, data: unknown): void {
   figures[name] = $state.snapshot(data);
-  const hook = (globalThis as { __glassbox?: { figures?: unknown } }).__glassbox;
-  if (hook) hook.figures = figures;
+  firstLiveMs ??= performance.now();
+  const hook = (globalThis as { __glassbox?: { figures?: unknown; firstLiveMs?: number } }).__glassbox;
+  if (hook) {
+    hook.figures = figures;
+    hook.firstLiveMs = firstLiveMs;
+  }
 }
 
 /**
  * The test hook: the numbers the figures show, for the end-to-end tests to compare with a Node run of the
- * engine. Plain data, no functions.
+ * engine. Plain data, no functions (the count of traced passes, which asks the worker, is a function of its
+ * own: `__glassboxTracedPasses()`).
  */
 let firstLiveMs: number | undefined;
 function publishForTests(reading: Reading): void {
-  firstLiveMs ??= performance.now();
+  (globalThis as { __glassboxTracedPasses?: () => Promise<number> }).__glassboxTracedPasses = tracedPasses;
   (globalThis as { __glassbox?: unknown }).__glassbox = {
     model: $state.snapshot(engine.model),
     prompt: reading.prompt,
     tokens: reading.tokens,
     timings: reading.timings,
     kernels: reading.kernels,
-    /** Milliseconds from the start of the page's navigation to the first figure drawn from the engine. */
+    /** Milliseconds from the start of the page's navigation to the first figure drawn from the engine's
+     * numbers (a figure's publishFigure); undefined until then. */
     firstLiveMs,
     figures,
   };
