@@ -11,7 +11,12 @@ import { forward } from '../engine/forward.ts';
 import { generateTokens } from '../engine/generate.ts';
 import { KVCache } from '../engine/kv-cache.ts';
 import { XorShiftRng } from '../engine/rng.ts';
-import { validateSamplingSettings, type SamplingSettings } from '../engine/sampling.ts';
+import {
+  MIN_SAMPLING_TEMPERATURE,
+  samplesGreedily,
+  validateSamplingSettings,
+  type SamplingSettings,
+} from '../engine/sampling.ts';
 import {
   selectKernels,
   type KernelPreference,
@@ -32,7 +37,7 @@ export interface CliIO {
 
 const USAGE = `Usage: glassbox <command> [options]
 
-Commands:
+Commands (each also takes --help):
   generate   Generate text from a prompt (llama2.c "run" semantics and output)
   trace      Print the tokens, logits and (with --all) every intermediate tensor as JSON
   train      Train a Llama-style model on a UTF-8 text file (checkpoints, --resume, log, loss plot)
@@ -48,7 +53,7 @@ Model options (both commands):
 generate options:
   --prompt TEXT       text to continue (default: empty, i.e. start a new story)
   --steps N           positions to fill, prompt included (default 256; 0 = the model's whole context)
-  --temperature T     0 = greedy; default 1.0
+  --temperature T     0 = greedy (so is anything below ${MIN_SAMPLING_TEMPERATURE}, which says so); default 1.0
   --top-p P           nucleus sampling threshold in [0, 1] (default 0.9; 0 or 1 = off)
   --top-k K           keep only the K most likely tokens (default 0 = off)
   --min-p P           keep tokens with p >= P * max p (default 0 = off)
@@ -85,6 +90,9 @@ Examples:
 
 class UsageError extends Error {}
 
+/** `glassbox <command> --help`: not an error; main prints the usage to stdout. */
+class HelpRequested extends Error {}
+
 const modelOptions = {
   model: { type: 'string' },
   tokenizer: { type: 'string' },
@@ -112,7 +120,9 @@ function kernelsOption(value: string | undefined, threads = '1'): KernelSet {
   return selectKernels(preference, { threads: THREAD_CHOICES[threads] });
 }
 
+/** Every command takes --help (and -h), which wins over everything else on the line. */
 function parse<O extends ParseArgsConfig['options']>(args: string[], options: O) {
+  if (args.includes('--help') || args.includes('-h')) throw new HelpRequested();
   try {
     return parseArgs({ args, options, strict: true, allowPositionals: false }).values;
   } catch (error) {
@@ -120,12 +130,16 @@ function parse<O extends ParseArgsConfig['options']>(args: string[], options: O)
   }
 }
 
-/** A number option: absent → fallback; present → must parse completely. */
+/**
+ * A number option: absent → fallback; present → must parse completely to a finite number. Range checks
+ * (≥ 0, whole, …) belong to each option; "Infinity", "NaN" and "1e400" (which overflows) stop here.
+ */
 function numberOption(value: string | undefined, name: string, fallback: number): number {
   if (value === undefined) return fallback;
   const parsed = Number(value);
-  if (value.trim() === '' || !Number.isFinite(parsed))
+  if (value.trim() === '' || Number.isNaN(parsed))
     throw new UsageError(`--${name} must be a number, got "${value}"`);
+  if (!Number.isFinite(parsed)) throw new UsageError(`--${name} must be a finite number, got "${value}"`);
   return parsed;
 }
 
@@ -157,23 +171,30 @@ async function generateCommand(args: string[], io: CliIO): Promise<number> {
   try {
     validateSamplingSettings(sampling);
   } catch (error) {
-    throw new UsageError((error as Error).message);
+    throw new UsageError(`--${(error as Error).message}`);
   }
   const modelPath = requireModel(values.model);
   const seed = parseSeed(values.seed);
   const kernels = kernelsOption(values.kernels, values.threads);
 
   const { model, tokenizer } = await loadModelAndTokenizer(modelPath, values.tokenizer);
-  if (values.seed === undefined && sampling.temperature > 0) {
+  if (sampling.temperature > 0 && samplesGreedily(sampling.temperature)) {
+    io.stderr.write(
+      `temperature ${sampling.temperature} is below ${MIN_SAMPLING_TEMPERATURE}: sampling greedily, as with 0\n`,
+    );
+  }
+  if (values.seed === undefined && !samplesGreedily(sampling.temperature)) {
     // The clock chose the seed: say which, so a run worth keeping can be repeated.
     io.stderr.write(`seed: ${seed}\n`);
   }
   const promptTokens = tokenizer.encode(values.prompt ?? '', { bos: true, eos: false });
 
+  requirePromptFits(promptTokens.length, model.config.seqLen);
+
   let previous = promptTokens[0];
   let startTime = 0;
-  let emitted = 0;
-  for (const { token } of generateTokens(model, promptTokens, {
+  let sampled = 0;
+  for (const { token, fromPrompt } of generateTokens(model, promptTokens, {
     steps,
     sampling,
     rng: new XorShiftRng(seed),
@@ -184,16 +205,27 @@ async function generateCommand(args: string[], io: CliIO): Promise<number> {
     const piece = tokenizer.decodePiece(previous, token);
     io.stdout.write(tokenizer.family === 'llama2c' ? llama2cPrintable(piece) : piece);
     previous = token;
-    emitted++;
-    // Like llama2.c, start the clock after the first token, so start-up is not counted.
+    if (fromPrompt) continue;
+    sampled++;
+    // Start the clock after the first sampled token, so start-up and the prompt's one batched pass are not
+    // counted: the speed is that of the decode steps that followed, the work it claims to measure.
     if (startTime === 0) startTime = performance.now();
   }
   io.stdout.write('\n');
-  if (emitted > 1) {
+  if (sampled > 1) {
     const seconds = (performance.now() - startTime) / 1000;
-    io.stderr.write(`achieved tok/s: ${((emitted - 1) / seconds).toFixed(6)} (kernels: ${kernels.name})\n`);
+    io.stderr.write(`achieved tok/s: ${((sampled - 1) / seconds).toFixed(6)} (kernels: ${kernels.name})\n`);
   }
   return 0;
+}
+
+/** A prompt longer than the context cannot be run; say so rather than printing a cut-off prompt. */
+function requirePromptFits(promptTokens: number, contextLength: number): void {
+  if (promptTokens > contextLength) {
+    throw new UsageError(
+      `the prompt is ${promptTokens} tokens; this model's context holds ${contextLength}: shorten the prompt`,
+    );
+  }
 }
 
 /** llama2.c seeds from the clock when no seed (or 0) is given; so do we. */
@@ -212,11 +244,7 @@ async function traceCommand(args: string[], io: CliIO): Promise<number> {
   const kernels = kernelsOption(values.kernels, values.threads);
   const { model, tokenizer } = await loadModelAndTokenizer(requireModel(values.model), values.tokenizer);
   const tokens = tokenizer.encode(values.prompt, { bos: true, eos: false });
-  if (tokens.length > model.config.seqLen) {
-    throw new UsageError(
-      `the prompt is ${tokens.length} tokens; this model's context holds ${model.config.seqLen}`,
-    );
-  }
+  requirePromptFits(tokens.length, model.config.seqLen);
   const { trace } = forward(model, tokens, new KVCache(model.config), { trace: true, kernels });
   io.stdout.write(traceToJson(model, tokenizer, trace!, { all: values.all === true }) + '\n');
   return 0;
@@ -390,6 +418,10 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
         throw new UsageError(`unknown command "${command}"`);
     }
   } catch (error) {
+    if (error instanceof HelpRequested) {
+      io.stdout.write(USAGE);
+      return 0;
+    }
     if (error instanceof UsageError) {
       io.stderr.write(`glassbox: ${error.message}\n\n${USAGE}`);
       return 2;
