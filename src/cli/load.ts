@@ -3,6 +3,7 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import { FormatError } from '../formats/errors.ts';
+import { describeNonFile } from './output-path.ts';
 import { findTokenizerFile, loadModel } from '../formats/node.ts';
 import type { Model } from '../engine/model.ts';
 import { bpeTokenizer, fromTokenizerJson } from '../tokenizers/bpe.ts';
@@ -13,8 +14,14 @@ import type { Tokenizer } from '../tokenizers/tokenizer.ts';
 const MAX_TOKENIZER_BYTES = 256 * 1024 * 1024;
 
 export async function loadTokenizer(path: string, vocabSize: number): Promise<Tokenizer> {
-  const info = await stat(path).catch(() => undefined);
-  if (!info?.isFile()) throw new FormatError(path, 'tokenizer file not found');
+  const info = await stat(path).catch((error: NodeJS.ErrnoException) => error);
+  if (info instanceof Error) {
+    throw new FormatError(
+      path,
+      info.code === 'ENOENT' ? 'tokenizer file not found' : `cannot read the tokenizer: ${info.message}`,
+    );
+  }
+  if (!info.isFile()) throw new FormatError(path, `the tokenizer is ${describeNonFile(info)}, not a file`);
   if (info.size > MAX_TOKENIZER_BYTES)
     throw new FormatError(path, `${info.size} bytes is too large for a tokenizer`);
   const bytes = new Uint8Array(await readFile(path));

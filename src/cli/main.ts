@@ -23,6 +23,7 @@ import {
   type KernelSet,
   type ThreadPreference,
 } from '../kernels/select.ts';
+import { MAX_BPE_VOCAB_SIZE } from '../tokenizers/bpe.ts';
 import { loadModelAndTokenizer } from './load.ts';
 import { trainTokenizerCommand } from './train-tokenizer.ts';
 import { DEFAULT_TRAIN_SETTINGS, trainModel, type TrainSettings } from './train/run.ts';
@@ -378,9 +379,9 @@ async function trainTokenizer(args: string[], io: CliIO): Promise<number> {
   if (!values.input) throw new UsageError('--input is required (a UTF-8 text file)');
   if (!values.out) throw new UsageError('--out is required (where to write tokenizer.json)');
   const vocabSize = numberOption(values['vocab-size'], 'vocab-size', 4096);
-  if (!Number.isInteger(vocabSize) || vocabSize < 258 || vocabSize > 1 << 20) {
+  if (!Number.isInteger(vocabSize) || vocabSize < 258 || vocabSize > MAX_BPE_VOCAB_SIZE) {
     throw new UsageError(
-      `--vocab-size must be a whole number from 258 (bytes + 2 special tokens) to 2^20, got ${vocabSize}`,
+      `--vocab-size must be a whole number from 258 (bytes + 2 special tokens) to ${MAX_BPE_VOCAB_SIZE}, got ${vocabSize}`,
     );
   }
   await trainTokenizerCommand({
