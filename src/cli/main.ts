@@ -6,6 +6,7 @@
  *   glassbox trace    --model M [--tokenizer T] --prompt TEXT --json [--all]
  */
 import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { forward } from '../engine/forward.ts';
 import { generateTokens } from '../engine/generate.ts';
@@ -23,6 +24,7 @@ import {
   type KernelSet,
   type ThreadPreference,
 } from '../kernels/select.ts';
+import { MAX_MODEL_FILE_BYTES } from '../formats/node.ts';
 import { MAX_BPE_VOCAB_SIZE } from '../tokenizers/bpe.ts';
 import { loadModelAndTokenizer } from './load.ts';
 import { trainTokenizerCommand } from './train-tokenizer.ts';
@@ -68,7 +70,10 @@ trace options:
 train options (defaults in brackets; a resumed run keeps the settings it started with):
   --input FILE        UTF-8 text (or .gz); blank-line-separated blocks are held out by a seeded rule for validation
   --out DIR           output folder: config.json, model.safetensors, tokenizer.json, checkpoint, log, loss.svg
-  --resume            continue the run in --out from its last checkpoint
+  --resume            continue the run in --out from its last checkpoint (with --steps N: train on to step N;
+                      with --input FILE: the text has moved; other settings are the run's own)
+  --force             start a new run in an --out that holds an earlier run's files, replacing them
+                      (without it, such a folder is refused)
   --tokenizer FILE    use this tokenizer.json instead of training one   --vocab-size N [4096]
   --dim N [128]  --layers N [4]  --heads N [4]  --kv-heads N [2]  --hidden N [384]  --seq-len N [128]
   --batch N [16]  --steps N [3000]  --lr X [0.002]  --min-lr X [0.0002]  --warmup N [100]
@@ -299,34 +304,33 @@ function trainThreads(value = 'auto'): number {
   return threads;
 }
 
-async function train(args: string[], io: CliIO): Promise<number> {
-  const numberOptions = Object.fromEntries(
-    Object.keys(TRAIN_NUMBER_OPTIONS).map((name) => [name, { type: 'string' as const }]),
-  );
-  const values = parse(args, {
-    input: { type: 'string' },
-    out: { type: 'string' },
-    tokenizer: { type: 'string' },
-    resume: { type: 'boolean' },
-    kernels: { type: 'string' },
-    threads: { type: 'string' },
-    ...numberOptions,
-  }) as Record<string, string | boolean | undefined>;
-  const out = values.out as string | undefined;
-  if (!out) throw new UsageError('--out is required (the folder for the model, checkpoints and log)');
-  const resume = values.resume === true;
-  if (!resume && !values.input) throw new UsageError('--input is required (a UTF-8 text file)');
-  const settings: TrainSettings = { ...DEFAULT_TRAIN_SETTINGS, input: (values.input as string) ?? '' };
-  if (values.tokenizer) settings.tokenizer = values.tokenizer as string;
+/**
+ * The largest model `train` starts: its checkpoint holds the weights and AdamW's two moments in float32 (12
+ * bytes a parameter) in one file, which must stay under the 2 GiB the loaders read.
+ */
+const MAX_TRAIN_PARAMETERS = Math.floor((MAX_MODEL_FILE_BYTES - (1 << 20)) / 12);
+
+/** Parameters of the model `settings` describe (classifier shared with the embedding, as train makes it). */
+function trainParameterCount(s: TrainSettings): number {
+  const kvDim = (s.dim / s.heads) * s.kvHeads;
+  const perLayer = 2 * s.dim * s.dim + 2 * s.dim * kvDim + 3 * s.dim * s.hidden + 2 * s.dim;
+  return s.vocabSize * s.dim + s.layers * perLayer + s.dim;
+}
+
+/** The number flags, checked: whole numbers from 1 (warmup from 0) to 2^53, rates and factors ≥ 0. */
+function trainSettingsFromArgs(values: Record<string, string | boolean | undefined>): TrainSettings {
+  const settings: TrainSettings = { ...DEFAULT_TRAIN_SETTINGS, input: '' };
+  if (values.input) settings.input = resolve(values.input as string);
+  if (values.tokenizer) settings.tokenizer = resolve(values.tokenizer as string);
   for (const [option, key] of Object.entries(TRAIN_NUMBER_OPTIONS)) {
     const value = numberOption(values[option] as string | undefined, option, settings[key] as number);
     if (
       INTEGER_SETTINGS.has(key)
-        ? !Number.isInteger(value) || value < (key === 'warmupSteps' ? 0 : 1)
+        ? !Number.isSafeInteger(value) || value < (key === 'warmupSteps' ? 0 : 1)
         : !(value >= 0)
     ) {
       throw new UsageError(
-        `--${option} must be ${INTEGER_SETTINGS.has(key) ? 'a positive whole number' : 'a number ≥ 0'}, got ${value}`,
+        `--${option} must be ${INTEGER_SETTINGS.has(key) ? 'a positive whole number (at most 2^53)' : 'a number ≥ 0'}, got ${value}`,
       );
     }
     (settings[key] as number) = value;
@@ -337,6 +341,53 @@ async function train(args: string[], io: CliIO): Promise<number> {
     throw new UsageError(`--heads ${settings.heads} must be a multiple of --kv-heads ${settings.kvHeads}`);
   if (settings.shards > settings.batchSize)
     throw new UsageError(`--shards ${settings.shards} cannot exceed --batch ${settings.batchSize}`);
+  const parameters = trainParameterCount(settings);
+  if (parameters > MAX_TRAIN_PARAMETERS) {
+    throw new UsageError(
+      `--dim, --layers, --hidden and --vocab-size make a model of ${parameters.toExponential(2)} parameters; ` +
+        `its checkpoint must stay under 2 GiB, which holds ${MAX_TRAIN_PARAMETERS.toLocaleString('en-US')}`,
+    );
+  }
+  return settings;
+}
+
+/** A resumed run keeps the settings it started with; only --steps (train on) and --input (moved) may change. */
+function checkResumeOptions(values: Record<string, string | boolean | undefined>): void {
+  if (values.force) throw new UsageError('--resume continues a run and --force replaces it: choose one');
+  const fixed = [...Object.keys(TRAIN_NUMBER_OPTIONS).filter((name) => name !== 'steps'), 'tokenizer'];
+  const given = fixed.filter((name) => values[name] !== undefined);
+  if (given.length > 0) {
+    throw new UsageError(
+      `${given.map((name) => `--${name}`).join(', ')} cannot change when resuming: a resumed run keeps the ` +
+        `settings in its checkpoint (only --steps and --input may be given)`,
+    );
+  }
+}
+
+async function train(args: string[], io: CliIO): Promise<number> {
+  const numberOptions = Object.fromEntries(
+    Object.keys(TRAIN_NUMBER_OPTIONS).map((name) => [name, { type: 'string' as const }]),
+  );
+  const values = parse(args, {
+    input: { type: 'string' },
+    out: { type: 'string' },
+    tokenizer: { type: 'string' },
+    resume: { type: 'boolean' },
+    force: { type: 'boolean' },
+    kernels: { type: 'string' },
+    threads: { type: 'string' },
+    ...numberOptions,
+  }) as Record<string, string | boolean | undefined>;
+  const out = values.out as string | undefined;
+  if (!out) throw new UsageError('--out is required (the folder for the model, checkpoints and log)');
+  const resume = values.resume === true;
+  if (!resume && !values.input) throw new UsageError('--input is required (a UTF-8 text file)');
+  if (resume) checkResumeOptions(values);
+  const settings = trainSettingsFromArgs(values);
+  const onResume = {
+    steps: values.steps !== undefined ? settings.steps : undefined,
+    input: values.input !== undefined ? settings.input : undefined,
+  };
   const kernels = kernelsOption(values.kernels as string | undefined);
   const threads = trainThreads(values.threads as string | undefined);
 
@@ -353,7 +404,13 @@ async function train(args: string[], io: CliIO): Promise<number> {
     const result = await trainModel(
       settings,
       out,
-      { resume, kernels: kernels.variant, threads },
+      {
+        resume,
+        force: values.force === true,
+        ...(resume ? onResume : {}),
+        kernels: kernels.variant,
+        threads,
+      },
       {
         log: (line) => io.stderr.write(line + '\n'),
         progress: interactive ? (line) => io.stderr.write(`\r${line}\x1b[K`) : undefined,
