@@ -19,7 +19,7 @@
  */
 import { parseBoundedJson, type JsonLimits } from '../formats/bounded-json.ts';
 import { FormatError } from '../formats/errors.ts';
-import { compilePattern, PRETOKENIZE_PATTERN, pretokenize } from './pretokenize.ts';
+import { compilePattern, PRETOKENIZE_PATTERN, pretokenize, requireKnownPattern } from './pretokenize.ts';
 import type { Tokenizer } from './tokenizer.ts';
 
 export const BOS_TOKEN = '<|bos|>';
@@ -651,9 +651,10 @@ function readPreTokenizerPattern(preTokenizer: Json | undefined, problem: Proble
     );
   }
   try {
+    requireKnownPattern(regex);
     compilePattern(regex);
   } catch (error) {
-    problem(`pre_tokenizer regex is not a valid JavaScript regex (${(error as Error).message})`);
+    problem((error as Error).message);
   }
   return regex;
 }
