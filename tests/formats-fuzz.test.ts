@@ -8,10 +8,12 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { expectedShapes } from '../src/engine/model.ts';
 import type { LayerWeights, Model, ModelConfig, Tensor } from '../src/engine/model.ts';
+import { jsonDepth } from '../src/formats/bounded-json.ts';
 import { FormatError } from '../src/formats/errors.ts';
 import { parseHfLlama, toHfLlama } from '../src/formats/hf-llama.ts';
 import { parseLlama2cCheckpoint } from '../src/formats/llama2c.ts';
 import { parseSafetensors } from '../src/formats/safetensors.ts';
+import { fromTokenizerJson } from '../src/tokenizers/bpe.ts';
 import { describeShared, STORIES260K, STORIES260K_HF } from './shared.ts';
 
 /** xorshift32: small, seeded, and the same on every machine. */
@@ -365,5 +367,50 @@ describeShared('fuzz: safetensors and HF loaders on stories260K-hf', () => {
     const base = new Uint8Array(readFileSync(join(STORIES260K_HF, 'model.safetensors')));
     const configText = readFileSync(join(STORIES260K_HF, 'config.json'), 'utf8');
     fuzzSafetensors('stories260K-hf', base, configText, 0x260f, 1000);
+  });
+});
+
+describe('fuzz: oversized and deeply nested JSON is refused before it is parsed', () => {
+  const { configJson, safetensors } = toHfLlama(smallModel());
+  const files = { config: 'config.json', weights: 'model.safetensors' };
+  // The issue's cases: a 20 MB config.json of nested brackets took 1 GB to refuse; a 44 MB tokenizer.json 25 s.
+  const cases: [string, () => unknown, RegExp][] = [
+    [
+      '20 MB of nested brackets as config.json',
+      () => parseHfLlama('['.repeat(20e6), safetensors, files),
+      /more than any config\.json needs/,
+    ],
+    [
+      'nesting 1,000 deep in a small config.json',
+      () => parseHfLlama('['.repeat(1000) + ']'.repeat(1000), safetensors, files),
+      /nested 1000 levels deep/,
+    ],
+    [
+      'a config.json padded to 2 MB',
+      () => parseHfLlama(configJson + ' '.repeat(2 << 20), safetensors, files),
+      /more than any config\.json needs/,
+    ],
+    [
+      'a 44 MB tokenizer.json',
+      () => fromTokenizerJson(`{"model": {"vocab": {${'"a": 1, '.repeat(5.5e6)}}}}`, 'big.json'),
+      /big\.json: .*more than any tokenizer\.json needs/,
+    ],
+    [
+      'a tokenizer.json nested 100,000 deep',
+      () => fromTokenizerJson('{"a":'.repeat(1e5) + '1' + '}'.repeat(1e5), 'deep.json'),
+      /deep\.json: JSON nested 100000 levels deep/,
+    ],
+  ];
+  for (const [name, load, message] of cases) {
+    it(`${name}: a FormatError within 300 ms`, () => {
+      const start = performance.now();
+      expect(load).toThrow(FormatError);
+      expect(load).toThrow(message);
+      expect((performance.now() - start) / 2).toBeLessThan(300);
+    });
+  }
+
+  it('brackets inside strings do not count as nesting', () => {
+    expect(jsonDepth('{"a": "[[[[{{{{", "b": ["\\"[["]}')).toBe(2);
   });
 });

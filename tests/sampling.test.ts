@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { XorShiftRng } from '../src/engine/rng.ts';
 import {
+  MIN_SAMPLING_TEMPERATURE,
   filterCandidates,
   sampleToken,
   temperatureSoftmax,
@@ -29,6 +30,19 @@ const logits = Float32Array.from([1.0, 3.0, 2.0, -1.0, 2.5, 0.0]);
 describe('sampling', () => {
   it('temperature 0 is greedy', () => {
     expect(sampleToken(logits, { temperature: 0 }, new XorShiftRng(1))).toBe(1);
+  });
+
+  it('temperatures below MIN_SAMPLING_TEMPERATURE are greedy, never NaN; from it on, the softmax is finite', () => {
+    // 1e-40 is the case: logits / 1e-40 overflows float32, and the softmax became NaN.
+    const wide = Float32Array.from([-3e4, 3e4, 2.9e4, 0]);
+    for (const temperature of [5e-324, 1e-45, 1e-40, 1e-30, 1e-10, MIN_SAMPLING_TEMPERATURE * 0.999]) {
+      for (const settings of [{}, { topP: 0 }, { topP: 0.9 }, { topK: 2 }, { minP: 0.5 }]) {
+        expect(sampleToken(wide, { temperature, ...settings }, new XorShiftRng(3))).toBe(1);
+      }
+    }
+    const atThreshold = temperatureSoftmax(wide, MIN_SAMPLING_TEMPERATURE);
+    expect(atThreshold.every(Number.isFinite)).toBe(true);
+    expect(atThreshold[1]).toBe(1);
   });
 
   it('softmax with temperature: sums to 1, T → sharper or flatter', () => {

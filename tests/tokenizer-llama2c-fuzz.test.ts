@@ -5,7 +5,7 @@
  * refused with a FormatError; never a RangeError, a hang or a huge allocation. All inputs are seeded.
  */
 import { readFileSync } from 'node:fs';
-import { expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { FormatError } from '../src/formats/errors.ts';
 import {
   StreamingDecoder,
@@ -16,6 +16,8 @@ import {
   pieceLabel,
 } from '../src/tokenizers/llama2c.ts';
 import type { Llama2cTokenizer } from '../src/tokenizers/llama2c.ts';
+import { fromTokenizerJson, toTokenizerJson, trainBpe } from '../src/tokenizers/bpe.ts';
+import { KNOWN_PATTERNS, PRETOKENIZE_PATTERN, pretokenize } from '../src/tokenizers/pretokenize.ts';
 import { TOK512, describeShared } from './shared.ts';
 
 /** mulberry32: a small seeded generator, so every run fuzzes the same files. */
@@ -286,3 +288,57 @@ describeShared(
     });
   },
 );
+
+describe('fuzz: pre-tokenizer patterns in tokenizer.json can never hang the program', () => {
+  const trained = trainBpe('the cat and the hat, 12345 times.\n'.repeat(20), { vocabSize: 270 });
+  const withPattern = (pattern: string) => {
+    const document = JSON.parse(toTokenizerJson(trained.tokenizer));
+    document.pre_tokenizer.pretokenizers[0].pattern.Regex = pattern;
+    return JSON.stringify(document);
+  };
+  // Catastrophic backtracking (the issue's case first), ReDoS classics, and near-misses of real patterns.
+  const pathological = [
+    '(a|a)+$',
+    '(a+)+$',
+    '(\\s*)*x',
+    '(.*a){20}',
+    '([a-z]+)*=',
+    '(\\p{L}|\\p{Ll})+!',
+    PRETOKENIZE_PATTERN + '|(a|a)+$',
+    PRETOKENIZE_PATTERN.replace('\\p{L}+', '(\\p{L}+)+'),
+  ];
+  for (const pattern of pathological) {
+    it(`${JSON.stringify(pattern.slice(0, 40))} is refused at load, naming the file, at once`, () => {
+      const start = performance.now();
+      expect(() => fromTokenizerJson(withPattern(pattern), 'evil.json')).toThrow(FormatError);
+      expect(() => fromTokenizerJson(withPattern(pattern), 'evil.json')).toThrow(
+        /^evil\.json: pre_tokenizer regex .* is not one this program knows to be safe/,
+      );
+      expect(performance.now() - start).toBeLessThan(200);
+    });
+  }
+
+  const adversarial = [
+    'a'.repeat(50_000) + '!',
+    ' '.repeat(50_000) + 'x',
+    ' \n'.repeat(25_000) + 'x',
+    "'".repeat(50_000) + 's',
+    '1'.repeat(50_000) + 'a',
+    'Aa'.repeat(25_000) + "'",
+    '中'.repeat(50_000) + '\n',
+    '!'.repeat(50_000) + '\r',
+  ];
+  for (const [pattern, name] of KNOWN_PATTERNS) {
+    it(`${name}: loads, and splits 50,000-character adversarial texts quickly and losslessly`, () => {
+      const tokenizer = fromTokenizerJson(withPattern(pattern), 'known.json');
+      for (const text of adversarial) {
+        const start = performance.now();
+        const pieces = pretokenize(text, tokenizer.pattern);
+        expect(pieces.join('')).toBe(text);
+        expect(performance.now() - start, `${name} on ${JSON.stringify(text.slice(0, 4))}…`).toBeLessThan(
+          500,
+        );
+      }
+    });
+  }
+});

@@ -3,31 +3,28 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import { FormatError } from '../formats/errors.ts';
+import { describeNonFile } from './output-path.ts';
 import { findTokenizerFile, loadModel } from '../formats/node.ts';
 import type { Model } from '../engine/model.ts';
-import { bpeTokenizer, fromTokenizerJson } from '../tokenizers/bpe.ts';
-import { llama2cTokenizer, parseLlama2cTokenizer } from '../tokenizers/llama2c.ts';
+import { checkTokenizerFits, tokenizerFromFile } from '../formats/bundle.ts';
 import type { Tokenizer } from '../tokenizers/tokenizer.ts';
 
 /** Tokenizer files are small; anything this big is not one. */
 const MAX_TOKENIZER_BYTES = 256 * 1024 * 1024;
 
 export async function loadTokenizer(path: string, vocabSize: number): Promise<Tokenizer> {
-  const info = await stat(path).catch(() => undefined);
-  if (!info?.isFile()) throw new FormatError(path, 'tokenizer file not found');
+  const info = await stat(path).catch((error: NodeJS.ErrnoException) => error);
+  if (info instanceof Error) {
+    throw new FormatError(
+      path,
+      info.code === 'ENOENT' ? 'tokenizer file not found' : `cannot read the tokenizer: ${info.message}`,
+    );
+  }
+  if (!info.isFile()) throw new FormatError(path, `the tokenizer is ${describeNonFile(info)}, not a file`);
   if (info.size > MAX_TOKENIZER_BYTES)
     throw new FormatError(path, `${info.size} bytes is too large for a tokenizer`);
   const bytes = new Uint8Array(await readFile(path));
-  const tokenizer = path.toLowerCase().endsWith('.json')
-    ? bpeTokenizer(fromTokenizerJson(new TextDecoder().decode(bytes), path))
-    : llama2cTokenizer(parseLlama2cTokenizer(bytes, path, vocabSize));
-  if (tokenizer.vocabSize !== vocabSize) {
-    throw new FormatError(
-      path,
-      `the tokenizer has ${tokenizer.vocabSize} tokens but the model's vocabulary has ${vocabSize}: they do not belong together`,
-    );
-  }
-  return tokenizer;
+  return tokenizerFromFile({ name: path, bytes }, vocabSize);
 }
 
 export async function loadModelAndTokenizer(
@@ -40,5 +37,6 @@ export async function loadModelAndTokenizer(
     throw new FormatError(modelPath, 'no tokenizer found beside the model: pass --tokenizer PATH');
   }
   const tokenizer = await loadTokenizer(path, model.config.vocabSize);
+  checkTokenizerFits(model, tokenizer, path);
   return { model, tokenizer };
 }

@@ -6,18 +6,26 @@
  *   glassbox trace    --model M [--tokenizer T] --prompt TEXT --json [--all]
  */
 import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { forward } from '../engine/forward.ts';
 import { generateTokens } from '../engine/generate.ts';
 import { KVCache } from '../engine/kv-cache.ts';
 import { XorShiftRng } from '../engine/rng.ts';
-import { validateSamplingSettings, type SamplingSettings } from '../engine/sampling.ts';
+import {
+  MIN_SAMPLING_TEMPERATURE,
+  samplesGreedily,
+  validateSamplingSettings,
+  type SamplingSettings,
+} from '../engine/sampling.ts';
 import {
   selectKernels,
   type KernelPreference,
   type KernelSet,
   type ThreadPreference,
 } from '../kernels/select.ts';
+import { MAX_MODEL_FILE_BYTES } from '../formats/node.ts';
+import { MAX_BPE_VOCAB_SIZE } from '../tokenizers/bpe.ts';
 import { loadModelAndTokenizer } from './load.ts';
 import { trainTokenizerCommand } from './train-tokenizer.ts';
 import { DEFAULT_TRAIN_SETTINGS, trainModel, type TrainSettings } from './train/run.ts';
@@ -32,7 +40,7 @@ export interface CliIO {
 
 const USAGE = `Usage: glassbox <command> [options]
 
-Commands:
+Commands (each also takes --help):
   generate   Generate text from a prompt (llama2.c "run" semantics and output)
   trace      Print the tokens, logits and (with --all) every intermediate tensor as JSON
   train      Train a Llama-style model on a UTF-8 text file (checkpoints, --resume, log, loss plot)
@@ -48,7 +56,7 @@ Model options (both commands):
 generate options:
   --prompt TEXT       text to continue (default: empty, i.e. start a new story)
   --steps N           positions to fill, prompt included (default 256; 0 = the model's whole context)
-  --temperature T     0 = greedy; default 1.0
+  --temperature T     0 = greedy (so is anything below ${MIN_SAMPLING_TEMPERATURE}, which says so); default 1.0
   --top-p P           nucleus sampling threshold in [0, 1] (default 0.9; 0 or 1 = off)
   --top-k K           keep only the K most likely tokens (default 0 = off)
   --min-p P           keep tokens with p >= P * max p (default 0 = off)
@@ -62,7 +70,10 @@ trace options:
 train options (defaults in brackets; a resumed run keeps the settings it started with):
   --input FILE        UTF-8 text (or .gz); blank-line-separated blocks are held out by a seeded rule for validation
   --out DIR           output folder: config.json, model.safetensors, tokenizer.json, checkpoint, log, loss.svg
-  --resume            continue the run in --out from its last checkpoint
+  --resume            continue the run in --out from its last checkpoint (with --steps N: train on to step N;
+                      with --input FILE: the text has moved; other settings are the run's own)
+  --force             start a new run in an --out that holds an earlier run's files, replacing them
+                      (without it, such a folder is refused)
   --tokenizer FILE    use this tokenizer.json instead of training one   --vocab-size N [4096]
   --dim N [128]  --layers N [4]  --heads N [4]  --kv-heads N [2]  --hidden N [384]  --seq-len N [128]
   --batch N [16]  --steps N [3000]  --lr X [0.002]  --min-lr X [0.0002]  --warmup N [100]
@@ -84,6 +95,9 @@ Examples:
 `;
 
 class UsageError extends Error {}
+
+/** `glassbox <command> --help`: not an error; main prints the usage to stdout. */
+class HelpRequested extends Error {}
 
 const modelOptions = {
   model: { type: 'string' },
@@ -112,7 +126,9 @@ function kernelsOption(value: string | undefined, threads = '1'): KernelSet {
   return selectKernels(preference, { threads: THREAD_CHOICES[threads] });
 }
 
+/** Every command takes --help (and -h), which wins over everything else on the line. */
 function parse<O extends ParseArgsConfig['options']>(args: string[], options: O) {
+  if (args.includes('--help') || args.includes('-h')) throw new HelpRequested();
   try {
     return parseArgs({ args, options, strict: true, allowPositionals: false }).values;
   } catch (error) {
@@ -120,12 +136,16 @@ function parse<O extends ParseArgsConfig['options']>(args: string[], options: O)
   }
 }
 
-/** A number option: absent → fallback; present → must parse completely. */
+/**
+ * A number option: absent → fallback; present → must parse completely to a finite number. Range checks
+ * (≥ 0, whole, …) belong to each option; "Infinity", "NaN" and "1e400" (which overflows) stop here.
+ */
 function numberOption(value: string | undefined, name: string, fallback: number): number {
   if (value === undefined) return fallback;
   const parsed = Number(value);
-  if (value.trim() === '' || !Number.isFinite(parsed))
+  if (value.trim() === '' || Number.isNaN(parsed))
     throw new UsageError(`--${name} must be a number, got "${value}"`);
+  if (!Number.isFinite(parsed)) throw new UsageError(`--${name} must be a finite number, got "${value}"`);
   return parsed;
 }
 
@@ -157,23 +177,30 @@ async function generateCommand(args: string[], io: CliIO): Promise<number> {
   try {
     validateSamplingSettings(sampling);
   } catch (error) {
-    throw new UsageError((error as Error).message);
+    throw new UsageError(`--${(error as Error).message}`);
   }
   const modelPath = requireModel(values.model);
   const seed = parseSeed(values.seed);
   const kernels = kernelsOption(values.kernels, values.threads);
 
   const { model, tokenizer } = await loadModelAndTokenizer(modelPath, values.tokenizer);
-  if (values.seed === undefined && sampling.temperature > 0) {
+  if (sampling.temperature > 0 && samplesGreedily(sampling.temperature)) {
+    io.stderr.write(
+      `temperature ${sampling.temperature} is below ${MIN_SAMPLING_TEMPERATURE}: sampling greedily, as with 0\n`,
+    );
+  }
+  if (values.seed === undefined && !samplesGreedily(sampling.temperature)) {
     // The clock chose the seed: say which, so a run worth keeping can be repeated.
     io.stderr.write(`seed: ${seed}\n`);
   }
   const promptTokens = tokenizer.encode(values.prompt ?? '', { bos: true, eos: false });
 
+  requirePromptFits(promptTokens.length, model.config.seqLen);
+
   let previous = promptTokens[0];
   let startTime = 0;
-  let emitted = 0;
-  for (const { token } of generateTokens(model, promptTokens, {
+  let sampled = 0;
+  for (const { token, fromPrompt } of generateTokens(model, promptTokens, {
     steps,
     sampling,
     rng: new XorShiftRng(seed),
@@ -184,16 +211,27 @@ async function generateCommand(args: string[], io: CliIO): Promise<number> {
     const piece = tokenizer.decodePiece(previous, token);
     io.stdout.write(tokenizer.family === 'llama2c' ? llama2cPrintable(piece) : piece);
     previous = token;
-    emitted++;
-    // Like llama2.c, start the clock after the first token, so start-up is not counted.
+    if (fromPrompt) continue;
+    sampled++;
+    // Start the clock after the first sampled token, so start-up and the prompt's one batched pass are not
+    // counted: the speed is that of the decode steps that followed, the work it claims to measure.
     if (startTime === 0) startTime = performance.now();
   }
   io.stdout.write('\n');
-  if (emitted > 1) {
+  if (sampled > 1) {
     const seconds = (performance.now() - startTime) / 1000;
-    io.stderr.write(`achieved tok/s: ${((emitted - 1) / seconds).toFixed(6)} (kernels: ${kernels.name})\n`);
+    io.stderr.write(`achieved tok/s: ${((sampled - 1) / seconds).toFixed(6)} (kernels: ${kernels.name})\n`);
   }
   return 0;
+}
+
+/** A prompt longer than the context cannot be run; say so rather than printing a cut-off prompt. */
+function requirePromptFits(promptTokens: number, contextLength: number): void {
+  if (promptTokens > contextLength) {
+    throw new UsageError(
+      `the prompt is ${promptTokens} tokens; this model's context holds ${contextLength}: shorten the prompt`,
+    );
+  }
 }
 
 /** llama2.c seeds from the clock when no seed (or 0) is given; so do we. */
@@ -212,11 +250,7 @@ async function traceCommand(args: string[], io: CliIO): Promise<number> {
   const kernels = kernelsOption(values.kernels, values.threads);
   const { model, tokenizer } = await loadModelAndTokenizer(requireModel(values.model), values.tokenizer);
   const tokens = tokenizer.encode(values.prompt, { bos: true, eos: false });
-  if (tokens.length > model.config.seqLen) {
-    throw new UsageError(
-      `the prompt is ${tokens.length} tokens; this model's context holds ${model.config.seqLen}`,
-    );
-  }
+  requirePromptFits(tokens.length, model.config.seqLen);
   const { trace } = forward(model, tokens, new KVCache(model.config), { trace: true, kernels });
   io.stdout.write(traceToJson(model, tokenizer, trace!, { all: values.all === true }) + '\n');
   return 0;
@@ -270,34 +304,33 @@ function trainThreads(value = 'auto'): number {
   return threads;
 }
 
-async function train(args: string[], io: CliIO): Promise<number> {
-  const numberOptions = Object.fromEntries(
-    Object.keys(TRAIN_NUMBER_OPTIONS).map((name) => [name, { type: 'string' as const }]),
-  );
-  const values = parse(args, {
-    input: { type: 'string' },
-    out: { type: 'string' },
-    tokenizer: { type: 'string' },
-    resume: { type: 'boolean' },
-    kernels: { type: 'string' },
-    threads: { type: 'string' },
-    ...numberOptions,
-  }) as Record<string, string | boolean | undefined>;
-  const out = values.out as string | undefined;
-  if (!out) throw new UsageError('--out is required (the folder for the model, checkpoints and log)');
-  const resume = values.resume === true;
-  if (!resume && !values.input) throw new UsageError('--input is required (a UTF-8 text file)');
-  const settings: TrainSettings = { ...DEFAULT_TRAIN_SETTINGS, input: (values.input as string) ?? '' };
-  if (values.tokenizer) settings.tokenizer = values.tokenizer as string;
+/**
+ * The largest model `train` starts: its checkpoint holds the weights and AdamW's two moments in float32 (12
+ * bytes a parameter) in one file, which must stay under the 2 GiB the loaders read.
+ */
+const MAX_TRAIN_PARAMETERS = Math.floor((MAX_MODEL_FILE_BYTES - (1 << 20)) / 12);
+
+/** Parameters of the model `settings` describe (classifier shared with the embedding, as train makes it). */
+function trainParameterCount(s: TrainSettings): number {
+  const kvDim = (s.dim / s.heads) * s.kvHeads;
+  const perLayer = 2 * s.dim * s.dim + 2 * s.dim * kvDim + 3 * s.dim * s.hidden + 2 * s.dim;
+  return s.vocabSize * s.dim + s.layers * perLayer + s.dim;
+}
+
+/** The number flags, checked: whole numbers from 1 (warmup from 0) to 2^53, rates and factors ≥ 0. */
+function trainSettingsFromArgs(values: Record<string, string | boolean | undefined>): TrainSettings {
+  const settings: TrainSettings = { ...DEFAULT_TRAIN_SETTINGS, input: '' };
+  if (values.input) settings.input = resolve(values.input as string);
+  if (values.tokenizer) settings.tokenizer = resolve(values.tokenizer as string);
   for (const [option, key] of Object.entries(TRAIN_NUMBER_OPTIONS)) {
     const value = numberOption(values[option] as string | undefined, option, settings[key] as number);
     if (
       INTEGER_SETTINGS.has(key)
-        ? !Number.isInteger(value) || value < (key === 'warmupSteps' ? 0 : 1)
+        ? !Number.isSafeInteger(value) || value < (key === 'warmupSteps' ? 0 : 1)
         : !(value >= 0)
     ) {
       throw new UsageError(
-        `--${option} must be ${INTEGER_SETTINGS.has(key) ? 'a positive whole number' : 'a number ≥ 0'}, got ${value}`,
+        `--${option} must be ${INTEGER_SETTINGS.has(key) ? 'a positive whole number (at most 2^53)' : 'a number ≥ 0'}, got ${value}`,
       );
     }
     (settings[key] as number) = value;
@@ -308,6 +341,53 @@ async function train(args: string[], io: CliIO): Promise<number> {
     throw new UsageError(`--heads ${settings.heads} must be a multiple of --kv-heads ${settings.kvHeads}`);
   if (settings.shards > settings.batchSize)
     throw new UsageError(`--shards ${settings.shards} cannot exceed --batch ${settings.batchSize}`);
+  const parameters = trainParameterCount(settings);
+  if (parameters > MAX_TRAIN_PARAMETERS) {
+    throw new UsageError(
+      `--dim, --layers, --hidden and --vocab-size make a model of ${parameters.toExponential(2)} parameters; ` +
+        `its checkpoint must stay under 2 GiB, which holds ${MAX_TRAIN_PARAMETERS.toLocaleString('en-US')}`,
+    );
+  }
+  return settings;
+}
+
+/** A resumed run keeps the settings it started with; only --steps (train on) and --input (moved) may change. */
+function checkResumeOptions(values: Record<string, string | boolean | undefined>): void {
+  if (values.force) throw new UsageError('--resume continues a run and --force replaces it: choose one');
+  const fixed = [...Object.keys(TRAIN_NUMBER_OPTIONS).filter((name) => name !== 'steps'), 'tokenizer'];
+  const given = fixed.filter((name) => values[name] !== undefined);
+  if (given.length > 0) {
+    throw new UsageError(
+      `${given.map((name) => `--${name}`).join(', ')} cannot change when resuming: a resumed run keeps the ` +
+        `settings in its checkpoint (only --steps and --input may be given)`,
+    );
+  }
+}
+
+async function train(args: string[], io: CliIO): Promise<number> {
+  const numberOptions = Object.fromEntries(
+    Object.keys(TRAIN_NUMBER_OPTIONS).map((name) => [name, { type: 'string' as const }]),
+  );
+  const values = parse(args, {
+    input: { type: 'string' },
+    out: { type: 'string' },
+    tokenizer: { type: 'string' },
+    resume: { type: 'boolean' },
+    force: { type: 'boolean' },
+    kernels: { type: 'string' },
+    threads: { type: 'string' },
+    ...numberOptions,
+  }) as Record<string, string | boolean | undefined>;
+  const out = values.out as string | undefined;
+  if (!out) throw new UsageError('--out is required (the folder for the model, checkpoints and log)');
+  const resume = values.resume === true;
+  if (!resume && !values.input) throw new UsageError('--input is required (a UTF-8 text file)');
+  if (resume) checkResumeOptions(values);
+  const settings = trainSettingsFromArgs(values);
+  const onResume = {
+    steps: values.steps !== undefined ? settings.steps : undefined,
+    input: values.input !== undefined ? settings.input : undefined,
+  };
   const kernels = kernelsOption(values.kernels as string | undefined);
   const threads = trainThreads(values.threads as string | undefined);
 
@@ -324,7 +404,13 @@ async function train(args: string[], io: CliIO): Promise<number> {
     const result = await trainModel(
       settings,
       out,
-      { resume, kernels: kernels.variant, threads },
+      {
+        resume,
+        force: values.force === true,
+        ...(resume ? onResume : {}),
+        kernels: kernels.variant,
+        threads,
+      },
       {
         log: (line) => io.stderr.write(line + '\n'),
         progress: interactive ? (line) => io.stderr.write(`\r${line}\x1b[K`) : undefined,
@@ -350,9 +436,9 @@ async function trainTokenizer(args: string[], io: CliIO): Promise<number> {
   if (!values.input) throw new UsageError('--input is required (a UTF-8 text file)');
   if (!values.out) throw new UsageError('--out is required (where to write tokenizer.json)');
   const vocabSize = numberOption(values['vocab-size'], 'vocab-size', 4096);
-  if (!Number.isInteger(vocabSize) || vocabSize < 258 || vocabSize > 1 << 20) {
+  if (!Number.isInteger(vocabSize) || vocabSize < 258 || vocabSize > MAX_BPE_VOCAB_SIZE) {
     throw new UsageError(
-      `--vocab-size must be a whole number from 258 (bytes + 2 special tokens) to 2^20, got ${vocabSize}`,
+      `--vocab-size must be a whole number from 258 (bytes + 2 special tokens) to ${MAX_BPE_VOCAB_SIZE}, got ${vocabSize}`,
     );
   }
   await trainTokenizerCommand({
@@ -390,6 +476,10 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
         throw new UsageError(`unknown command "${command}"`);
     }
   } catch (error) {
+    if (error instanceof HelpRequested) {
+      io.stdout.write(USAGE);
+      return 0;
+    }
     if (error instanceof UsageError) {
       io.stderr.write(`glassbox: ${error.message}\n\n${USAGE}`);
       return 2;

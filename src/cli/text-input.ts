@@ -5,21 +5,35 @@
 import { readFile, stat } from 'node:fs/promises';
 import { gunzipSync } from 'node:zlib';
 import { FormatError } from '../formats/errors.ts';
+import { describeNonFile } from './output-path.ts';
 
-/** Larger texts than this would not fit the training loop's token array comfortably. */
-const MAX_TEXT_BYTES = 1024 * 1024 * 1024;
+/**
+ * The largest text we train on, before or after decompression. JavaScript strings hold at most about 2^29
+ * characters, so much larger texts could not be decoded anyway; and the limit also bounds what refusing a
+ * gzip bomb costs (decompression stops here).
+ */
+export const MAX_TEXT_BYTES = 256 * 1024 * 1024;
 
 export async function readTrainingText(path: string): Promise<string> {
-  const info = await stat(path).catch(() => undefined);
-  if (!info?.isFile()) throw new FormatError(path, 'no such file');
+  const info = await stat(path).catch((error: NodeJS.ErrnoException) => error);
+  if (info instanceof Error) {
+    throw new FormatError(path, info.code === 'ENOENT' ? 'no such file' : `cannot read it: ${info.message}`);
+  }
+  if (!info.isFile()) throw new FormatError(path, `is ${describeNonFile(info)}, not a text file`);
   if (info.size > MAX_TEXT_BYTES)
-    throw new FormatError(path, `${info.size} bytes is more than the 1 GiB limit`);
+    throw new FormatError(path, `${info.size} bytes is more than the ${MAX_TEXT_BYTES}-byte limit`);
   let bytes: Uint8Array = await readFile(path);
   if (path.endsWith('.gz')) {
     try {
       bytes = gunzipSync(bytes, { maxOutputLength: MAX_TEXT_BYTES });
     } catch (error) {
-      throw new FormatError(path, `not a readable gzip file (${(error as Error).message})`);
+      const tooLarge = (error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE';
+      throw new FormatError(
+        path,
+        tooLarge
+          ? `decompresses to more than the ${MAX_TEXT_BYTES}-byte limit`
+          : `not a readable gzip file (${(error as Error).message})`,
+      );
     }
   }
   let text: string;

@@ -10,6 +10,7 @@ import {
   trainBpe,
   type TrainedBpe,
 } from '../tokenizers/bpe.ts';
+import { checkDistinctOutputs, checkOutputFile } from './output-path.ts';
 import { writeFileAtomic } from './train/files.ts';
 import { readTrainingText } from './text-input.ts';
 
@@ -37,6 +38,12 @@ export function mergesTsv(trained: TrainedBpe): string {
 }
 
 export async function trainTokenizerCommand(options: TrainTokenizerOptions): Promise<TrainedBpe> {
+  // Check where the results go before the (possibly long) training, not after.
+  checkOutputFile(options.out, 'the tokenizer', [options.input]);
+  if (options.merges) {
+    checkDistinctOutputs(options.out, options.merges);
+    checkOutputFile(options.merges, 'the merges', [options.input]);
+  }
   const text = await readTrainingText(options.input);
   const start = performance.now();
   const reportEvery = Math.max(1, Math.round((options.vocabSize - 258) / 10));

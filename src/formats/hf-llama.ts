@@ -9,6 +9,7 @@
  */
 import { expectedShapes, headDim, validateConfig } from '../engine/model.ts';
 import type { LayerWeights, Model, ModelConfig, Tensor } from '../engine/model.ts';
+import { parseBoundedJson, type JsonLimits } from './bounded-json.ts';
 import { FormatError } from './errors.ts';
 import { parseSafetensors, serializeSafetensors } from './safetensors.ts';
 
@@ -52,18 +53,16 @@ const shapeText = (shape: readonly number[]) => `[${shape.join(', ')}]`;
 const sameShape = (a: readonly number[], b: readonly number[]) =>
   a.length === b.length && a.every((size, i) => size === b[i]);
 
+/** A Llama config.json is a few hundred bytes of flat JSON (rope_scaling nests one level). */
+const CONFIG_JSON_LIMITS: JsonLimits = { maxLength: 1 << 20, maxDepth: 8, what: 'config.json' };
+
 /** config.json → ModelConfig, refusing anything that is not a plain Llama this engine runs exactly. */
 function parseHfConfig(configJsonText: string, file: string): ModelConfig {
   // A declared function (not an arrow) so TypeScript narrows types after `if (…) fail(…)`.
   function fail(problem: string): never {
     throw new FormatError(file, problem);
   }
-  let json: unknown;
-  try {
-    json = JSON.parse(configJsonText);
-  } catch (error) {
-    return fail(`not valid JSON (${(error as Error).message})`);
-  }
+  const json = parseBoundedJson(configJsonText, file, CONFIG_JSON_LIMITS);
   if (!isPlainObject(json)) return fail(`must be a JSON object`);
   /** A value as it appears in the JSON (it came from JSON.parse, so it can be stringified back). */
   const show = (value: unknown) => {

@@ -17,8 +17,9 @@
  *
  * Runs in the browser as well as in Node: no Node imports here.
  */
+import { parseBoundedJson, type JsonLimits } from '../formats/bounded-json.ts';
 import { FormatError } from '../formats/errors.ts';
-import { compilePattern, PRETOKENIZE_PATTERN, pretokenize } from './pretokenize.ts';
+import { compilePattern, PRETOKENIZE_PATTERN, pretokenize, requireKnownPattern } from './pretokenize.ts';
 import type { Tokenizer } from './tokenizer.ts';
 
 export const BOS_TOKEN = '<|bos|>';
@@ -571,6 +572,19 @@ const isObject = (value: unknown): value is { [key: string]: Json } =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /**
+ * Llama 3's tokenizer.json (128,256 tokens) is 9 MB and nests 5 levels; 32 MB is room for any byte-level
+ * vocabulary up to MAX_BPE_VOCAB_SIZE, and refusing a bigger file costs no parse.
+ */
+export const TOKENIZER_JSON_LIMITS: JsonLimits = {
+  maxLength: 32 << 20,
+  maxDepth: 16,
+  what: 'tokenizer.json',
+};
+
+/** The largest vocabulary the trainer makes (2^18: more than o200k's 200,019), so its files stay loadable. */
+export const MAX_BPE_VOCAB_SIZE = 1 << 18;
+
+/**
  * Read a tokenizer.json written by toTokenizerJson (or any file of the same layout). Everything is
  * checked; a problem is reported as a FormatError naming `file` and the field, e.g.
  * `tokenizer.json: model.merges[12] "Ġ th" refers to unknown token "th"`.
@@ -579,12 +593,7 @@ export function fromTokenizerJson(jsonText: string, file = 'tokenizer.json'): Bp
   const problem = (message: string): never => {
     throw new FormatError(file, message);
   };
-  let document: unknown;
-  try {
-    document = JSON.parse(jsonText);
-  } catch (error) {
-    problem(`not valid JSON (${(error as Error).message})`);
-  }
+  const document = parseBoundedJson(jsonText, file, TOKENIZER_JSON_LIMITS);
   if (!isObject(document)) return problem('the top level must be a JSON object');
   const model = document.model;
   if (!isObject(model)) return problem('missing "model" object');
@@ -642,9 +651,10 @@ function readPreTokenizerPattern(preTokenizer: Json | undefined, problem: Proble
     );
   }
   try {
+    requireKnownPattern(regex);
     compilePattern(regex);
   } catch (error) {
-    problem(`pre_tokenizer regex is not a valid JavaScript regex (${(error as Error).message})`);
+    problem((error as Error).message);
   }
   return regex;
 }

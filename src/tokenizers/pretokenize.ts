@@ -34,6 +34,45 @@ export const PRETOKENIZE_PATTERN =
   '|\\s+(?!\\S)' +
   '|\\s+';
 
+/** tiktoken's contraction alternatives, case-insensitive without the (?i:…) that JavaScript lacks. */
+const CONTRACTIONS = "'(?:[sS]|[dD]|[mM]|[tT]|[lL][lL]|[vV][eE]|[rR][eE])";
+
+/**
+ * The pre-tokenizer patterns a tokenizer.json may use, by name: those real byte-level tokenizers use, in the
+ * JavaScript spelling (Oniguruma's (?i:…) and possessive quantifiers written out). Any other pattern is
+ * refused, because a regex can backtrack without end: `(a|a)+$` on "aaaa…ab" takes 2^n steps, and a
+ * tokenizer file must never be able to hang the CLI or the page's worker. These are safe: no alternative
+ * repeats a group, and quantified classes follow one another at most twice.
+ */
+export const KNOWN_PATTERNS: ReadonlyMap<string, string> = new Map([
+  [PRETOKENIZE_PATTERN, "Glassbox's own (cl100k/Llama 3)"],
+  ["'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+", 'GPT-2 (r50k/p50k)'],
+  [
+    `${CONTRACTIONS}|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s+$|\\s*[\\r\\n]|\\s+(?!\\S)|\\s`,
+    'cl100k (GPT-4)',
+  ],
+  [
+    `${CONTRACTIONS}|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+`,
+    'Llama 3',
+  ],
+  [
+    `[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+(?:${CONTRACTIONS})?` +
+      `|[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*(?:${CONTRACTIONS})?` +
+      `|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+`,
+    'o200k (GPT-4o)',
+  ],
+]);
+
+/** Throws unless `pattern` is one of KNOWN_PATTERNS, saying which are accepted. */
+export function requireKnownPattern(pattern: string): void {
+  if (KNOWN_PATTERNS.has(pattern)) return;
+  const shown = pattern.length > 60 ? `${pattern.slice(0, 57)}...` : pattern;
+  throw new RangeError(
+    `pre_tokenizer regex ${JSON.stringify(shown)} is not one this program knows to be safe ` +
+      `(${[...KNOWN_PATTERNS.values()].join(', ')}): an unknown regex could take forever on some texts`,
+  );
+}
+
 const compiled = new Map<string, RegExp>();
 
 /** Compile a pre-tokenizer pattern (cached). Throws SyntaxError if JavaScript cannot compile it. */

@@ -9,7 +9,7 @@
  * had never stopped. The output folder is a Hugging Face Llama checkpoint (config.json, model.safetensors,
  * tokenizer.json) that `glassbox generate --model DIR` runs, plus train-log.jsonl and loss.svg.
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { randomModel } from '../../engine/init.ts';
 import type { Model, ModelConfig } from '../../engine/model.ts';
@@ -27,19 +27,31 @@ import {
 import { splitCorpus } from '../../corpus/split.ts';
 import { toHfLlama } from '../../formats/hf-llama.ts';
 import { selectKernels, type KernelPreference } from '../../kernels/select.ts';
-import { bpeTokenizer, fromTokenizerJson, toTokenizerJson, trainBpe } from '../../tokenizers/bpe.ts';
+import { bpeTokenizer, toTokenizerJson, trainBpe } from '../../tokenizers/bpe.ts';
 import type { Tokenizer } from '../../tokenizers/tokenizer.ts';
 import type { BpeTokenizer } from '../../tokenizers/bpe.ts';
 import { readTrainingText } from '../text-input.ts';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
 import { writeFileAtomic } from './files.ts';
+import { logText, readLog, truncateLog, type LogLine } from './log.ts';
+import {
+  CHECKPOINT_FILE,
+  LOG_FILE,
+  prepareOutputFolder,
+  TOKENIZER_FILE,
+  TRAINING_SUMMARY_FILE,
+} from './output-folder.ts';
+import { readTokenizerJson } from './tokenizer-file.ts';
 import { lossPlotSvg, type LossPoint } from './plot.ts';
 import { progressLine } from './progress.ts';
 import { sharedFloat32, startShardThreads } from './thread-shards.ts';
 
 /** Everything that determines a run. Stored in every checkpoint, so a resumed run uses the same values. */
 export interface TrainSettings {
+  /** The training text's path, absolute (so --resume works from any directory). */
   input: string;
+  /** SHA-256 of the training text, set when the run starts: --resume warns if the text has changed since. */
+  inputSha256?: string;
   /** An existing tokenizer.json, or undefined to train one on the training split. */
   tokenizer?: string;
   vocabSize: number;
@@ -104,19 +116,7 @@ export interface TrainResult {
   losses: number[];
 }
 
-export const CHECKPOINT_FILE = 'checkpoint.safetensors';
-export const LOG_FILE = 'train-log.jsonl';
-/** The run's settings and how much it saw: what a model card needs besides the weights. */
-export const TRAINING_SUMMARY_FILE = 'training.json';
-
-interface LogLine {
-  step: number;
-  lr: number;
-  trainLoss: number;
-  valLoss?: number;
-  gradNorm: number;
-  tokensPerSecond: number;
-}
+export { CHECKPOINT_FILE, LOG_FILE, TRAINING_SUMMARY_FILE };
 
 /**
  * Holds out whole blank-line-separated blocks (chapters of our corpus) by the corpus's seeded rule; a text
@@ -156,42 +156,41 @@ export function modelConfig(settings: TrainSettings, vocabSize: number): ModelCo
   };
 }
 
+/**
+ * The run's tokenizer: a resumed run's own (saved with its first checkpoint), else the one --tokenizer names,
+ * else one trained here. It is written to the folder with the model, never before: a run that fails early
+ * leaves no tokenizer.json for a later run to mistake for its own.
+ */
 function prepareTokenizer(
   settings: TrainSettings,
   trainText: string,
   out: string,
+  resume: boolean,
   io: TrainIO,
 ): BpeTokenizer {
-  const path = join(out, 'tokenizer.json');
-  if (existsSync(path)) return fromTokenizerJson(readFileSync(path, 'utf8'), path);
-  if (settings.tokenizer) {
-    const tokenizer = fromTokenizerJson(readFileSync(settings.tokenizer, 'utf8'), settings.tokenizer);
-    writeFileAtomic(path, toTokenizerJson(tokenizer));
-    return tokenizer;
-  }
+  if (resume) return readTokenizerJson(join(out, TOKENIZER_FILE));
+  if (settings.tokenizer) return readTokenizerJson(settings.tokenizer);
   const start = performance.now();
   const { tokenizer } = trainBpe(trainText, { vocabSize: settings.vocabSize });
-  writeFileAtomic(path, toTokenizerJson(tokenizer));
   io.log(
     `trained a ${settings.vocabSize}-token BPE tokenizer in ${((performance.now() - start) / 1000).toFixed(1)} s`,
   );
   return tokenizer;
 }
 
-function readLog(path: string, upToStep: number): LogLine[] {
-  if (!existsSync(path)) return [];
-  return readFileSync(path, 'utf8')
-    .split('\n')
-    .filter((line) => line.trim() !== '')
-    .map((line) => JSON.parse(line) as LogLine)
-    .filter((line) => line.step <= upToStep);
-}
-
-function writeOutputs(out: string, model: Model, log: LogLine[], title: string): void {
+/** Everything but the checkpoint, which is written last: its rename is the moment a save is complete. */
+function writeOutputs(
+  out: string,
+  model: Model,
+  tokenizer: BpeTokenizer,
+  log: LogLine[],
+  title: string,
+): void {
   const { configJson, safetensors } = toHfLlama(model);
+  writeFileAtomic(join(out, LOG_FILE), logText(log));
+  writeFileAtomic(join(out, TOKENIZER_FILE), toTokenizerJson(tokenizer));
   writeFileAtomic(join(out, 'model.safetensors'), safetensors);
   writeFileAtomic(join(out, 'config.json'), configJson);
-  writeFileAtomic(join(out, LOG_FILE), log.map((line) => JSON.stringify(line)).join('\n') + '\n');
   const points: LossPoint[] = log.map((l) => ({ step: l.step, trainLoss: l.trainLoss, valLoss: l.valLoss }));
   writeFileAtomic(join(out, 'loss.svg'), lossPlotSvg(points, title));
 }
@@ -201,25 +200,30 @@ export async function trainModel(
   out: string,
   options: {
     resume: boolean;
+    /** Start over in a folder holding an earlier run's files (they are removed first). */
+    force?: boolean;
+    /** On resume: train to this step instead of the run's own total (its schedule is stretched to match). */
+    steps?: number;
+    /** On resume: read the training text from here instead of the path the run stored. */
+    input?: string;
     kernels: KernelPreference;
     /** Worker threads computing the shards at once; 1 computes them in turn on this thread. */
     threads?: number;
   },
   io: TrainIO,
 ): Promise<TrainResult> {
-  mkdirSync(out, { recursive: true });
+  prepareOutputFolder(out, options, io.log);
   const checkpointPath = join(out, CHECKPOINT_FILE);
-  if (options.resume && !existsSync(checkpointPath)) {
-    throw new Error(`--resume: there is no checkpoint to resume from at ${checkpointPath}`);
-  }
   const resumed = options.resume
     ? loadCheckpoint<TrainSettings>(checkpointPath, (config) => randomModel(config, 1))
     : undefined;
-  if (options.resume && resumed) io.log(`resuming from ${checkpointPath} at step ${resumed.optimizer.step}`);
-  if (!options.resume && existsSync(checkpointPath)) {
-    throw new Error(`${checkpointPath} exists: pass --resume to continue that run, or choose another --out`);
+  if (resumed) {
+    io.log(`resuming from ${checkpointPath} at step ${resumed.optimizer.step}`);
+    truncateLog(join(out, LOG_FILE), resumed.optimizer.step);
   }
-  const settings = resumed ? { ...resumed.settings, shards: resumed.settings.shards ?? 1 } : requested;
+  const settings = resumed
+    ? resumedSettings(resumed.settings, resumed.optimizer.step, options, io)
+    : requested;
   if (!(Number.isInteger(settings.shards) && settings.shards >= 1 && settings.shards <= settings.batchSize)) {
     throw new Error(
       `shards must be a whole number from 1 to the batch size ${settings.batchSize}, got ${settings.shards}`,
@@ -227,8 +231,9 @@ export async function trainModel(
   }
 
   const text = await readTrainingText(settings.input);
+  checkInputUnchanged(settings, text, io);
   const split = trainValidationSplit(text);
-  const tokenizer = prepareTokenizer(settings, split.train.join('\n\n'), out, io);
+  const tokenizer = prepareTokenizer(settings, split.train.join('\n\n'), out, options.resume, io);
   const { vocabSize } = bpeTokenizer(tokenizer);
   const trainTokens = tokenize(bpeTokenizer(tokenizer), split.train);
   const valTokens = tokenize(bpeTokenizer(tokenizer), split.val);
@@ -278,8 +283,7 @@ export async function trainModel(
     );
 
     const save = () => {
-      saveCheckpoint(checkpointPath, { config, weights, optimizer, sampler: sampler.getState(), settings });
-      writeOutputs(out, { config, weights }, log, title);
+      writeOutputs(out, { config, weights }, tokenizer, log, title);
       const summary = {
         settings,
         stepsDone: optimizer.step,
@@ -290,6 +294,7 @@ export async function trainModel(
         threads,
       };
       writeFileAtomic(join(out, TRAINING_SUMMARY_FILE), JSON.stringify(summary, null, 2) + '\n');
+      saveCheckpoint(checkpointPath, { config, weights, optimizer, sampler: sampler.getState(), settings });
     };
     const losses: number[] = [];
     let recentSeconds = 0;
@@ -344,5 +349,37 @@ export async function trainModel(
       }
     }
     return { stepsDone: optimizer.step, interrupted: false, losses };
+  }
+}
+
+/** A resumed run's settings: its own, with --steps and --input applied if given. */
+function resumedSettings(
+  stored: TrainSettings,
+  step: number,
+  options: { steps?: number; input?: string },
+  io: TrainIO,
+): TrainSettings {
+  const settings = { ...stored, shards: stored.shards ?? 1 };
+  if (options.input !== undefined) settings.input = options.input;
+  if (options.steps !== undefined && options.steps !== stored.steps) {
+    if (options.steps <= step)
+      throw new Error(`--steps ${options.steps}: the run is already at step ${step}; give a larger number`);
+    io.log(
+      `--steps ${options.steps}: training on to step ${options.steps} (the run was set for ${stored.steps})`,
+    );
+    settings.steps = options.steps;
+  }
+  return settings;
+}
+
+/** Records the text's SHA-256 when a run starts; warns when a resumed run's text differs from it. */
+function checkInputUnchanged(settings: TrainSettings, text: string, io: TrainIO): void {
+  const digest = createHash('sha256').update(text).digest('hex');
+  if (settings.inputSha256 === undefined) settings.inputSha256 = digest;
+  else if (settings.inputSha256 !== digest) {
+    io.log(
+      `warning: ${settings.input} has changed since this run started (SHA-256 ${digest.slice(0, 12)}…, was ` +
+        `${settings.inputSha256.slice(0, 12)}…): the remaining steps train on the text as it is now`,
+    );
   }
 }
