@@ -1,18 +1,15 @@
 /**
  * The engine's Web Worker: it holds the model, runs the forward pass off the main thread, and answers the
- * page through Comlink. Each answer carries only what the figures need; the full Trace of the last pass
- * stays here for figures that ask for a slice of it.
+ * page through Comlink. Each answer carries only what the figures need; the Traces stay here (state.ts)
+ * for the chapters' handlers to slice. Which file is the model and which the tokenizer, and whether they
+ * belong together, is decided by src/formats/bundle.ts, as in the CLI.
  */
 import * as Comlink from 'comlink';
 import { generateTokens } from '../../../engine/generate.ts';
 import { parameterCount, type Model } from '../../../engine/model.ts';
 import { XorShiftRng } from '../../../engine/rng.ts';
-import { FormatError } from '../../../formats/errors.ts';
-import { parseHfLlama } from '../../../formats/hf-llama.ts';
-import { parseLlama2cCheckpoint } from '../../../formats/llama2c.ts';
+import { modelFromFiles, type NamedFile } from '../../../formats/bundle.ts';
 import { describeKernels, selectKernels } from '../../../kernels/select.ts';
-import { bpeTokenizer, fromTokenizerJson } from '../../../tokenizers/bpe.ts';
-import { llama2cTokenizer, parseLlama2cTokenizer } from '../../../tokenizers/llama2c.ts';
 import type { Tokenizer } from '../../../tokenizers/tokenizer.ts';
 import type {
   GeneratedStep,
@@ -119,12 +116,11 @@ const api = {
       names.map((name) => `${baseUrl}${name}`),
       onProgress,
     );
-    const text = new TextDecoder();
-    const model = parseHfLlama(text.decode(configBytes), weights, {
-      config: 'config.json',
-      weights: 'model.safetensors',
-    });
-    const tokenizer = bpeTokenizer(fromTokenizerJson(text.decode(tokenizerBytes), 'tokenizer.json'));
+    const { model, tokenizer } = modelFromFiles([
+      { name: 'config.json', bytes: configBytes },
+      { name: 'model.safetensors', bytes: weights },
+      { name: 'tokenizer.json', bytes: tokenizerBytes },
+    ]);
     const bytes = configBytes.length + weights.length + tokenizerBytes.length;
     return install(model, tokenizer, id, label, bytes, started);
   },
@@ -134,7 +130,7 @@ const api = {
    * (.bin, or a tokenizer.json), or a Hugging Face folder's config.json + model.safetensors + tokenizer.
    * Throws a specific message for anything missing or malformed; the loaded model stays until this succeeds.
    */
-  loadFiles(files: LocalFile[]): ModelInfo {
+  loadFiles(files: NamedFile[]): ModelInfo {
     const started = performance.now();
     const { model, tokenizer, source } = modelFromFiles(files);
     const bytes = files.reduce((sum, file) => sum + file.bytes.length, 0);
@@ -206,12 +202,6 @@ const api = {
   chapters,
 };
 
-/** A file the reader chose, read by the page. */
-export interface LocalFile {
-  name: string;
-  bytes: Uint8Array;
-}
-
 function install(
   model: Model,
   tokenizer: Tokenizer,
@@ -220,71 +210,10 @@ function install(
   bytes: number,
   started: number,
 ) {
-  if (tokenizer.vocabSize !== model.config.vocabSize) {
-    throw new FormatError(
-      'tokenizer',
-      `the tokenizer has ${tokenizer.vocabSize} tokens but the model's vocabulary has ${model.config.vocabSize}: they do not belong together`,
-    );
-  }
   selectKernels('auto').invalidateAll(); // the packed weights of a previous model are of no use now
   const info = modelInfo(model, tokenizer, id, label, bytes, performance.now() - started);
   setLoaded({ model, tokenizer, info });
   return info;
-}
-
-/** Tells the files apart by name (and, for two .bin files named alike, by size). */
-function modelFromFiles(files: LocalFile[]): { model: Model; tokenizer: Tokenizer; source: string } {
-  const named = (test: RegExp) => files.filter((file) => test.test(file.name));
-  const text = (file: LocalFile) => new TextDecoder().decode(file.bytes);
-  const safetensors = named(/\.safetensors$/i)[0];
-  const config = files.find((file) => file.name.toLowerCase() === 'config.json');
-  const tokenizerJson = named(/\.json$/i).find((file) => file !== config);
-  // llama2.c tokenizers are named like tokenizer.bin or tok512.bin; otherwise the checkpoint is the larger file.
-  const looksLikeTokenizer = (file: LocalFile) => /tok/i.test(file.name);
-  const bins = named(/\.bin$/i).sort(
-    (a, b) =>
-      Number(looksLikeTokenizer(a)) - Number(looksLikeTokenizer(b)) || b.bytes.length - a.bytes.length,
-  );
-  const describe = files.map((file) => file.name).join(', ') || 'no files';
-
-  let model: Model;
-  let rest: LocalFile[];
-  let source: string;
-  if (safetensors) {
-    if (!config) {
-      throw new FormatError(
-        safetensors.name,
-        'a safetensors model needs its config.json: choose both files together',
-      );
-    }
-    model = parseHfLlama(text(config), safetensors.bytes, { config: config.name, weights: safetensors.name });
-    rest = bins;
-    source = safetensors.name;
-  } else if (bins.length > 0) {
-    model = parseLlama2cCheckpoint(bins[0].bytes, bins[0].name);
-    rest = bins.slice(1);
-    source = bins[0].name;
-  } else {
-    throw new FormatError(
-      describe,
-      'no model here: choose a llama2.c .bin checkpoint, or config.json with model.safetensors',
-    );
-  }
-  if (tokenizerJson) {
-    return {
-      model,
-      source,
-      tokenizer: bpeTokenizer(fromTokenizerJson(text(tokenizerJson), tokenizerJson.name)),
-    };
-  }
-  if (rest[0]) {
-    const tok = parseLlama2cTokenizer(rest[0].bytes, rest[0].name, model.config.vocabSize);
-    return { model, source, tokenizer: llama2cTokenizer(tok) };
-  }
-  throw new FormatError(
-    describe,
-    'no tokenizer here: choose the tokenizer file too (tokenizer.json, or a llama2.c tokenizer .bin)',
-  );
 }
 
 export type EngineApi = typeof api;
