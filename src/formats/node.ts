@@ -2,7 +2,7 @@
  * Loading models from disk in Node (the CLI, scripts and tests). The parsers themselves take bytes and run
  * anywhere; this file only finds and reads the files, and is the one place in src/formats that touches node:fs.
  */
-import { existsSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
@@ -21,17 +21,33 @@ const HF_CONFIG = 'config.json';
 const HF_WEIGHTS = 'model.safetensors';
 const HF_SHARD_INDEX = 'model.safetensors.index.json';
 
-async function statOrUndefined(path: string): Promise<Stats | undefined> {
+/**
+ * Why a path could not be looked at, in words: only a path that is truly absent is "not found"; a folder on
+ * the way that may not be searched, or any other failure, says so instead.
+ */
+export function statFailure(error: unknown, what: string): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT' || code === 'ENOTDIR') return `${what} not found`;
+  if (code === 'EACCES' || code === 'EPERM') {
+    return `${what} cannot be looked at: permission denied (a folder on the way may not be searchable)`;
+  }
+  return `${what} cannot be looked at: ${(error as Error).message}`;
+}
+
+/** The file's facts, undefined when it does not exist; any other failure is a FormatError naming it. */
+async function statOrUndefined(path: string, what: string): Promise<Stats | undefined> {
   try {
     return await stat(path);
-  } catch {
-    return undefined;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw new FormatError(path, statFailure(error, what));
   }
 }
 
 /** Reads a whole file, refusing huge ones before reading and turning I/O errors into FormatError. */
 async function readModelFile(path: string, what: string): Promise<Uint8Array> {
-  const info = await statOrUndefined(path);
+  const info = await statOrUndefined(path, what);
   if (!info) throw new FormatError(path, `${what} not found`);
   if (!info.isFile()) throw new FormatError(path, `${what} is not a regular file`);
   if (info.size > MAX_MODEL_FILE_BYTES) {
@@ -53,7 +69,8 @@ async function readModelFile(path: string, what: string): Promise<Uint8Array> {
 /** A Hugging Face checkpoint: config.json and the safetensors file, normally side by side in one directory. */
 async function loadHfLlama(configPath: string, weightsPath: string): Promise<Model> {
   const directory = dirname(weightsPath);
-  if (!existsSync(weightsPath) && existsSync(join(directory, HF_SHARD_INDEX))) {
+  const weightsInfo = await statOrUndefined(weightsPath, 'the safetensors weights');
+  if (!weightsInfo && (await statOrUndefined(join(directory, HF_SHARD_INDEX), HF_SHARD_INDEX))) {
     throw new FormatError(
       directory,
       `this checkpoint is sharded (${HF_SHARD_INDEX}); only a single ${HF_WEIGHTS} is supported`,
@@ -63,7 +80,7 @@ async function loadHfLlama(configPath: string, weightsPath: string): Promise<Mod
     [configPath, 'config.json (the hyper-parameters)'],
     [weightsPath, 'the safetensors weights'],
   ]) {
-    if (!existsSync(path)) {
+    if (!(await statOrUndefined(path, what))) {
       throw new FormatError(dirname(path), `missing ${what}: looked for ${path}`);
     }
   }
@@ -85,7 +102,7 @@ async function loadHfLlama(configPath: string, weightsPath: string): Promise<Mod
  * Every problem, including missing files, is a FormatError that names the file.
  */
 export async function loadModel(path: string): Promise<Model> {
-  const info = await statOrUndefined(path);
+  const info = await statOrUndefined(path, 'the model');
   if (!info) throw new FormatError(path, 'no such file or directory');
   if (info.isDirectory()) return loadHfLlama(join(path, HF_CONFIG), join(path, HF_WEIGHTS));
 
