@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -219,4 +219,38 @@ describe('glassbox CLI fuzz: tiny, huge, negative and non-finite numbers in ever
       });
     }
   }
+});
+
+describe('glassbox train on a short text', () => {
+  it('reports the vocabulary it learned, not the one asked for, when the text runs out of pairs', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'glassbox-short-'));
+    const input = join(dir, 'short.txt');
+    const paragraph =
+      'In the beginning God created the heavens and the earth. The earth was formless and empty.';
+    writeFileSync(input, Array.from({ length: 40 }, (_, i) => `${paragraph} (${i})`).join('\n\n'));
+    const out = join(dir, 'run');
+    const result = await runCli([
+      'train',
+      '--input',
+      input,
+      '--out',
+      out,
+      '--steps',
+      '1',
+      '--seq-len',
+      '16',
+      '--threads',
+      '1',
+    ]);
+    expect(result.code, result.stderr).toBe(0);
+    const file = JSON.parse(readFileSync(join(out, 'tokenizer.json'), 'utf8')) as {
+      model: { vocab: Record<string, number> };
+      added_tokens: { id: number }[];
+    };
+    const ids = new Set([...Object.values(file.model.vocab), ...file.added_tokens.map((token) => token.id)]);
+    const learned = ids.size;
+    expect(learned).toBeLessThan(4096);
+    expect(result.stderr).toContain(`trained a ${learned}-token BPE tokenizer`);
+    expect(result.stderr).toContain('4096 asked');
+  });
 });

@@ -172,9 +172,14 @@ function prepareTokenizer(
   if (settings.tokenizer) return readTokenizerJson(settings.tokenizer);
   const start = performance.now();
   const { tokenizer } = trainBpe(trainText, { vocabSize: settings.vocabSize });
-  io.log(
-    `trained a ${settings.vocabSize}-token BPE tokenizer in ${((performance.now() - start) / 1000).toFixed(1)} s`,
-  );
+  const seconds = ((performance.now() - start) / 1000).toFixed(1);
+  // A short text runs out of pairs to merge before the asked-for size: say what was learned, not what was asked.
+  const learned = tokenizer.tokenBytes.length;
+  const shortfall =
+    learned < settings.vocabSize
+      ? ` (${settings.vocabSize} asked; the text has no more pairs to merge, so the model's vocabulary is ${learned})`
+      : '';
+  io.log(`trained a ${learned}-token BPE tokenizer in ${seconds} s${shortfall}`);
   return tokenizer;
 }
 
