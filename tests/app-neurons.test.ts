@@ -161,15 +161,18 @@ describe.skipIf(!present)("chapter 5 on the house model's Trace", () => {
       trace: true,
       kernels: referenceKernels,
     });
-    const fast = forward(model, tokens, new KVCache(model.config), { trace: true }).trace!;
+    const fast = forward(model, tokens, new KVCache(model.config), {
+      trace: true,
+      kernels: selectKernels('auto'),
+    }).trace;
     for (let l = 0; l < model.config.nLayers; l++) {
       for (const name of MATRIX_NAMES) {
         const { input, output } = MATRIX_ROLES[name];
         const weight = model.weights.layers[l][name];
         const [rows, cols] = weight.shape;
         for (const t of [0, tokens.length - 1]) {
-          const x = trace!.layers[l][input].data.subarray(t * cols, (t + 1) * cols);
-          const expected = trace!.layers[l][output].data.subarray(t * rows, (t + 1) * rows);
+          const x = trace.layers[l][input].data.subarray(t * cols, (t + 1) * cols);
+          const expected = trace.layers[l][output].data.subarray(t * rows, (t + 1) * rows);
           const ours = matrixTimesVector(weight.data, x, rows, cols);
           // The same float64 sums in the same order as the reference kernels: identical.
           expect(Array.from(ours), `layers[${l}].${name} at ${t}`).toEqual(Array.from(expected));

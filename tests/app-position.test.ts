@@ -5,6 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { selectKernels } from '../src/kernels/select.ts';
 import { forward } from '../src/engine/forward.ts';
 import { randomModel } from '../src/engine/init.ts';
 import { KVCache } from '../src/engine/kv-cache.ts';
@@ -38,6 +39,9 @@ import {
 } from '../src/app/lib/figures/position.ts';
 import { describeShared, STORIES260K, STORIES260K_HF, TOK512 } from './shared.ts';
 
+// The fastest kernels this runtime has, as the CLI and the course choose by default.
+const kernels = selectKernels('auto');
+
 const HOUSE = resolve(import.meta.dirname, '..', 'models', 'house');
 const describeHouse = existsSync(join(HOUSE, 'model.safetensors')) ? describe : describe.skip;
 
@@ -52,7 +56,7 @@ function houseModel() {
 }
 
 function traceOf(model: Model, tokens: number[]) {
-  return forward(model, tokens, new KVCache(model.config), { trace: true, logits: 'last' }).trace!;
+  return forward(model, tokens, new KVCache(model.config), { trace: true, logits: 'last', kernels }).trace;
 }
 
 function geometryOf(model: Model): RopeGeometry {

@@ -6,6 +6,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { selectKernels } from '../src/kernels/select.ts';
 import { loadModelAndTokenizer } from '../src/cli/load.ts';
 import {
   CHECKPOINT_FILE,
@@ -16,6 +17,9 @@ import {
 } from '../src/cli/train/run.ts';
 import { forward } from '../src/engine/forward.ts';
 import { KVCache } from '../src/engine/kv-cache.ts';
+
+// The fastest kernels this runtime has, as the CLI and the course choose by default.
+const kernels = selectKernels('auto');
 
 const dir = mkdtempSync(join(tmpdir(), 'glassbox-train-'));
 const input = join(dir, 'text.txt');
@@ -92,7 +96,7 @@ describe('glassbox train', () => {
       vocabSize: 300,
     });
     const tokens = tokenizer.encode('In the beginning', { bos: true, eos: false });
-    const { logits } = forward(model, tokens, new KVCache(model.config));
+    const { logits } = forward(model, tokens, new KVCache(model.config), { kernels });
     expect(logits.every(Number.isFinite)).toBe(true);
     const log = readFileSync(join(out, LOG_FILE), 'utf8')
       .trim()

@@ -218,7 +218,7 @@ async function traceCommand(args: string[], io: CliIO): Promise<number> {
     );
   }
   const { trace } = forward(model, tokens, new KVCache(model.config), { trace: true, kernels });
-  io.stdout.write(traceToJson(model, tokenizer, trace!, { all: values.all === true }) + '\n');
+  io.stdout.write(traceToJson(model, tokenizer, trace, { all: values.all === true }) + '\n');
   return 0;
 }
 

@@ -13,6 +13,7 @@ import { generateTokens } from '../../src/engine/generate.ts';
 import { XorShiftRng } from '../../src/engine/rng.ts';
 import { KVCache } from '../../src/engine/kv-cache.ts';
 import { temperatureSoftmax } from '../../src/engine/sampling.ts';
+import { selectKernels } from '../../src/kernels/select.ts';
 import { parseHfLlama } from '../../src/formats/hf-llama.ts';
 import { parseLlama2cCheckpoint } from '../../src/formats/llama2c.ts';
 import type { Model } from '../../src/engine/model.ts';
@@ -53,10 +54,11 @@ function nodeEngine(loaded?: { model: Model; tokenizer: Tokenizer }) {
   const tokenizer =
     loaded?.tokenizer ??
     bpeTokenizer(fromTokenizerJson(readFileSync(join(folder, 'tokenizer.json'), 'utf8')));
+  const kernels = selectKernels('auto'); // the site's default
   return {
     nextToken(prompt: string) {
       const tokens = tokenizer.encode(prompt, { bos: true, eos: false });
-      const { logits } = forward(model, tokens, new KVCache(model.config), { logits: 'last' });
+      const { logits } = forward(model, tokens, new KVCache(model.config), { logits: 'last', kernels });
       const probabilities = temperatureSoftmax(logits, 1);
       const top = Array.from(logits.keys())
         .sort((a, b) => logits[b] - logits[a] || a - b)
@@ -82,6 +84,7 @@ function nodeEngine(loaded?: { model: Model; tokenizer: Tokenizer }) {
         sampling: { temperature },
         rng: new XorShiftRng(seed),
         stopTokens: [tokenizer.bosId, tokenizer.eosId],
+        kernels,
       })) {
         if (!step.fromPrompt) out.push(step.token);
       }

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { forward } from '../../src/engine/forward.ts';
 import { KVCache } from '../../src/engine/kv-cache.ts';
+import { selectKernels } from '../../src/kernels/select.ts';
 import { parseHfLlama } from '../../src/formats/hf-llama.ts';
 import { bpeTokenizer, fromTokenizerJson } from '../../src/tokenizers/bpe.ts';
 import {
@@ -57,8 +58,11 @@ function nodeTrace(prompt: string) {
   );
   const tokenizer = bpeTokenizer(fromTokenizerJson(readFileSync(join(folder, 'tokenizer.json'), 'utf8')));
   const tokens = tokenizer.encode(prompt, { bos: true, eos: false });
-  const { trace } = forward(model, tokens, new KVCache(model.config), { trace: true });
-  return { tokens, trace: trace! };
+  const { trace } = forward(model, tokens, new KVCache(model.config), {
+    trace: true,
+    kernels: selectKernels('auto'),
+  });
+  return { tokens, trace: trace };
 }
 
 const figure = <T>(page: Page, name: string) =>

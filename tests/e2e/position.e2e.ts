@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { forward } from '../../src/engine/forward.ts';
 import { KVCache } from '../../src/engine/kv-cache.ts';
+import { selectKernels } from '../../src/kernels/select.ts';
 import { headDim } from '../../src/engine/model.ts';
 import { parseHfLlama } from '../../src/formats/hf-llama.ts';
 import { bpeTokenizer, fromTokenizerJson } from '../../src/tokenizers/bpe.ts';
@@ -46,7 +47,11 @@ function nodeModel() {
   );
   const tokenizer = bpeTokenizer(fromTokenizerJson(readFileSync(join(folder, 'tokenizer.json'), 'utf8')));
   const trace = (tokens: number[]) =>
-    forward(model, tokens, new KVCache(model.config), { trace: true, logits: 'last' }).trace!;
+    forward(model, tokens, new KVCache(model.config), {
+      trace: true,
+      logits: 'last',
+      kernels: selectKernels('auto'),
+    }).trace;
   const geometry: RopeGeometry = {
     headDim: headDim(model.config),
     layout: model.config.ropeLayout,

@@ -51,6 +51,6 @@ export function traceFor(tokens: readonly number[]): Trace {
     logits: 'last',
     kernels: selectKernels(current.choice),
   });
-  current.lastPass = { tokens: [...tokens], trace: trace! };
-  return trace!;
+  current.lastPass = { tokens: [...tokens], trace: trace };
+  return trace;
 }

@@ -155,16 +155,16 @@ const api = {
       kernels,
     });
     const t2 = performance.now();
-    current.lastPass = { tokens, trace: trace! };
+    current.lastPass = { tokens, trace: trace };
     const probabilities = temperatureSoftmax(logits, 1);
-    const stream = residualStream(trace!);
+    const stream = residualStream(trace);
     const analysis: Analysis = {
       prompt,
       tokens,
       pieces: tokens.map((token) => tokenizer.pieceLabel(token)),
       droppedTokens: allTokens.length - tokens.length,
       stream,
-      logitsShape: [...trace!.logits.shape],
+      logitsShape: [...trace.logits.shape],
       lastLogits: logits,
       probabilities,
       top: topTokens(logits, probabilities, tokenizer),

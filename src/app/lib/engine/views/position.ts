@@ -41,7 +41,7 @@ function traceOf(tokens: number[], keepAsLastPass: boolean): Trace {
     logits: 'last',
     kernels: selectKernels(current.choice),
   });
-  return trace!;
+  return trace;
 }
 
 export const positionViews = {
