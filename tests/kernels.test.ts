@@ -10,6 +10,7 @@ import { setFlagsFromString } from 'node:v8';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { referenceKernels, type MatrixKernels } from '../src/kernels/reference.ts';
 import { describeKernels, selectKernels, tsKernels, wasmKernels } from '../src/kernels/select.ts';
+import { tiledMatmulTransposedB } from '../src/kernels/tiled.ts';
 import { wasmBinary, wasmVariantSupported, type KernelSet, type WasmVariant } from '../src/kernels/wasm.ts';
 
 // Node 20 has relaxed SIMD behind a flag (Node 22 turns it on): turn it on so its build is tested too.
@@ -204,6 +205,32 @@ describe('matrix kernels agree with the reference', () => {
   });
 });
 
+describe('the tiled TypeScript product (tiled.ts) is the plain loop of reference.ts, sooner', () => {
+  /** The float32 bit patterns, so that −0 and +0 (or two NaNs) count as different. */
+  const bits = (values: Float32Array) => Array.from(new Uint32Array(values.buffer));
+
+  function expectSameBits(M: number, K: number, N: number, seed: number): void {
+    const random = generator(seed);
+    const x = randomArray(M * K, random);
+    const w = randomArray(N * K, random);
+    const plain = run(referenceKernels, 'matmulTransposedB', x, w, M, K, N);
+    const tiled = new Float32Array(M * N).fill(Number.NaN);
+    tiledMatmulTransposedB(tiled, x, w, M, K, N);
+    expect(bits(tiled), `${M}×${K}×${N}`).toEqual(bits(plain));
+  }
+
+  it('gives bit-identical outputs on every tile remainder (M, N around multiples of 4 and 2) and K', () => {
+    let seed = 1;
+    for (let M = 1; M <= 9; M++)
+      for (let N = 1; N <= 9; N++) for (const K of [1, 3, 17, 64]) expectSameBits(M, K, N, seed++);
+  });
+
+  it('gives bit-identical outputs on the real shapes: decode and prefill', () => {
+    expectSameBits(1, 288, 768, 5);
+    expectSameBits(13, 128, 384, 6);
+  });
+});
+
 describe('packed weights (the w of matmulTransposedB is packed once and remembered)', () => {
   const [M, K, N] = [5, 40, 24];
 
@@ -299,11 +326,11 @@ describe('selectKernels', () => {
     vi.resetModules();
   });
 
-  it("'ts' returns the reference", () => {
+  it("'ts' returns the reference (its product tiled: the same sums, tested above)", () => {
     const kernels = selectKernels('ts');
     expect(kernels).toBe(tsKernels);
     expect(kernels.name).toBe('ts');
-    expect(kernels.matmulTransposedB).toBe(referenceKernels.matmulTransposedB);
+    expect(kernels.matmulTransposedB).toBe(tiledMatmulTransposedB);
     expect(kernels.matmul).toBe(referenceKernels.matmul);
     expect(kernels.matmulTransposedA).toBe(referenceKernels.matmulTransposedA);
   });
