@@ -2,7 +2,7 @@
  * Chapter 5: the toy neuron's activations against independent formulas and published values, and the
  * row-by-row matrix × vector product against the engine's kernels and against the house model's Trace.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
@@ -27,10 +27,9 @@ import { forward } from '../src/engine/forward.ts';
 import { KVCache } from '../src/engine/kv-cache.ts';
 import { parameterCount } from '../src/engine/model.ts';
 import { XorShiftRng } from '../src/engine/rng.ts';
-import { parseHfLlama } from '../src/formats/hf-llama.ts';
 import { referenceKernels } from '../src/kernels/reference.ts';
 import { selectKernels } from '../src/kernels/select.ts';
-import { bpeTokenizer, fromTokenizerJson } from '../src/tokenizers/bpe.ts';
+import { loadModelFolder } from './helpers.ts';
 
 /** erf by its Maclaurin series, in float64: an independent algorithm (exact to ~1e-15 for |x| ≤ 3). */
 function erfSeries(x: number): number {
@@ -141,15 +140,7 @@ const present = existsSync(join(HOUSE, 'model.safetensors'));
 if (!present) console.warn(`[glassbox tests] ${HOUSE} has no model: skipping chapter 5's house-model checks`);
 
 describe.skipIf(!present)("chapter 5 on the house model's Trace", () => {
-  const load = () => {
-    const model = parseHfLlama(
-      readFileSync(join(HOUSE, 'config.json'), 'utf8'),
-      new Uint8Array(readFileSync(join(HOUSE, 'model.safetensors'))),
-      { config: 'config.json', weights: 'model.safetensors' },
-    );
-    const tokenizer = bpeTokenizer(fromTokenizerJson(readFileSync(join(HOUSE, 'tokenizer.json'), 'utf8')));
-    return { model, tokenizer };
-  };
+  const load = () => loadModelFolder(HOUSE);
 
   it("redoes every matrix of every layer, row by row, exactly as the Trace's values", () => {
     const { model, tokenizer } = load();

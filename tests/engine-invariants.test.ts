@@ -11,6 +11,7 @@ import { KVCache } from '../src/engine/kv-cache.ts';
 import type { ModelConfig } from '../src/engine/model.ts';
 import { applyRope, rmsNorm, softmax } from '../src/engine/ops.ts';
 import { referenceKernels } from '../src/kernels/reference.ts';
+import { maxAbsDiff, seededRandom } from './helpers.ts';
 
 // The fastest kernels this runtime has, as the CLI and the course choose by default.
 const kernels = selectKernels('auto');
@@ -33,13 +34,6 @@ const config = (overrides: Partial<ModelConfig> = {}): ModelConfig => ({
 // Larger-than-usual weights so attention patterns are far from uniform and the checks have teeth.
 const model = randomModel(config(), 7, 0.3);
 const tokens = [1, 17, 4, 33, 8, 8, 21, 49, 0, 12, 5];
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let worst = 0;
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
-  return worst;
-}
 
 describe('attention', () => {
   const { trace } = forward(model, tokens, new KVCache(model.config), { trace: true, kernels });
@@ -224,10 +218,8 @@ describe('ops against their definitions', () => {
   });
 
   it('matrix kernels agree with a naive triple loop', () => {
-    const next = (() => {
-      let s = 1;
-      return () => ((s = (s * 48271) % 2147483647) / 2147483647) * 2 - 1;
-    })();
+    const random = seededRandom(1);
+    const next = () => random() * 2 - 1;
     const [M, K, N] = [7, 13, 5];
     const a = Float32Array.from({ length: M * K }, next);
     const w = Float32Array.from({ length: N * K }, next);

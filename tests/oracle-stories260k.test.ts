@@ -16,6 +16,7 @@ import { loadTokenizer } from '../src/cli/load.ts';
 import type { Tokenizer } from '../src/tokenizers/tokenizer.ts';
 import { runCli } from './cli-helpers.ts';
 import { describeShared, ORACLE, readOracleJson, STORIES260K, STORIES260K_HF, TOK512 } from './shared.ts';
+import { maxAbsDiff } from './helpers.ts';
 
 // The fastest kernels this runtime has, as the CLI and the course choose by default.
 const kernels = selectKernels('auto');
@@ -26,13 +27,6 @@ interface OracleStep {
   argmax?: number;
   next_token?: number;
   logits: number[];
-}
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let worst = 0;
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
-  return worst;
 }
 
 describeShared('stories260K against llama2.c', () => {

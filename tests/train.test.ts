@@ -17,6 +17,7 @@ import { namedParameters, zerosLike, type Weights } from '../src/engine/train/pa
 import { learningRateAt, type ScheduleConfig } from '../src/engine/train/schedule.ts';
 import { LocalShardWorker, shardGradients, type ShardWorker } from '../src/engine/train/shards.ts';
 import { evaluateLoss, trainStep, type TrainStepOptions } from '../src/engine/train/step.ts';
+import { maxAbsDiff } from './helpers.ts';
 
 const config = (overrides: Partial<ModelConfig> = {}): ModelConfig => ({
   dim: 32,
@@ -32,13 +33,6 @@ const config = (overrides: Partial<ModelConfig> = {}): ModelConfig => ({
   sharedClassifier: true,
   ...overrides,
 });
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let worst = 0;
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
-  return worst;
-}
 
 describe('the training forward pass computes what the inference engine computes', () => {
   // Attention here is written as matrix products and in the engine as loops, so the float32 sums round
