@@ -3,6 +3,8 @@
  * attention rows sum to 1, the causal mask zeroes the future, cached decoding equals re-running the prefix,
  * RoPE makes scores depend only on relative position, and the Trace has the documented shapes.
  */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { selectKernels } from '../src/kernels/select.ts';
 import { forward } from '../src/engine/forward.ts';
@@ -306,5 +308,29 @@ describe('Trace', () => {
     const traced = forward(model, tokens, new KVCache(model.config), { trace: true, kernels });
     expect(traced.logits).toEqual(plain);
     expect(traced.trace.logits.data).toEqual(plain);
+  });
+});
+
+describe('the engine takes its kernels from the caller', () => {
+  it('no file of src/engine (training aside) imports WebAssembly, thread or kernel-selection code', () => {
+    const engineFiles = readdirSync('src/engine').filter((name) => name.endsWith('.ts'));
+    expect(engineFiles).toContain('forward.ts');
+    const allowed = /\/kernels\/(reference|layer-reference)\.ts'$/;
+    for (const name of engineFiles) {
+      const source = readFileSync(join('src/engine', name), 'utf8');
+      for (const [, from] of source.matchAll(/^import [^;]*? from ('[^']+')/gms)) {
+        if (from.includes('/kernels/')) expect(from, `src/engine/${name}`).toMatch(allowed);
+        expect(from, `src/engine/${name}`).not.toMatch(/wasm|thread|worker/i);
+      }
+    }
+  });
+
+  it('the training code, the loop included, does no Node I/O (a browser worker can run it)', () => {
+    const trainFiles = readdirSync('src/engine/train').filter((name) => name.endsWith('.ts'));
+    expect(trainFiles).toContain('loop.ts');
+    for (const name of trainFiles) {
+      const source = readFileSync(join('src/engine/train', name), 'utf8');
+      expect(source, `src/engine/train/${name}`).not.toMatch(/from 'node:|require\(|process\./);
+    }
   });
 });
