@@ -128,14 +128,18 @@ export function forward(
   cache.length = pass.startPos + T;
 
   kernels.rmsNormRows(act.normed, act.x, weights.finalNorm.data, T, dim, normEps);
+  recorder.finalNorm(act.normed, [T, dim]);
   const rows = options.logits === 'last' ? 1 : T;
   const logits = new Float32Array(rows * vocabSize);
   const finalRows = act.normed.subarray((T - rows) * dim);
   kernels.matmulTransposedB(logits, finalRows, weights.classifier.data, rows, dim, vocabSize);
 
-  // A Trace holds every position's logits, so a pass asked for the last row only computes the rest here.
-  const allLogits = () => (rows === T ? logits : classify(pass, act.normed));
-  const trace = recorder.finish(tokens, pass.startPos, act.normed, [T, dim], allLogits, [T, vocabSize]);
+  // A Trace holds every position's logits: a traced pass asked for the last row computes them all too.
+  const allLogits = () => ({
+    data: rows === T ? logits : classify(pass, act.normed),
+    shape: [T, vocabSize],
+  });
+  const trace = recorder.finish(tokens, pass.startPos, allLogits);
   return { logits, trace };
 }
 
@@ -227,14 +231,9 @@ interface Recorder {
    */
   attentionRecord(nHeads: number, startPos: number, T: number): AttentionRecord | undefined;
   endLayer(): void;
-  finish(
-    tokens: readonly number[],
-    startPos: number,
-    finalNorm: Float32Array,
-    finalNormShape: readonly number[],
-    logits: () => Float32Array,
-    logitsShape: readonly number[],
-  ): Trace | undefined;
+  finalNorm(data: Float32Array, shape: readonly number[]): void;
+  /** The Trace (`logits` is called only when recording), or undefined. */
+  finish(tokens: readonly number[], startPos: number, logits: () => Tensor): Trace | undefined;
 }
 
 const NOT_RECORDING: Recorder = {
@@ -242,12 +241,14 @@ const NOT_RECORDING: Recorder = {
   layerTensor() {},
   attentionRecord: () => undefined,
   endLayer() {},
+  finalNorm() {},
   finish: () => undefined,
 };
 
 /** Builds a Trace (trace.ts gives every name and shape). The pass reuses its buffers, so tensors are copied. */
 class TraceRecorder implements Recorder {
   private embedded: Tensor | undefined;
+  private normed: Tensor | undefined;
   private readonly layers: LayerTrace[] = [];
   private current = new Map<LayerTensorName, Tensor>();
 
@@ -280,22 +281,20 @@ class TraceRecorder implements Recorder {
     this.current = new Map();
   }
 
-  finish(
-    tokens: readonly number[],
-    startPos: number,
-    finalNorm: Float32Array,
-    finalNormShape: readonly number[],
-    logits: () => Float32Array,
-    logitsShape: readonly number[],
-  ): Trace {
-    if (!this.embedded) throw new Error('forward: the pass recorded no embeddings');
+  finalNorm(data: Float32Array, shape: readonly number[]): void {
+    this.normed = snapshot(data, shape);
+  }
+
+  finish(tokens: readonly number[], startPos: number, logits: () => Tensor): Trace {
+    if (!this.embedded || !this.normed)
+      throw new Error('forward: the pass recorded no embeddings or final norm');
     return {
       tokens: [...tokens],
       startPos,
       embeddings: this.embedded,
       layers: this.layers,
-      finalNorm: snapshot(finalNorm, finalNormShape),
-      logits: { data: logits(), shape: logitsShape },
+      finalNorm: this.normed,
+      logits: logits(),
     };
   }
 }
