@@ -4,7 +4,7 @@
  *
  *   1. Ours: the house configuration (DEFAULT_TRAIN_SETTINGS, the settings models/house was trained with)
  *      with random weights and random token batches, all seeded; after warm-up steps, N timed steps of
- *      exactly what `glassbox train` runs — `shardedTrainStep`: the batch cut into shards, forward and
+ *      exactly what `glassbox train` runs — `trainStep`: the batch cut into shards, forward and
  *      backward of each shard, gradients averaged and clipped, AdamW at the scheduled learning rate — on
  *      the WebAssembly kernels, on one thread (the shards in turn) and on two (a shard per worker thread).
  *   2. PyTorch: scripts/bench_train_torch.py, the same model, optimizer and batch shape in plain eager
@@ -37,13 +37,8 @@ import { createAdamWState } from '../src/engine/train/adamw.ts';
 import { BatchSampler, type Batch } from '../src/engine/train/data.ts';
 import { TrainingModel } from '../src/engine/train/model.ts';
 import { namedParameters, zerosLike } from '../src/engine/train/parameters.ts';
-import {
-  LocalShardWorker,
-  shardGradients,
-  shardedTrainStep,
-  type ShardWorker,
-} from '../src/engine/train/shards.ts';
-import type { TrainStepOptions } from '../src/engine/train/step.ts';
+import { LocalShardWorker, shardGradients, type ShardWorker } from '../src/engine/train/shards.ts';
+import { trainStep, type TrainStepOptions } from '../src/engine/train/step.ts';
 import { sharedFloat32, startShardThreads } from '../src/cli/train/thread-shards.ts';
 import { closeKernels, selectKernels } from '../src/kernels/select.ts';
 import { cell, tableRow } from './bench-common.ts';
@@ -162,15 +157,7 @@ async function measureOurs(threads: number, batches: Batch[]): Promise<Measureme
   const stepSeconds: number[] = [];
   for (const [index, batch] of batches.entries()) {
     const start = performance.now();
-    const { loss } = await shardedTrainStep(
-      workers,
-      perShard,
-      gradients,
-      weights,
-      optimizer,
-      batch,
-      stepOptions,
-    );
+    const { loss } = await trainStep(workers, perShard, gradients, weights, optimizer, batch, stepOptions);
     if (index >= warmup) stepSeconds.push((performance.now() - start) / 1000);
     if (index === 0) firstLoss = loss;
   }

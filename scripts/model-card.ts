@@ -13,6 +13,7 @@ import { readTrainingText } from '../src/cli/text-input.ts';
 import { LOG_FILE, TRAINING_SUMMARY_FILE, type TrainSettings } from '../src/cli/train/run.ts';
 import { generateTokens } from '../src/engine/generate.ts';
 import { parameterCount } from '../src/engine/model.ts';
+import { selectKernels } from '../src/kernels/select.ts';
 import { XorShiftRng } from '../src/engine/rng.ts';
 import { houseValidationLoss } from '../src/cli/train/evaluate.ts';
 
@@ -61,6 +62,7 @@ function sample(prompt: string, temperature: number, seed: number, steps = 120):
     sampling: { temperature, topP: temperature > 0 ? 0.95 : 0 },
     rng: new XorShiftRng(seed),
     stopTokens: [tokenizer.bosId, tokenizer.eosId],
+    kernels: selectKernels('auto'),
   })) {
     out.push(token);
   }

@@ -23,23 +23,10 @@ import {
 import { handlers as embeddingHandlers } from '../src/app/chapters/04-embeddings/worker.ts';
 import { setLoaded } from '../src/app/lib/worker/state.ts';
 import { parameterCount } from '../src/engine/model.ts';
-import { parseHfLlama } from '../src/formats/hf-llama.ts';
 import { parseLlama2cCheckpoint } from '../src/formats/llama2c.ts';
-import { bpeTokenizer, fromTokenizerJson } from '../src/tokenizers/bpe.ts';
 import { llama2cTokenizer, parseLlama2cTokenizer } from '../src/tokenizers/llama2c.ts';
 import { haveShared, STORIES260K, TOK512 } from './shared.ts';
-
-/** A deterministic generator (mulberry32), so failures reproduce. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { loadModelFolder, seededRandom } from './helpers.ts';
 
 /** A standard normal sample (Box–Muller). */
 function gaussian(next: () => number): number {
@@ -47,7 +34,7 @@ function gaussian(next: () => number): number {
 }
 
 function randomTable(rows: number, dim: number, seed: number): Float32Array {
-  const next = random(seed);
+  const next = seededRandom(seed);
   return Float32Array.from({ length: rows * dim }, () => gaussian(next));
 }
 
@@ -147,14 +134,7 @@ const dotOf = (a: ArrayLike<number>, b: ArrayLike<number>) => {
 };
 
 function houseModel() {
-  const folder = 'models/house';
-  const model = parseHfLlama(
-    readFileSync(`${folder}/config.json`, 'utf8'),
-    new Uint8Array(readFileSync(`${folder}/model.safetensors`)),
-    { config: 'config.json', weights: 'model.safetensors' },
-  );
-  const tokenizer = bpeTokenizer(fromTokenizerJson(readFileSync(`${folder}/tokenizer.json`, 'utf8')));
-  return { model, tokenizer };
+  return loadModelFolder('models/house');
 }
 
 describe('chapter 4: nearest neighbours by cosine similarity', () => {
@@ -220,7 +200,7 @@ describe('chapter 4: principal components', () => {
     // little isotropic noise: the components must be those directions, in that order.
     const dim = 10;
     const rows = 4000;
-    const next = random(11);
+    const next = seededRandom(11);
     const axes: number[][] = [];
     while (axes.length < 3) {
       const v = Array.from({ length: dim }, () => gaussian(next));

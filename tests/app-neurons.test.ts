@@ -2,7 +2,7 @@
  * Chapter 5: the toy neuron's activations against independent formulas and published values, and the
  * row-by-row matrix × vector product against the engine's kernels and against the house model's Trace.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
@@ -27,10 +27,9 @@ import { forward } from '../src/engine/forward.ts';
 import { KVCache } from '../src/engine/kv-cache.ts';
 import { parameterCount } from '../src/engine/model.ts';
 import { XorShiftRng } from '../src/engine/rng.ts';
-import { parseHfLlama } from '../src/formats/hf-llama.ts';
 import { referenceKernels } from '../src/kernels/reference.ts';
 import { selectKernels } from '../src/kernels/select.ts';
-import { bpeTokenizer, fromTokenizerJson } from '../src/tokenizers/bpe.ts';
+import { loadModelFolder } from './helpers.ts';
 
 /** erf by its Maclaurin series, in float64: an independent algorithm (exact to ~1e-15 for |x| ≤ 3). */
 function erfSeries(x: number): number {
@@ -141,15 +140,7 @@ const present = existsSync(join(HOUSE, 'model.safetensors'));
 if (!present) console.warn(`[glassbox tests] ${HOUSE} has no model: skipping chapter 5's house-model checks`);
 
 describe.skipIf(!present)("chapter 5 on the house model's Trace", () => {
-  const load = () => {
-    const model = parseHfLlama(
-      readFileSync(join(HOUSE, 'config.json'), 'utf8'),
-      new Uint8Array(readFileSync(join(HOUSE, 'model.safetensors'))),
-      { config: 'config.json', weights: 'model.safetensors' },
-    );
-    const tokenizer = bpeTokenizer(fromTokenizerJson(readFileSync(join(HOUSE, 'tokenizer.json'), 'utf8')));
-    return { model, tokenizer };
-  };
+  const load = () => loadModelFolder(HOUSE);
 
   it("redoes every matrix of every layer, row by row, exactly as the Trace's values", () => {
     const { model, tokenizer } = load();
@@ -161,15 +152,18 @@ describe.skipIf(!present)("chapter 5 on the house model's Trace", () => {
       trace: true,
       kernels: referenceKernels,
     });
-    const fast = forward(model, tokens, new KVCache(model.config), { trace: true }).trace!;
+    const fast = forward(model, tokens, new KVCache(model.config), {
+      trace: true,
+      kernels: selectKernels('auto'),
+    }).trace;
     for (let l = 0; l < model.config.nLayers; l++) {
       for (const name of MATRIX_NAMES) {
         const { input, output } = MATRIX_ROLES[name];
         const weight = model.weights.layers[l][name];
         const [rows, cols] = weight.shape;
         for (const t of [0, tokens.length - 1]) {
-          const x = trace!.layers[l][input].data.subarray(t * cols, (t + 1) * cols);
-          const expected = trace!.layers[l][output].data.subarray(t * rows, (t + 1) * rows);
+          const x = trace.layers[l][input].data.subarray(t * cols, (t + 1) * cols);
+          const expected = trace.layers[l][output].data.subarray(t * rows, (t + 1) * rows);
           const ours = matrixTimesVector(weight.data, x, rows, cols);
           // The same float64 sums in the same order as the reference kernels: identical.
           expect(Array.from(ours), `layers[${l}].${name} at ${t}`).toEqual(Array.from(expected));

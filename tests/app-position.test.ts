@@ -5,13 +5,13 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { selectKernels } from '../src/kernels/select.ts';
 import { forward } from '../src/engine/forward.ts';
 import { randomModel } from '../src/engine/init.ts';
 import { KVCache } from '../src/engine/kv-cache.ts';
 import { headDim as headDimOf, type Model, type RopeLayout } from '../src/engine/model.ts';
 import { parseHfLlama } from '../src/formats/hf-llama.ts';
 import { parseLlama2cCheckpoint } from '../src/formats/llama2c.ts';
-import { bpeTokenizer, fromTokenizerJson } from '../src/tokenizers/bpe.ts';
 import { llama2cTokenizer, parseLlama2cTokenizer } from '../src/tokenizers/llama2c.ts';
 import {
   allScores,
@@ -37,22 +37,20 @@ import {
   type RopeGeometry,
 } from '../src/app/chapters/06-position/position.ts';
 import { describeShared, STORIES260K, STORIES260K_HF, TOK512 } from './shared.ts';
+import { loadModelFolder } from './helpers.ts';
+
+// The fastest kernels this runtime has, as the CLI and the course choose by default.
+const kernels = selectKernels('auto');
 
 const HOUSE = resolve(import.meta.dirname, '..', 'models', 'house');
 const describeHouse = existsSync(join(HOUSE, 'model.safetensors')) ? describe : describe.skip;
 
 function houseModel() {
-  const model = parseHfLlama(
-    readFileSync(join(HOUSE, 'config.json'), 'utf8'),
-    new Uint8Array(readFileSync(join(HOUSE, 'model.safetensors'))),
-    { config: 'config.json', weights: 'model.safetensors' },
-  );
-  const tokenizer = bpeTokenizer(fromTokenizerJson(readFileSync(join(HOUSE, 'tokenizer.json'), 'utf8')));
-  return { model, tokenizer };
+  return loadModelFolder(HOUSE);
 }
 
 function traceOf(model: Model, tokens: number[]) {
-  return forward(model, tokens, new KVCache(model.config), { trace: true, logits: 'last' }).trace!;
+  return forward(model, tokens, new KVCache(model.config), { trace: true, logits: 'last', kernels }).trace;
 }
 
 function geometryOf(model: Model): RopeGeometry {

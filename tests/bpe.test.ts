@@ -24,21 +24,10 @@ import {
 import { PRETOKENIZE_PATTERN, pretokenize } from '../src/tokenizers/pretokenize.ts';
 import { fnv1a32, isValidationChapter, parseChapters, splitCorpus } from '../src/corpus/split.ts';
 import { FormatError } from '../src/formats/errors.ts';
+import { seededRandom } from './helpers.ts';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const utf8 = new TextEncoder();
-
-/** A small seeded generator (mulberry32), so "random" tests are the same on every run. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 /** What UTF-8 can carry of a JS string: every lone surrogate becomes U+FFFD. */
 function wellFormed(text: string): string {

@@ -3,13 +3,20 @@
  * attention rows sum to 1, the causal mask zeroes the future, cached decoding equals re-running the prefix,
  * RoPE makes scores depend only on relative position, and the Trace has the documented shapes.
  */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { selectKernels } from '../src/kernels/select.ts';
 import { forward } from '../src/engine/forward.ts';
 import { randomModel } from '../src/engine/init.ts';
 import { KVCache } from '../src/engine/kv-cache.ts';
 import type { ModelConfig } from '../src/engine/model.ts';
 import { applyRope, rmsNorm, softmax } from '../src/engine/ops.ts';
 import { referenceKernels } from '../src/kernels/reference.ts';
+import { maxAbsDiff, seededRandom } from './helpers.ts';
+
+// The fastest kernels this runtime has, as the CLI and the course choose by default.
+const kernels = selectKernels('auto');
 
 const config = (overrides: Partial<ModelConfig> = {}): ModelConfig => ({
   dim: 32,
@@ -30,19 +37,12 @@ const config = (overrides: Partial<ModelConfig> = {}): ModelConfig => ({
 const model = randomModel(config(), 7, 0.3);
 const tokens = [1, 17, 4, 33, 8, 8, 21, 49, 0, 12, 5];
 
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let worst = 0;
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
-  return worst;
-}
-
 describe('attention', () => {
-  const { trace } = forward(model, tokens, new KVCache(model.config), { trace: true });
+  const { trace } = forward(model, tokens, new KVCache(model.config), { trace: true, kernels });
   const T = tokens.length;
 
   it('every row of attention weights sums to 1', () => {
-    for (const layer of trace!.layers) {
+    for (const layer of trace.layers) {
       const [H, rowsT, S] = layer.weights.shape;
       expect([H, rowsT, S]).toEqual([4, T, T]);
       for (let row = 0; row < H * T; row++) {
@@ -54,7 +54,7 @@ describe('attention', () => {
   });
 
   it('masked (future) entries are exactly 0 in weights and −Infinity in scores; visible ones are not', () => {
-    for (const layer of trace!.layers) {
+    for (const layer of trace.layers) {
       const [H, , S] = layer.weights.shape;
       for (let h = 0; h < H; h++) {
         for (let t = 0; t < T; t++) {
@@ -76,13 +76,13 @@ describe('attention', () => {
   });
 
   it('the first token can only attend to itself', () => {
-    const layer = trace!.layers[0];
+    const layer = trace.layers[0];
     const S = layer.weights.shape[2];
     for (let h = 0; h < 4; h++) expect(layer.weights.data[h * T * S]).toBe(1);
   });
 
   it('weights are the softmax of the scores, and query heads in a group share one key head', () => {
-    const layer = trace!.layers[1];
+    const layer = trace.layers[1];
     const S = T;
     const D = 8;
     // Recompute head 3's scores at t = 5 from the traced, rotated q and k: head 3 reads kv head 1.
@@ -103,14 +103,14 @@ describe('attention', () => {
 
 describe('KV cache', () => {
   it('prefill then one-token decode steps give the logits of running the whole prefix (1e-5)', () => {
-    const full = forward(model, tokens, new KVCache(model.config)).logits;
+    const full = forward(model, tokens, new KVCache(model.config), { kernels }).logits;
     const V = model.config.vocabSize;
     const cache = new KVCache(model.config);
     const prefillLength = 4;
-    const prefill = forward(model, tokens.slice(0, prefillLength), cache).logits;
+    const prefill = forward(model, tokens.slice(0, prefillLength), cache, { kernels }).logits;
     expect(maxAbsDiff(prefill, full.subarray(0, prefillLength * V))).toBeLessThan(1e-5);
     for (let t = prefillLength; t < tokens.length; t++) {
-      const step = forward(model, [tokens[t]], cache).logits;
+      const step = forward(model, [tokens[t]], cache, { kernels }).logits;
       expect(maxAbsDiff(step, full.subarray(t * V, (t + 1) * V))).toBeLessThan(1e-5);
     }
     expect(cache.length).toBe(tokens.length);
@@ -120,9 +120,10 @@ describe('KV cache', () => {
     const V = model.config.vocabSize;
     const cache = new KVCache(model.config);
     for (let t = 0; t < tokens.length; t++) {
-      const cached = forward(model, [tokens[t]], cache).logits;
+      const cached = forward(model, [tokens[t]], cache, { kernels }).logits;
       const rerun = forward(model, tokens.slice(0, t + 1), new KVCache(model.config), {
         logits: 'last',
+        kernels,
       }).logits;
       expect(rerun.length).toBe(V);
       expect(maxAbsDiff(cached, rerun)).toBeLessThan(1e-5);
@@ -132,10 +133,14 @@ describe('KV cache', () => {
   it('refuses to run past the context and rejects token ids outside the vocabulary', () => {
     const small = randomModel(config({ seqLen: 4 }), 3);
     const cache = new KVCache(small.config);
-    forward(small, [1, 2, 3], cache);
-    expect(() => forward(small, [4, 5], cache)).toThrow(/exceed the context of 4/);
-    expect(() => forward(small, [50], new KVCache(small.config))).toThrow(/outside the vocabulary/);
-    expect(() => forward(small, [-1], new KVCache(small.config))).toThrow(/outside the vocabulary/);
+    forward(small, [1, 2, 3], cache, { kernels });
+    expect(() => forward(small, [4, 5], cache, { kernels })).toThrow(/exceed the context of 4/);
+    expect(() => forward(small, [50], new KVCache(small.config), { kernels })).toThrow(
+      /outside the vocabulary/,
+    );
+    expect(() => forward(small, [-1], new KVCache(small.config), { kernels })).toThrow(
+      /outside the vocabulary/,
+    );
   });
 
   it('GQA shrinks the cache by nHeads / nKvHeads', () => {
@@ -215,10 +220,8 @@ describe('ops against their definitions', () => {
   });
 
   it('matrix kernels agree with a naive triple loop', () => {
-    const next = (() => {
-      let s = 1;
-      return () => ((s = (s * 48271) % 2147483647) / 2147483647) * 2 - 1;
-    })();
+    const random = seededRandom(1);
+    const next = () => random() * 2 - 1;
     const [M, K, N] = [7, 13, 5];
     const a = Float32Array.from({ length: M * K }, next);
     const w = Float32Array.from({ length: N * K }, next);
@@ -258,11 +261,11 @@ describe('ops against their definitions', () => {
 describe('Trace', () => {
   it('has the documented tensors with consistent shapes, including cached positions', () => {
     const cache = new KVCache(model.config);
-    forward(model, tokens.slice(0, 3), cache);
-    const { trace } = forward(model, tokens.slice(3, 5), cache, { trace: true });
+    forward(model, tokens.slice(0, 3), cache, { kernels });
+    const { trace } = forward(model, tokens.slice(3, 5), cache, { trace: true, kernels });
     const T = 2;
     const S = 5;
-    expect(trace!.startPos).toBe(3);
+    expect(trace.startPos).toBe(3);
     const { dim, hiddenDim, vocabSize } = model.config;
     const expectedLayer: Record<string, number[]> = {
       input: [T, dim],
@@ -285,8 +288,8 @@ describe('Trace', () => {
       ffnOutput: [T, dim],
       residualAfterFfn: [T, dim],
     };
-    expect(trace!.layers).toHaveLength(2);
-    for (const layer of trace!.layers) {
+    expect(trace.layers).toHaveLength(2);
+    for (const layer of trace.layers) {
       expect(Object.keys(layer).sort()).toEqual(Object.keys(expectedLayer).sort());
       for (const [name, shape] of Object.entries(expectedLayer)) {
         const tensor = layer[name as keyof typeof layer];
@@ -294,16 +297,40 @@ describe('Trace', () => {
         expect(tensor.data.length, name).toBe(shape.reduce((a, b) => a * b, 1));
       }
     }
-    expect(trace!.logits.shape).toEqual([T, vocabSize]);
+    expect(trace.logits.shape).toEqual([T, vocabSize]);
     // The residual stream is continuous: each layer's input is the previous layer's output.
-    expect(trace!.layers[1].input.data).toEqual(trace!.layers[0].residualAfterFfn.data);
-    expect(trace!.layers[0].input.data).toEqual(trace!.embeddings.data);
+    expect(trace.layers[1].input.data).toEqual(trace.layers[0].residualAfterFfn.data);
+    expect(trace.layers[0].input.data).toEqual(trace.embeddings.data);
   });
 
   it('tracing does not change the result', () => {
-    const plain = forward(model, tokens, new KVCache(model.config)).logits;
-    const traced = forward(model, tokens, new KVCache(model.config), { trace: true });
+    const plain = forward(model, tokens, new KVCache(model.config), { kernels }).logits;
+    const traced = forward(model, tokens, new KVCache(model.config), { trace: true, kernels });
     expect(traced.logits).toEqual(plain);
-    expect(traced.trace!.logits.data).toEqual(plain);
+    expect(traced.trace.logits.data).toEqual(plain);
+  });
+});
+
+describe('the engine takes its kernels from the caller', () => {
+  it('no file of src/engine (training aside) imports WebAssembly, thread or kernel-selection code', () => {
+    const engineFiles = readdirSync('src/engine').filter((name) => name.endsWith('.ts'));
+    expect(engineFiles).toContain('forward.ts');
+    const allowed = /\/kernels\/(reference|layer-reference)\.ts'$/;
+    for (const name of engineFiles) {
+      const source = readFileSync(join('src/engine', name), 'utf8');
+      for (const [, from] of source.matchAll(/^import [^;]*? from ('[^']+')/gms)) {
+        if (from.includes('/kernels/')) expect(from, `src/engine/${name}`).toMatch(allowed);
+        expect(from, `src/engine/${name}`).not.toMatch(/wasm|thread|worker/i);
+      }
+    }
+  });
+
+  it('the training code, the loop included, does no Node I/O (a browser worker can run it)', () => {
+    const trainFiles = readdirSync('src/engine/train').filter((name) => name.endsWith('.ts'));
+    expect(trainFiles).toContain('loop.ts');
+    for (const name of trainFiles) {
+      const source = readFileSync(join('src/engine/train', name), 'utf8');
+      expect(source, `src/engine/train/${name}`).not.toMatch(/from 'node:|require\(|process\./);
+    }
   });
 });

@@ -556,8 +556,12 @@ describeShared('stories260K checkpoints (../shared)', () => {
         /missing the safetensors weights: looked for .*model\.safetensors/,
       );
       writeFileSync(join(dir, 'model.safetensors'), exported.safetensors);
-      expect((await loadModel(dir)).config.dim).toBe(8);
-      await expect(loadModel(join(dir, 'config.json'))).resolves.toBeTruthy();
+      const fromFolder = await loadModel(dir);
+      expect(fromFolder.config.dim).toBe(8);
+      // Naming the folder's config.json loads the same model as naming the folder.
+      const fromConfigFile = await loadModel(join(dir, 'config.json'));
+      expect(fromConfigFile.config).toEqual(fromFolder.config);
+      expect(fromConfigFile.weights.tokenEmbedding.data).toEqual(fromFolder.weights.tokenEmbedding.data);
     });
 
     it('refuses a file over the size limit before reading it', async () => {

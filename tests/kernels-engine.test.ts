@@ -13,6 +13,7 @@ import { loadModel } from '../src/formats/node.ts';
 import { wasmKernels } from '../src/kernels/select.ts';
 import { wasmVariantSupported, type WasmVariant } from '../src/kernels/wasm.ts';
 import { describeShared, readOracleJson, STORIES260K } from './shared.ts';
+import { maxAbsDiff } from './helpers.ts';
 
 // Node 20 has relaxed SIMD behind a flag (Node 22 turns it on).
 if (!wasmVariantSupported('wasm-relaxed-simd')) setFlagsFromString('--experimental-wasm-relaxed-simd');
@@ -21,13 +22,6 @@ interface OracleStep {
   input_token: number;
   argmax: number;
   logits: number[];
-}
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let worst = 0;
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
-  return worst;
 }
 
 describeShared('stories260K with the WebAssembly kernels against llama2.c', () => {

@@ -14,6 +14,7 @@ import { applyRopeRows, rmsNormRows, swiglu } from '../src/engine/ops.ts';
 import { referenceLayerKernels, type LayerKernels } from '../src/kernels/layer-reference.ts';
 import { wasmKernels } from '../src/kernels/select.ts';
 import { wasmVariantSupported, type WasmVariant } from '../src/kernels/wasm.ts';
+import { randomArray, seededRandom } from './helpers.ts';
 
 // Node 20 has relaxed SIMD behind a flag (Node 22 turns it on): turn it on so its build is tested too.
 if (!wasmVariantSupported('wasm-relaxed-simd')) setFlagsFromString('--experimental-wasm-relaxed-simd');
@@ -24,26 +25,6 @@ const fast = WASM_VARIANTS.flatMap((variant) => {
   if (!kernels) console.warn(`[kernels-layer test] ${variant} is not supported by this runtime: not tested`);
   return kernels ? [kernels] : [];
 });
-
-/** xorshift32: a small seeded generator, so every run sees the same inputs. */
-function generator(seed: number): () => number {
-  let state = seed >>> 0 || 1;
-  return () => {
-    state ^= state << 13;
-    state >>>= 0;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    state >>>= 0;
-    return state / 2 ** 32;
-  };
-}
-
-/** Values in [−scale, scale), with some exact zeros. */
-function randomArray(length: number, random: () => number, scale = 1): Float32Array {
-  const values = new Float32Array(length);
-  for (let i = 0; i < length; i++) values[i] = random() < 0.05 ? 0 : (random() * 2 - 1) * scale;
-  return values;
-}
 
 /** |actual − expected| ≤ 1e-5 · scale[i] + floor, element by element. */
 function expectClose(
@@ -76,7 +57,7 @@ describe('layer kernels agree with their readable twins', () => {
   });
 
   it('rmsNormRows', () => {
-    const random = generator(1);
+    const random = seededRandom(1);
     for (const dim of AWKWARD) {
       for (const rows of [1, 3, 7]) {
         const x = randomArray(rows * dim, random, 3);
@@ -93,7 +74,7 @@ describe('layer kernels agree with their readable twins', () => {
   });
 
   it('swiglu, including gates far into both tails of the sigmoid', () => {
-    const random = generator(2);
+    const random = seededRandom(2);
     for (const length of [...AWKWARD, 1000]) {
       const gate = randomArray(length, random, 12);
       if (length > 4) gate.set([-100, 100, -87.5, 88.5, 0].slice(0, length));
@@ -110,7 +91,7 @@ describe('layer kernels agree with their readable twins', () => {
   });
 
   it('applyRopeRows, both pair layouts, odd pair counts, far positions', () => {
-    const random = generator(3);
+    const random = seededRandom(3);
     const layouts: RopeLayout[] = ['interleaved', 'half'];
     for (const layout of layouts) {
       for (const headDim of [2, 6, 8, 18, 48, 64]) {
@@ -139,7 +120,7 @@ describe('layer kernels agree with their readable twins', () => {
   });
 
   it('causalSelfAttention: grouped-query shapes, awkward head sizes, prefill and decode', () => {
-    const random = generator(4);
+    const random = seededRandom(4);
     const shapes: AttentionShape[] = [
       { nHeads: 1, nKvHeads: 1, headDim: 1 },
       { nHeads: 3, nKvHeads: 1, headDim: 3 },
@@ -165,7 +146,7 @@ describe('layer kernels agree with their readable twins', () => {
   });
 
   it('causalSelfAttention records the scores and weights it used, masked like the reference', () => {
-    const random = generator(5);
+    const random = seededRandom(5);
     checkAttention({ nHeads: 4, nKvHeads: 2, headDim: 12 }, 5, 6, random, 1, true);
     checkAttention({ nHeads: 6, nKvHeads: 6, headDim: 48 }, 0, 17, random, 2, true);
   });

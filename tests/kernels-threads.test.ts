@@ -27,6 +27,7 @@ import {
 } from '../src/kernels/threads.ts';
 import { instantiateKernels, wasmVariantSupported, type WasmVariant } from '../src/kernels/wasm.ts';
 import { describeShared, STORIES260K, TOK512 } from './shared.ts';
+import { seededRandom } from './helpers.ts';
 
 // Node 20 has relaxed SIMD behind a flag (Node 22 turns it on).
 if (!wasmVariantSupported('wasm-relaxed-simd')) setFlagsFromString('--experimental-wasm-relaxed-simd');
@@ -39,8 +40,8 @@ const VARIANTS: WasmVariant[] = ['wasm-relaxed-simd', 'wasm-simd'];
 
 function filled(length: number, seed: number): Float32Array {
   const data = new Float32Array(length);
-  let state = seed;
-  for (let i = 0; i < length; i++) data[i] = ((state = (state * 48271) % 2147483647) / 2147483647) * 2 - 1;
+  const random = seededRandom(seed);
+  for (let i = 0; i < length; i++) data[i] = random() * 2 - 1;
   return data;
 }
 

@@ -10,7 +10,9 @@ import { setFlagsFromString } from 'node:v8';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { referenceKernels, type MatrixKernels } from '../src/kernels/reference.ts';
 import { describeKernels, selectKernels, tsKernels, wasmKernels } from '../src/kernels/select.ts';
+import { tiledMatmulTransposedB } from '../src/kernels/tiled.ts';
 import { wasmBinary, wasmVariantSupported, type KernelSet, type WasmVariant } from '../src/kernels/wasm.ts';
+import { randomArray, seededRandom } from './helpers.ts';
 
 // Node 20 has relaxed SIMD behind a flag (Node 22 turns it on): turn it on so its build is tested too.
 if (!wasmVariantSupported('wasm-relaxed-simd')) setFlagsFromString('--experimental-wasm-relaxed-simd');
@@ -23,26 +25,6 @@ const available = WASM_VARIANTS.flatMap((variant) => {
 });
 /** Every kernel set under test: the available WebAssembly builds, and the reference as `selectKernels('ts')`. */
 const kernelSets: KernelSet[] = [...available, selectKernels('ts')];
-
-/** xorshift32: a small seeded generator, so every run sees the same inputs. */
-function generator(seed: number): () => number {
-  let state = seed >>> 0 || 1;
-  return () => {
-    state ^= state << 13;
-    state >>>= 0;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    state >>>= 0;
-    return state / 2 ** 32;
-  };
-}
-
-/** Values in [-1, 1), with some exact zeros (the reference skips them; the fast kernels must not care). */
-function randomArray(length: number, random: () => number): Float32Array {
-  const values = new Float32Array(length);
-  for (let i = 0; i < length; i++) values[i] = random() < 0.05 ? 0 : random() * 2 - 1;
-  return values;
-}
 
 type Product = 'matmulTransposedB' | 'matmul' | 'matmulTransposedA';
 const PRODUCTS: Product[] = ['matmulTransposedB', 'matmul', 'matmulTransposedA'];
@@ -89,7 +71,7 @@ function expectClose(actual: Float32Array, expected: Float32Array, scale: Float3
 
 /** Checks every product on every kernel set for one shape. */
 function checkShape(M: number, K: number, N: number, seed: number): void {
-  const random = generator(seed);
+  const random = seededRandom(seed);
   for (const product of PRODUCTS) {
     const [aLength, bLength] = inputLengths(product, M, K, N);
     const a = randomArray(aLength, random);
@@ -120,7 +102,7 @@ describe('matrix kernels agree with the reference', () => {
 
   it('on a seeded sample of shapes up to 256', () => {
     const sizes = [1, 2, 3, 4, 5, 7, 8, 16, 17, 33, 255, 256];
-    const random = generator(2024);
+    const random = seededRandom(2024);
     const pick = () => sizes[Math.floor(random() * sizes.length)];
     for (let i = 0; i < 30; i++) checkShape(pick(), pick(), pick(), 1000 + i);
     checkShape(255, 256, 255, 77);
@@ -131,7 +113,7 @@ describe('matrix kernels agree with the reference', () => {
     checkShape(64, 288, 768, 12); // prefill
     checkShape(64, 512, 2048, 13); // prefill, larger model
     // Training [256×288]·[288×768]: the forward product and both backward products at their real shapes.
-    const random = generator(14);
+    const random = seededRandom(14);
     const x = randomArray(256 * 288, random);
     const w = randomArray(768 * 288, random);
     const dy = randomArray(256 * 768, random);
@@ -175,7 +157,7 @@ describe('matrix kernels agree with the reference', () => {
   });
 
   it('on views with a nonzero byteOffset into longer buffers, leaving the rest of out alone', () => {
-    const random = generator(5);
+    const random = seededRandom(5);
     const [M, K, N] = [7, 33, 17];
     for (const product of PRODUCTS) {
       const [aLength, bLength] = inputLengths(product, M, K, N);
@@ -204,6 +186,32 @@ describe('matrix kernels agree with the reference', () => {
   });
 });
 
+describe('the tiled TypeScript product (tiled.ts) is the plain loop of reference.ts, sooner', () => {
+  /** The float32 bit patterns, so that −0 and +0 (or two NaNs) count as different. */
+  const bits = (values: Float32Array) => Array.from(new Uint32Array(values.buffer));
+
+  function expectSameBits(M: number, K: number, N: number, seed: number): void {
+    const random = seededRandom(seed);
+    const x = randomArray(M * K, random);
+    const w = randomArray(N * K, random);
+    const plain = run(referenceKernels, 'matmulTransposedB', x, w, M, K, N);
+    const tiled = new Float32Array(M * N).fill(Number.NaN);
+    tiledMatmulTransposedB(tiled, x, w, M, K, N);
+    expect(bits(tiled), `${M}×${K}×${N}`).toEqual(bits(plain));
+  }
+
+  it('gives bit-identical outputs on every tile remainder (M, N around multiples of 4 and 2) and K', () => {
+    let seed = 1;
+    for (let M = 1; M <= 9; M++)
+      for (let N = 1; N <= 9; N++) for (const K of [1, 3, 17, 64]) expectSameBits(M, K, N, seed++);
+  });
+
+  it('gives bit-identical outputs on the real shapes: decode and prefill', () => {
+    expectSameBits(1, 288, 768, 5);
+    expectSameBits(13, 128, 384, 6);
+  });
+});
+
 describe('packed weights (the w of matmulTransposedB is packed once and remembered)', () => {
   const [M, K, N] = [5, 40, 24];
 
@@ -221,7 +229,7 @@ describe('packed weights (the w of matmulTransposedB is packed once and remember
 
   it('sees a changed weight after invalidate(w), and only then for a change the guard cannot see', () => {
     for (const kernels of available) {
-      const random = generator(9);
+      const random = seededRandom(9);
       const x = randomArray(M * K, random);
       const w = randomArray(N * K, random);
       const before = forward(kernels, x, w);
@@ -239,7 +247,7 @@ describe('packed weights (the w of matmulTransposedB is packed once and remember
 
   it('repacks a weight whose sampled values all changed (an optimizer step) even without invalidate', () => {
     for (const kernels of available) {
-      const random = generator(10);
+      const random = seededRandom(10);
       const x = randomArray(M * K, random);
       const w = randomArray(N * K, random);
       expectForward(kernels, x, w, `${kernels.name} first use`);
@@ -250,7 +258,7 @@ describe('packed weights (the w of matmulTransposedB is packed once and remember
 
   it('repacks the same array used with another shape', () => {
     for (const kernels of available) {
-      const random = generator(11);
+      const random = seededRandom(11);
       const w = randomArray(N * K, random);
       const x1 = randomArray(M * K, random);
       expectForward(kernels, x1, w, `${kernels.name} as [${N},${K}]`);
@@ -269,7 +277,7 @@ describe('packed weights (the w of matmulTransposedB is packed once and remember
 
   it('keeps every packed weight correct while memory grows (views are re-created after growth)', () => {
     for (const kernels of available) {
-      const random = generator(12);
+      const random = seededRandom(12);
       const x = randomArray(M * K, random);
       const small = randomArray(N * K, random);
       const expected = forward(kernels, x, small);
@@ -299,11 +307,11 @@ describe('selectKernels', () => {
     vi.resetModules();
   });
 
-  it("'ts' returns the reference", () => {
+  it("'ts' returns the reference (its product tiled: the same sums, tested above)", () => {
     const kernels = selectKernels('ts');
     expect(kernels).toBe(tsKernels);
     expect(kernels.name).toBe('ts');
-    expect(kernels.matmulTransposedB).toBe(referenceKernels.matmulTransposedB);
+    expect(kernels.matmulTransposedB).toBe(tiledMatmulTransposedB);
     expect(kernels.matmul).toBe(referenceKernels.matmul);
     expect(kernels.matmulTransposedA).toBe(referenceKernels.matmulTransposedA);
   });
@@ -351,7 +359,7 @@ describe('selectKernels', () => {
   });
 
   function checkFallbackComputes(kernels: KernelSet) {
-    const random = generator(3);
+    const random = seededRandom(3);
     const x = randomArray(3 * 4, random);
     const w = randomArray(5 * 4, random);
     expectClose(

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, expect, it } from 'vitest';
+import { selectKernels } from '../src/kernels/select.ts';
 import { forward } from '../src/engine/forward.ts';
 import { KVCache } from '../src/engine/kv-cache.ts';
 import type { Model } from '../src/engine/model.ts';
@@ -15,6 +16,10 @@ import { loadTokenizer } from '../src/cli/load.ts';
 import type { Tokenizer } from '../src/tokenizers/tokenizer.ts';
 import { runCli } from './cli-helpers.ts';
 import { describeShared, ORACLE, readOracleJson, STORIES260K, STORIES260K_HF, TOK512 } from './shared.ts';
+import { maxAbsDiff } from './helpers.ts';
+
+// The fastest kernels this runtime has, as the CLI and the course choose by default.
+const kernels = selectKernels('auto');
 
 interface OracleStep {
   pos: number;
@@ -22,13 +27,6 @@ interface OracleStep {
   argmax?: number;
   next_token?: number;
   logits: number[];
-}
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let worst = 0;
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
-  return worst;
 }
 
 describeShared('stories260K against llama2.c', () => {
@@ -45,18 +43,18 @@ describeShared('stories260K against llama2.c', () => {
 
   const runc = (name: string) => readFileSync(join(ORACLE, 'runc', name));
   // Both the readable TypeScript kernels and the WebAssembly SIMD ones must reproduce llama2.c's output.
-  for (const kernels of ['ts', 'wasm']) {
+  for (const kernelName of ['ts', 'wasm']) {
     const generate = (...args: string[]) =>
-      runCli(['generate', '--model', STORIES260K, '--tokenizer', TOK512, '--kernels', kernels, ...args]);
+      runCli(['generate', '--model', STORIES260K, '--tokenizer', TOK512, '--kernels', kernelName, ...args]);
 
-    it(`[${kernels}] greedy, no prompt, 256 steps: stdout is byte-identical to run -t 0 -n 256`, async () => {
+    it(`[${kernelName}] greedy, no prompt, 256 steps: stdout is byte-identical to run -t 0 -n 256`, async () => {
       const result = await generate('--temperature', '0', '--steps', '256');
       expect(result.code).toBe(0);
       expect(result.stdout.equals(runc('greedy_noprompt_n256.txt'))).toBe(true);
-      expect(result.stderr).toMatch(new RegExp(`^achieved tok/s: \\d+\\.\\d{6} \\(kernels: ${kernels}`));
+      expect(result.stderr).toMatch(new RegExp(`^achieved tok/s: \\d+\\.\\d{6} \\(kernels: ${kernelName}`));
     });
 
-    it(`[${kernels}] sampling -t 1.0 -p 0.9 -s 133742 -n 256: the same tokens, byte for byte`, async () => {
+    it(`[${kernelName}] sampling -t 1.0 -p 0.9 -s 133742 -n 256: the same tokens, byte for byte`, async () => {
       const result = await generate(
         '--temperature',
         '1.0',
@@ -70,7 +68,7 @@ describeShared('stories260K against llama2.c', () => {
       expect(result.stdout.equals(runc('sample_t1_p0.9_s133742_n256.txt'))).toBe(true);
     });
 
-    it(`[${kernels}] -t 0 -n 200 (llama2.c's test_all expectation, stored without run's final newline)`, async () => {
+    it(`[${kernelName}] -t 0 -n 200 (llama2.c's test_all expectation, stored without run's final newline)`, async () => {
       const result = await generate('--temperature', '0', '--steps', '200');
       const expected = Buffer.concat([runc('test_all_expected_stdout.txt'), Buffer.from('\n')]);
       expect(result.stdout.equals(expected)).toBe(true);
@@ -83,7 +81,7 @@ describeShared('stories260K against llama2.c', () => {
     );
     expect(tokenizer.encode(oracle.prompt, { bos: true, eos: false })).toEqual(oracle.prompt_tokens);
     const inputs = oracle.steps.map((s) => s.input_token);
-    const { logits } = forward(model, inputs, new KVCache(model.config));
+    const { logits } = forward(model, inputs, new KVCache(model.config), { kernels });
     oracle.steps.forEach((step, t) => {
       const row = logits.subarray(t * V, (t + 1) * V);
       expect(maxAbsDiff(row, step.logits)).toBeLessThan(1e-4);
@@ -103,7 +101,7 @@ describeShared('stories260K against llama2.c', () => {
       greedy_continuation_tokens: number[];
     }>('first_step_logits.json');
     const cache = new KVCache(model.config);
-    const { logits } = forward(model, oracle.prompt_tokens, cache);
+    const { logits } = forward(model, oracle.prompt_tokens, cache, { kernels });
     const last = oracle.prompt_tokens.length - 1;
     expect(maxAbsDiff(logits.subarray(0, V), oracle.first_step.logits)).toBeLessThan(1e-4);
     expect(maxAbsDiff(logits.subarray(last * V), oracle.last_prompt_step.logits)).toBeLessThan(1e-4);
@@ -114,7 +112,7 @@ describeShared('stories260K against llama2.c', () => {
     let next = argmax(logits.subarray(last * V));
     for (let i = 0; i < oracle.greedy_continuation_tokens.length; i++) {
       continuation.push(next);
-      next = argmax(forward(model, [next], cache).logits);
+      next = argmax(forward(model, [next], cache, { kernels }).logits);
     }
     expect(continuation).toEqual(oracle.greedy_continuation_tokens);
   });
@@ -124,8 +122,8 @@ describeShared('stories260K against llama2.c', () => {
     expect(model.config.ropeLayout).toBe('interleaved');
     const oracle = readOracleJson<{ steps: OracleStep[] }>('logits/once_upon_a_time_gen16.json');
     const inputs = oracle.steps.map((s) => s.input_token);
-    const fromBin = forward(model, inputs, new KVCache(model.config)).logits;
-    const fromHf = forward(hfModel, inputs, new KVCache(hfModel.config)).logits;
+    const fromBin = forward(model, inputs, new KVCache(model.config), { kernels }).logits;
+    const fromHf = forward(hfModel, inputs, new KVCache(hfModel.config), { kernels }).logits;
     expect(maxAbsDiff(fromHf, fromBin)).toBeLessThan(1e-4);
     oracle.steps.forEach((step, t) => {
       expect(maxAbsDiff(fromHf.subarray(t * V, (t + 1) * V), step.logits)).toBeLessThan(1e-4);
@@ -140,12 +138,12 @@ describeShared('stories260K against llama2.c', () => {
     const reference = readOracleJson<{ tokens: number[]; steps: ReferenceStep[] }>(
       'logits/once_upon_a_time_trace_numpy_f64.json',
     );
-    const { trace } = forward(model, reference.tokens, new KVCache(model.config), { trace: true });
+    const { trace } = forward(model, reference.tokens, new KVCache(model.config), { trace: true, kernels });
     const dim = model.config.dim;
     const row = (data: Float32Array, t: number) => data.subarray(t * dim, (t + 1) * dim);
     reference.steps.forEach((step, t) => {
-      expect(maxAbsDiff(row(trace!.embeddings.data, t), step.trace.embedding as number[])).toBeLessThan(1e-6);
-      trace!.layers.forEach((layer, l) => {
+      expect(maxAbsDiff(row(trace.embeddings.data, t), step.trace.embedding as number[])).toBeLessThan(1e-6);
+      trace.layers.forEach((layer, l) => {
         const after = (name: string) => step.trace[`layer${l}.${name}`] as number[];
         expect(maxAbsDiff(row(layer.residualAfterAttn.data, t), after('after_attn_residual'))).toBeLessThan(
           1e-4,
@@ -162,7 +160,7 @@ describeShared('stories260K against llama2.c', () => {
           expect(maxAbsDiff(ours, headProbs)).toBeLessThan(1e-5);
         });
       });
-      expect(maxAbsDiff(row(trace!.finalNorm.data, t), step.trace.final_norm as number[])).toBeLessThan(1e-4);
+      expect(maxAbsDiff(row(trace.finalNorm.data, t), step.trace.final_norm as number[])).toBeLessThan(1e-4);
     });
   });
 

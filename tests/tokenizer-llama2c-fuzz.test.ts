@@ -19,18 +19,7 @@ import type { Llama2cTokenizer } from '../src/tokenizers/llama2c.ts';
 import { fromTokenizerJson, toTokenizerJson, trainBpe } from '../src/tokenizers/bpe.ts';
 import { KNOWN_PATTERNS, PRETOKENIZE_PATTERN, pretokenize } from '../src/tokenizers/pretokenize.ts';
 import { TOK512, describeShared } from './shared.ts';
-
-/** mulberry32: a small seeded generator, so every run fuzzes the same files. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
+import { seededRandom } from './helpers.ts';
 
 interface Variant {
   name: string;

@@ -18,23 +18,12 @@ import {
 } from '../src/tokenizers/llama2c.ts';
 import type { Llama2cTokenizer } from '../src/tokenizers/llama2c.ts';
 import { ORACLE, TOK512, describeShared, readOracleJson } from './shared.ts';
+import { seededRandom } from './helpers.ts';
 
 const utf8 = (text: string) => new TextEncoder().encode(text);
 const fromHex = (hex: string) => Uint8Array.from(Buffer.from(hex, 'hex'));
 const latin1 = (bytes: Uint8Array) => Buffer.from(bytes).toString('latin1');
 const BYTE = (byte: number) => byte + 3;
-
-/** mulberry32: a small seeded generator, so every "random" test input is the same on every run. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 /**
  * run.c's `encode`, transcribed statement by statement (including its O(n²) merge loop and its float32

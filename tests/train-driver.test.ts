@@ -14,6 +14,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { selectKernels } from '../src/kernels/select.ts';
 import { loadModelAndTokenizer } from '../src/cli/load.ts';
 import { commitHooks } from '../src/cli/train/files.ts';
 import {
@@ -27,6 +28,9 @@ import {
 import { forward } from '../src/engine/forward.ts';
 import { KVCache } from '../src/engine/kv-cache.ts';
 import { fifo, runCli, unwritableFolder } from './cli-helpers.ts';
+
+// The fastest kernels this runtime has, as the CLI and the course choose by default.
+const kernels = selectKernels('auto');
 
 const dir = mkdtempSync(join(tmpdir(), 'glassbox-train-'));
 const input = join(dir, 'text.txt');
@@ -103,7 +107,7 @@ describe('glassbox train', () => {
       vocabSize: 300,
     });
     const tokens = tokenizer.encode('In the beginning', { bos: true, eos: false });
-    const { logits } = forward(model, tokens, new KVCache(model.config));
+    const { logits } = forward(model, tokens, new KVCache(model.config), { kernels });
     expect(logits.every(Number.isFinite)).toBe(true);
     const log = readFileSync(join(out, LOG_FILE), 'utf8')
       .trim()

@@ -1,6 +1,7 @@
 /**
  * Data-parallel training (src/engine/train/shards.ts): a batch cut into shards, each shard's gradient
- * computed on its own and averaged by size, is the whole batch's gradient; one shard is exactly trainStep;
+ * computed on its own and averaged by size, is the whole batch's gradient; one shard is exactly the plain step
+ * (forward, backward, clip, AdamW on the whole batch);
  * and `glassbox train` gives the same bits on one thread as on two (the built CLI's worker threads).
  */
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -9,19 +10,21 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { mulberry32, randomModel } from '../src/engine/init.ts';
 import type { ModelConfig } from '../src/engine/model.ts';
-import { createAdamWState } from '../src/engine/train/adamw.ts';
+import { createAdamWState, type AdamWState } from '../src/engine/train/adamw.ts';
 import { BatchSampler, type Batch } from '../src/engine/train/data.ts';
 import { TrainingModel } from '../src/engine/train/model.ts';
-import { namedParameters, toFloat64, zerosLike } from '../src/engine/train/parameters.ts';
+import { namedParameters, toFloat64, zerosLike, type Weights } from '../src/engine/train/parameters.ts';
 import {
   averageShards,
   LocalShardWorker,
   shardGradients,
   shardedEvaluateLoss,
-  shardedTrainStep,
   splitBatch,
 } from '../src/engine/train/shards.ts';
 import { evaluateLoss, trainStep, type TrainStepOptions } from '../src/engine/train/step.ts';
+import { adamwStep, DEFAULT_ADAMW } from '../src/engine/train/adamw.ts';
+import { clipGradientNorm } from '../src/engine/train/clip.ts';
+import { learningRateAt } from '../src/engine/train/schedule.ts';
 import type { TrainSettings } from '../src/cli/train/run.ts';
 
 const config: ModelConfig = {
@@ -95,7 +98,17 @@ describe('shards', () => {
     }
   });
 
-  it('one shard is exactly trainStep and evaluateLoss, bit for bit', async () => {
+  it('one shard on this thread is exactly the plain step (forward, backward, clip, AdamW), bit for bit', async () => {
+    /** The textbook step on the whole batch, written out here so that the shard path has something to equal. */
+    const plainStep = (model: TrainingModel, gradients: Weights, optimizer: AdamWState, batch: Batch) => {
+      const learningRate = learningRateAt(optimizer.step, options.schedule);
+      const loss = model.forward(batch);
+      model.backward(gradients);
+      const gradNorm = clipGradientNorm(gradients, options.maxGradNorm);
+      adamwStep(optimizer, model.weights, gradients, learningRate, DEFAULT_ADAMW);
+      model.weightsChanged();
+      return { loss, gradNorm };
+    };
     const run = async (sharded: boolean) => {
       const { weights } = randomModel(config, 9);
       const model = new TrainingModel(config, weights);
@@ -106,8 +119,8 @@ describe('shards', () => {
       const losses: number[] = [];
       for (const batch of batches(4, 4)) {
         const result = sharded
-          ? await shardedTrainStep(workers, perShard, gradients, weights, optimizer, batch, options)
-          : trainStep(model, gradients, optimizer, batch, options);
+          ? await trainStep(workers, perShard, gradients, weights, optimizer, batch, options)
+          : plainStep(model, gradients, optimizer, batch);
         losses.push(result.loss, result.gradNorm);
       }
       const evaluation = batches(3, 3);
@@ -116,6 +129,8 @@ describe('shards', () => {
     };
     const plain = await run(false);
     const sharded = await run(true);
+    const untrained = namedParameters(randomModel(config, 9).weights).map((p) => [...p.tensor.data]);
+    expect(plain.weights).not.toEqual(untrained); // the steps did update the weights
     expect(sharded.losses).toEqual(plain.losses);
     expect(sharded.weights).toEqual(plain.weights);
   });
@@ -129,9 +144,7 @@ describe('shards', () => {
       const optimizer = createAdamWState(weights);
       const losses: number[] = [];
       for (const batch of batches(5, 4)) {
-        losses.push(
-          (await shardedTrainStep(workers, perShard, gradients, weights, optimizer, batch, options)).loss,
-        );
+        losses.push((await trainStep(workers, perShard, gradients, weights, optimizer, batch, options)).loss);
       }
       return losses;
     };

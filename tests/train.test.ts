@@ -15,7 +15,9 @@ import { BatchSampler, sequentialBatches, type Batch } from '../src/engine/train
 import { TrainingModel } from '../src/engine/train/model.ts';
 import { namedParameters, zerosLike, type Weights } from '../src/engine/train/parameters.ts';
 import { learningRateAt, type ScheduleConfig } from '../src/engine/train/schedule.ts';
+import { LocalShardWorker, shardGradients, type ShardWorker } from '../src/engine/train/shards.ts';
 import { evaluateLoss, trainStep, type TrainStepOptions } from '../src/engine/train/step.ts';
+import { maxAbsDiff } from './helpers.ts';
 
 const config = (overrides: Partial<ModelConfig> = {}): ModelConfig => ({
   dim: 32,
@@ -31,13 +33,6 @@ const config = (overrides: Partial<ModelConfig> = {}): ModelConfig => ({
   sharedClassifier: true,
   ...overrides,
 });
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let worst = 0;
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
-  return worst;
-}
 
 describe('the training forward pass computes what the inference engine computes', () => {
   // Attention here is written as matrix products and in the engine as loops, so the float32 sums round
@@ -231,6 +226,9 @@ const runOptions: TrainStepOptions = {
 
 interface Run {
   model: TrainingModel;
+  /** The whole batch as one shard, on this thread. */
+  workers: ShardWorker[];
+  shardGradients: Weights[];
   gradients: Weights;
   optimizer: AdamWState;
   sampler: BatchSampler;
@@ -239,18 +237,32 @@ interface Run {
 function startRun(seed: number): Run {
   const cfg = config();
   const model = new TrainingModel(cfg, randomModel(cfg, seed).weights);
+  const perShard = shardGradients(model.weights, 1);
   return {
     model,
+    workers: [new LocalShardWorker(model, perShard)],
+    shardGradients: perShard,
     gradients: zerosLike(model.weights),
     optimizer: createAdamWState(model.weights),
     sampler: new BatchSampler(trainTokens, 8, 32, seed),
   };
 }
 
-function train(run: Run, steps: number): number[] {
+async function train(run: Run, steps: number): Promise<number[]> {
+  const { workers, shardGradients, gradients, model, optimizer } = run;
   const losses: number[] = [];
   for (let i = 0; i < steps; i++) {
-    losses.push(trainStep(run.model, run.gradients, run.optimizer, run.sampler.next(), runOptions).loss);
+    const batch = run.sampler.next();
+    const result = await trainStep(
+      workers,
+      shardGradients,
+      gradients,
+      model.weights,
+      optimizer,
+      batch,
+      runOptions,
+    );
+    losses.push(result.loss);
   }
   return losses;
 }
@@ -260,11 +272,11 @@ function allWeights(weights: Weights): number[] {
 }
 
 describe('training', () => {
-  it('50 steps on a small English text bring validation loss below the unigram baseline', () => {
+  it('50 steps on a small English text bring validation loss below the unigram baseline', async () => {
     const run = startRun(1);
     const validation = sequentialBatches(validationTokens, 8, 32);
     const before = evaluateLoss(run.model, validation);
-    const losses = train(run, 50);
+    const losses = await train(run, 50);
     const after = evaluateLoss(run.model, validation);
     const baseline = unigramBaseline();
     expect(before).toBeGreaterThan(Math.log(256) - 0.1); // a fresh model guesses uniformly
@@ -272,20 +284,20 @@ describe('training', () => {
     expect(losses[49]).toBeLessThan(losses[0]);
   });
 
-  it('is deterministic: the same seed gives bit-identical losses and weights', () => {
+  it('is deterministic: the same seed gives bit-identical losses and weights', async () => {
     const [a, b] = [startRun(5), startRun(5)];
-    expect(train(a, 6)).toEqual(train(b, 6));
+    expect(await train(a, 6)).toEqual(await train(b, 6));
     expect(allWeights(a.model.weights)).toEqual(allWeights(b.model.weights));
   });
 
-  it('resumes exactly from saved weights, optimizer state and sampler state', () => {
+  it('resumes exactly from saved weights, optimizer state and sampler state', async () => {
     const uninterrupted = startRun(7);
-    train(uninterrupted, 4);
+    await train(uninterrupted, 4);
     // "Save" after 4 steps: copies of the weights, the AdamW moments and step, and the sampler position.
     const savedWeights = allWeights(uninterrupted.model.weights);
     const savedOptimizer = structuredClone(uninterrupted.optimizer);
     const savedSampler = uninterrupted.sampler.getState();
-    const expected = train(uninterrupted, 3);
+    const expected = await train(uninterrupted, 3);
 
     const resumed = startRun(999); // different initial weights and sampler seed: everything must come from the save
     let offset = 0;
@@ -296,7 +308,7 @@ describe('training', () => {
     checkAdamWState(savedOptimizer, resumed.model.weights);
     resumed.optimizer = savedOptimizer;
     resumed.sampler.setState(savedSampler);
-    expect(train(resumed, 3)).toEqual(expected);
+    expect(await train(resumed, 3)).toEqual(expected);
     expect(allWeights(resumed.model.weights)).toEqual(allWeights(uninterrupted.model.weights));
   });
 });

@@ -252,7 +252,7 @@ async function traceCommand(args: string[], io: CliIO): Promise<number> {
   const tokens = tokenizer.encode(values.prompt, { bos: true, eos: false });
   requirePromptFits(tokens.length, model.config.seqLen);
   const { trace } = forward(model, tokens, new KVCache(model.config), { trace: true, kernels });
-  io.stdout.write(traceToJson(model, tokenizer, trace!, { all: values.all === true }) + '\n');
+  io.stdout.write(traceToJson(model, tokenizer, trace, { all: values.all === true }) + '\n');
   return 0;
 }
 

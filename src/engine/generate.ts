@@ -21,7 +21,8 @@ export interface GenerateOptions {
   rng: XorShiftRng;
   /** Tokens that end generation when sampled (llama2.c: BOS = 1). */
   stopTokens?: readonly number[];
-  kernels?: MatrixKernels;
+  /** The kernels every forward pass runs on (see forward.ts): the caller chooses. */
+  kernels: MatrixKernels;
 }
 
 export interface GeneratedToken {

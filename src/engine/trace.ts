@@ -50,6 +50,31 @@ export interface LayerTrace {
   residualAfterFfn: Tensor;
 }
 
+/** The names of a layer's tensors, in the order a pass computes them (and the order the JSON lists them). */
+export const LAYER_TENSOR_NAMES = [
+  'input',
+  'attnNorm',
+  'q',
+  'k',
+  'v',
+  'qRope',
+  'kRope',
+  'scores',
+  'mask',
+  'weights',
+  'attnOutput',
+  'attnProjected',
+  'residualAfterAttn',
+  'ffnNorm',
+  'ffnGate',
+  'ffnUp',
+  'ffnActivation',
+  'ffnOutput',
+  'residualAfterFfn',
+] as const satisfies readonly (keyof LayerTrace)[];
+
+export type LayerTensorName = (typeof LAYER_TENSOR_NAMES)[number];
+
 export interface Trace {
   tokens: number[];
   startPos: number;

@@ -5,8 +5,8 @@
  * not bit for bit; several threads give exactly what one thread gives).
  */
 import { referenceLayerKernels } from './layer-reference.ts';
-import { referenceKernels } from './reference.ts';
 import { sharedMemoryUnavailable } from './threads.ts';
+import { tiledReferenceKernels } from './tiled.ts';
 import {
   createWasmKernels,
   wasmVariantSupported,
@@ -35,9 +35,12 @@ export interface SelectOptions {
   threads?: ThreadPreference;
 }
 
-/** The reference kernels as a KernelSet: nothing is cached, so there is nothing to invalidate. */
+/**
+ * The reference kernels as a KernelSet, with the tiled product (tiled.ts: the same sums as the plain loop,
+ * bit for bit, sooner). Nothing is cached, so there is nothing to invalidate.
+ */
 export const tsKernels: KernelSet = {
-  ...referenceKernels,
+  ...tiledReferenceKernels,
   ...referenceLayerKernels,
   variant: 'ts',
   threads: 1,

@@ -13,10 +13,8 @@ import { generateTokens } from '../../src/engine/generate.ts';
 import { XorShiftRng } from '../../src/engine/rng.ts';
 import { KVCache } from '../../src/engine/kv-cache.ts';
 import { temperatureSoftmax } from '../../src/engine/sampling.ts';
-import { parseHfLlama } from '../../src/formats/hf-llama.ts';
 import { parseLlama2cCheckpoint } from '../../src/formats/llama2c.ts';
 import type { Model } from '../../src/engine/model.ts';
-import { bpeTokenizer, fromTokenizerJson } from '../../src/tokenizers/bpe.ts';
 import { llama2cTokenizer, parseLlama2cTokenizer } from '../../src/tokenizers/llama2c.ts';
 import type { Tokenizer } from '../../src/tokenizers/tokenizer.ts';
 import { haveShared, STORIES260K, TOK512 } from '../shared.ts';
@@ -33,6 +31,7 @@ import {
   type Hook,
   type Session,
 } from './harness.ts';
+import { defaultKernels, loadModelFolder } from '../helpers.ts';
 
 const unavailable = e2eUnavailable();
 if (unavailable) console.warn(`[e2e] skipped: ${unavailable}`);
@@ -42,21 +41,12 @@ const PAGES = ['', ...CHAPTERS, 'source', 'source/src/engine/forward.ts'];
 
 /** The engine in Node, on the very files the site serves (or on another model). */
 function nodeEngine(loaded?: { model: Model; tokenizer: Tokenizer }) {
-  const folder = join(SITE, 'models', 'house');
-  const model =
-    loaded?.model ??
-    parseHfLlama(
-      readFileSync(join(folder, 'config.json'), 'utf8'),
-      new Uint8Array(readFileSync(join(folder, 'model.safetensors'))),
-      { config: 'config.json', weights: 'model.safetensors' },
-    );
-  const tokenizer =
-    loaded?.tokenizer ??
-    bpeTokenizer(fromTokenizerJson(readFileSync(join(folder, 'tokenizer.json'), 'utf8')));
+  const { model, tokenizer } = loaded ?? loadModelFolder(join(SITE, 'models', 'house'));
+  const kernels = defaultKernels(); // the site's default
   return {
     nextToken(prompt: string) {
       const tokens = tokenizer.encode(prompt, { bos: true, eos: false });
-      const { logits } = forward(model, tokens, new KVCache(model.config), { logits: 'last' });
+      const { logits } = forward(model, tokens, new KVCache(model.config), { logits: 'last', kernels });
       const probabilities = temperatureSoftmax(logits, 1);
       const top = Array.from(logits.keys())
         .sort((a, b) => logits[b] - logits[a] || a - b)
@@ -82,6 +72,7 @@ function nodeEngine(loaded?: { model: Model; tokenizer: Tokenizer }) {
         sampling: { temperature },
         rng: new XorShiftRng(seed),
         stopTokens: [tokenizer.bosId, tokenizer.eosId],
+        kernels,
       })) {
         if (!step.fromPrompt) out.push(step.token);
       }

@@ -4,12 +4,9 @@
  * marks as many tokens as a plain filter of the vocabulary finds, and the keyboard moves the focus token
  * (and the URL). Screenshots at 1280 and 375 px land in test-artifacts/.
  */
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { parseHfLlama } from '../../src/formats/hf-llama.ts';
-import { bpeTokenizer, fromTokenizerJson } from '../../src/tokenizers/bpe.ts';
 import { principalComponents } from '../../src/app/chapters/04-embeddings/embeddings.ts';
 import { formatNumber } from '../../src/app/lib/format.ts';
 import {
@@ -21,6 +18,7 @@ import {
   waitForAnalysis,
   type Session,
 } from './harness.ts';
+import { loadModelFolder } from '../helpers.ts';
 
 const unavailable = e2eUnavailable();
 if (unavailable) console.warn(`[e2e] skipped: ${unavailable}`);
@@ -47,13 +45,7 @@ interface MapFigure {
 
 /** The house model, from the very files the site serves. */
 function nodeModel() {
-  const folder = join(SITE, 'models', 'house');
-  const model = parseHfLlama(
-    readFileSync(join(folder, 'config.json'), 'utf8'),
-    new Uint8Array(readFileSync(join(folder, 'model.safetensors'))),
-    { config: 'config.json', weights: 'model.safetensors' },
-  );
-  const tokenizer = bpeTokenizer(fromTokenizerJson(readFileSync(join(folder, 'tokenizer.json'), 'utf8')));
+  const { model, tokenizer } = loadModelFolder(join(SITE, 'models', 'house'));
   const table = model.weights.tokenEmbedding.data;
   const dim = model.config.dim;
   const row = (token: number) => Array.from(table.subarray(token * dim, (token + 1) * dim));

@@ -3,14 +3,11 @@
  * Node run of the engine on the files the site serves), the keyboard steps rows, columns, tokens and
  * matrices, and the toy neuron's sliders give what the formula gives. Screenshots land in test-artifacts/.
  */
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { forward } from '../../src/engine/forward.ts';
 import { KVCache } from '../../src/engine/kv-cache.ts';
-import { parseHfLlama } from '../../src/formats/hf-llama.ts';
-import { bpeTokenizer, fromTokenizerJson } from '../../src/tokenizers/bpe.ts';
 import {
   ARTIFACTS,
   e2eUnavailable,
@@ -20,6 +17,7 @@ import {
   waitForAnalysis,
   type Session,
 } from './harness.ts';
+import { defaultKernels, loadModelFolder } from '../helpers.ts';
 
 const unavailable = e2eUnavailable();
 if (unavailable) console.warn(`[e2e] skipped: ${unavailable}`);
@@ -49,16 +47,13 @@ interface Neuron {
 }
 
 function nodeTrace(prompt: string) {
-  const folder = join(SITE, 'models', 'house');
-  const model = parseHfLlama(
-    readFileSync(join(folder, 'config.json'), 'utf8'),
-    new Uint8Array(readFileSync(join(folder, 'model.safetensors'))),
-    { config: 'config.json', weights: 'model.safetensors' },
-  );
-  const tokenizer = bpeTokenizer(fromTokenizerJson(readFileSync(join(folder, 'tokenizer.json'), 'utf8')));
+  const { model, tokenizer } = loadModelFolder(join(SITE, 'models', 'house'));
   const tokens = tokenizer.encode(prompt, { bos: true, eos: false });
-  const { trace } = forward(model, tokens, new KVCache(model.config), { trace: true });
-  return { tokens, trace: trace! };
+  const { trace } = forward(model, tokens, new KVCache(model.config), {
+    trace: true,
+    kernels: defaultKernels(),
+  });
+  return { tokens, trace: trace };
 }
 
 const figure = <T>(page: Page, name: string) =>

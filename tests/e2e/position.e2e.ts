@@ -3,15 +3,12 @@
  * the numbers a Node run of the engine gives on the same files; the position slider, the pair list, the
  * shift slider and the sinusoidal table work from the keyboard; screenshots at 1280 and 375 px.
  */
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { forward } from '../../src/engine/forward.ts';
 import { KVCache } from '../../src/engine/kv-cache.ts';
 import { headDim } from '../../src/engine/model.ts';
-import { parseHfLlama } from '../../src/formats/hf-llama.ts';
-import { bpeTokenizer, fromTokenizerJson } from '../../src/tokenizers/bpe.ts';
 import {
   compareOrders,
   headPairs,
@@ -29,6 +26,7 @@ import {
   waitForAnalysis,
   type Session,
 } from './harness.ts';
+import { defaultKernels, loadModelFolder } from '../helpers.ts';
 
 const unavailable = e2eUnavailable();
 if (unavailable) console.warn(`[e2e] skipped: ${unavailable}`);
@@ -38,15 +36,13 @@ const PROMPT = 'In the beginning God created the heavens and the earth.';
 const TOKEN = 4;
 
 function nodeModel() {
-  const folder = join(SITE, 'models', 'house');
-  const model = parseHfLlama(
-    readFileSync(join(folder, 'config.json'), 'utf8'),
-    new Uint8Array(readFileSync(join(folder, 'model.safetensors'))),
-    { config: 'config.json', weights: 'model.safetensors' },
-  );
-  const tokenizer = bpeTokenizer(fromTokenizerJson(readFileSync(join(folder, 'tokenizer.json'), 'utf8')));
+  const { model, tokenizer } = loadModelFolder(join(SITE, 'models', 'house'));
   const trace = (tokens: number[]) =>
-    forward(model, tokens, new KVCache(model.config), { trace: true, logits: 'last' }).trace!;
+    forward(model, tokens, new KVCache(model.config), {
+      trace: true,
+      logits: 'last',
+      kernels: defaultKernels(),
+    }).trace;
   const geometry: RopeGeometry = {
     headDim: headDim(model.config),
     layout: model.config.ropeLayout,

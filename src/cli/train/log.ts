@@ -4,17 +4,12 @@
  * the two agree however the previous run ended.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import type { TrainingLogLine } from '../../engine/train/loop.ts';
 import { FormatError } from '../../formats/errors.ts';
 import { writeFileAtomic } from './files.ts';
 
-export interface LogLine {
-  step: number;
-  lr: number;
-  trainLoss: number;
-  valLoss?: number;
-  gradNorm: number;
-  tokensPerSecond: number;
-}
+/** A line of the log: what the training loop reports after each step. */
+export type LogLine = TrainingLogLine;
 
 /** The log's lines up to and including `upToStep`; a line that is not JSON is named. */
 export function readLog(path: string, upToStep: number): LogLine[] {

@@ -13,17 +13,12 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { randomModel } from '../../engine/init.ts';
 import type { Model, ModelConfig } from '../../engine/model.ts';
-import { createAdamWState, DEFAULT_ADAMW, type AdamWState } from '../../engine/train/adamw.ts';
+import { createAdamWState, type AdamWState } from '../../engine/train/adamw.ts';
 import { BatchSampler, sequentialBatches } from '../../engine/train/data.ts';
+import { runTrainingLoop, type StepReport } from '../../engine/train/loop.ts';
 import { TrainingModel } from '../../engine/train/model.ts';
 import { zerosLike } from '../../engine/train/parameters.ts';
-import {
-  LocalShardWorker,
-  shardGradients,
-  shardedEvaluateLoss,
-  shardedTrainStep,
-  type ShardWorker,
-} from '../../engine/train/shards.ts';
+import { LocalShardWorker, shardGradients, type ShardWorker } from '../../engine/train/shards.ts';
 import { splitCorpus } from '../../corpus/split.ts';
 import { toHfLlama } from '../../formats/hf-llama.ts';
 import { selectKernels, type KernelPreference } from '../../kernels/select.ts';
@@ -273,13 +268,6 @@ export async function trainModel(
           `${settings.seqLen} + 1: use a longer text or a shorter --seq-len`,
       );
     }
-    const schedule = {
-      maxLr: settings.learningRate,
-      minLr: settings.minLearningRate,
-      warmupSteps: settings.warmupSteps,
-      totalSteps: settings.steps,
-    };
-    const adamw = { ...DEFAULT_ADAMW, weightDecay: settings.weightDecay };
     const log = readLog(join(out, LOG_FILE), optimizer.step);
     const title = `Glassbox training: ${config.nLayers} layers × ${config.dim} wide, vocab ${vocabSize}`;
     io.log(
@@ -301,59 +289,44 @@ export async function trainModel(
       writeFileAtomic(join(out, TRAINING_SUMMARY_FILE), JSON.stringify(summary, null, 2) + '\n');
       saveCheckpoint(checkpointPath, { config, weights, optimizer, sampler: sampler.getState(), settings });
     };
-    const losses: number[] = [];
-    let recentSeconds = 0;
-    while (optimizer.step < settings.steps) {
-      const start = performance.now();
-      const result = await shardedTrainStep(
-        workers,
-        perShard,
-        gradients,
-        weights,
-        optimizer,
-        sampler.next(),
-        {
-          schedule,
-          maxGradNorm: settings.maxGradNorm,
-          adamw,
-        },
-      );
-      const seconds = (performance.now() - start) / 1000;
-      recentSeconds = recentSeconds === 0 ? seconds : 0.9 * recentSeconds + 0.1 * seconds;
-      const step = optimizer.step;
-      const line: LogLine = {
-        step,
-        lr: result.learningRate,
-        trainLoss: result.loss,
-        gradNorm: result.gradNorm,
-        tokensPerSecond: (settings.batchSize * settings.seqLen) / seconds,
-      };
-      if (step % settings.evalEvery === 0 || step === settings.steps)
-        line.valLoss = await shardedEvaluateLoss(workers, valBatches);
-      log.push(line);
-      losses.push(result.loss);
-
+    const printProgress = ({ line, lastValLoss, secondsPerStep }: StepReport) => {
       const progress = progressLine({
-        step,
+        step: line.step,
         totalSteps: settings.steps,
-        trainLoss: result.loss,
-        valLoss: [...log].reverse().find((l) => l.valLoss !== undefined)?.valLoss,
-        tokensPerSecond: (settings.batchSize * settings.seqLen) / recentSeconds,
-        secondsPerStep: recentSeconds,
+        trainLoss: line.trainLoss,
+        valLoss: lastValLoss,
+        tokensPerSecond: (settings.batchSize * settings.seqLen) / secondsPerStep,
+        secondsPerStep,
       });
       if (io.progress) io.progress(progress);
       else if (line.valLoss !== undefined) io.log(progress);
-
-      if (step % settings.checkpointEvery === 0 || step === settings.steps) save();
-      // Let signal handlers run between steps (the step itself is synchronous).
-      await new Promise((resolve) => setImmediate(resolve));
-      if (io.stopRequested() && step < settings.steps) {
-        save();
-        io.log(`\nstopped at step ${step}; checkpoint saved to ${checkpointPath} (continue with --resume)`);
-        return { stepsDone: step, interrupted: true, losses };
-      }
+    };
+    const outcome = await runTrainingLoop(
+      settings,
+      {
+        weights,
+        optimizer,
+        sampler,
+        validationBatches: valBatches,
+        workers,
+        shardGradients: perShard,
+        gradients,
+        log,
+      },
+      {
+        save,
+        onStep: printProgress,
+        stopRequested: () => io.stopRequested(),
+        // Let signal handlers run between steps (the step itself is synchronous).
+        betweenSteps: () => new Promise((resolve) => setImmediate(resolve)),
+      },
+    );
+    if (outcome.interrupted) {
+      io.log(
+        `\nstopped at step ${outcome.stepsDone}; checkpoint saved to ${checkpointPath} (continue with --resume)`,
+      );
     }
-    return { stepsDone: optimizer.step, interrupted: false, losses };
+    return outcome;
   }
 }
 

@@ -59,26 +59,29 @@ export interface TrainingModelOptions {
   kernels?: TrainingKernels;
 }
 
-/** What one layer's forward pass keeps for its backward pass ([rows, width], rows = B·T). */
+/**
+ * What one layer's forward pass keeps for its backward pass ([rows, width], rows = B·T), named as the
+ * Trace names the same tensors (trace.ts).
+ */
 interface LayerActivations<A extends FloatArray> {
   /** The residual stream entering the layer. */
   input: A;
-  attnNormed: A;
+  attnNorm: A;
   attnInvRms: A;
-  /** Queries and keys after RoPE, values. */
-  q: A;
-  k: A;
+  /** Queries and keys after RoPE (the projections are rotated in place), values. */
+  qRope: A;
+  kRope: A;
   v: A;
   /** [B, nHeads, T, T]: softmax weights, row t over positions s ≤ t. */
-  attnProbs: A;
+  weights: A;
   /** The heads' weighted sums of values, side by side, before wo. */
   attnOutput: A;
   /** The residual stream after the attention block. */
-  afterAttn: A;
-  ffnNormed: A;
+  residualAfterAttn: A;
+  ffnNorm: A;
   ffnInvRms: A;
-  gate: A;
-  up: A;
+  ffnGate: A;
+  ffnUp: A;
   /** silu(gate) ⊙ up. */
   ffnActivation: A;
 }
@@ -92,7 +95,7 @@ interface Activations<A extends FloatArray> {
   layers: LayerActivations<A>[];
   /** The residual stream leaving the last layer. */
   output: A;
-  finalNormed: A;
+  finalNorm: A;
   finalInvRms: A;
   logits: A;
   logSumExp: Float64Array;
@@ -113,9 +116,9 @@ interface GradientScratch<A extends FloatArray> {
   dq: A;
   dk: A;
   dv: A;
-  dActivation: A;
-  dGate: A;
-  dUp: A;
+  dFfnActivation: A;
+  dFfnGate: A;
+  dFfnUp: A;
 }
 
 export class TrainingModel<A extends FloatArray = Float32Array> {
@@ -179,28 +182,28 @@ export class TrainingModel<A extends FloatArray = Float32Array> {
     weights.layers.forEach((layer, l) => {
       const a = act.layers[l];
       const next = act.layers[l + 1]?.input ?? act.output;
-      // Attention block: afterAttn = input + wo·Attention(RoPE(wq·n), RoPE(wk·n), wv·n).
-      norm(a.attnNormed, a.attnInvRms, a.input, layer.attnNorm);
-      linear(a.q, a.attnNormed, layer.wq);
-      linear(a.k, a.attnNormed, layer.wk);
-      linear(a.v, a.attnNormed, layer.wv);
-      ropeForward(a.q, act.rope, rows, nHeads);
-      ropeForward(a.k, act.rope, rows, nKvHeads);
-      attentionForward(kernels, a.attnOutput, a.attnProbs, a.q, a.k, a.v, this.attentionShape(batch));
+      // Attention block: residualAfterAttn = input + wo·Attention(RoPE(wq·n), RoPE(wk·n), wv·n).
+      norm(a.attnNorm, a.attnInvRms, a.input, layer.attnNorm);
+      linear(a.qRope, a.attnNorm, layer.wq);
+      linear(a.kRope, a.attnNorm, layer.wk);
+      linear(a.v, a.attnNorm, layer.wv);
+      ropeForward(a.qRope, act.rope, rows, nHeads);
+      ropeForward(a.kRope, act.rope, rows, nKvHeads);
+      attentionForward(kernels, a.attnOutput, a.weights, a.qRope, a.kRope, a.v, this.attentionShape(batch));
       linear(act.projected, a.attnOutput, layer.wo);
-      a.afterAttn.set(a.input);
-      addInto(a.afterAttn, act.projected);
-      // Feed-forward block: next = afterAttn + wDown·(silu(wGate·n) ⊙ wUp·n).
-      norm(a.ffnNormed, a.ffnInvRms, a.afterAttn, layer.ffnNorm);
-      linear(a.gate, a.ffnNormed, layer.wGate);
-      linear(a.up, a.ffnNormed, layer.wUp);
-      swigluForward(a.ffnActivation, a.gate, a.up);
+      a.residualAfterAttn.set(a.input);
+      addInto(a.residualAfterAttn, act.projected);
+      // Feed-forward block: next = residualAfterAttn + wDown·(silu(wGate·n) ⊙ wUp·n).
+      norm(a.ffnNorm, a.ffnInvRms, a.residualAfterAttn, layer.ffnNorm);
+      linear(a.ffnGate, a.ffnNorm, layer.wGate);
+      linear(a.ffnUp, a.ffnNorm, layer.wUp);
+      swigluForward(a.ffnActivation, a.ffnGate, a.ffnUp);
       linear(act.projected, a.ffnActivation, layer.wDown);
-      next.set(a.afterAttn);
+      next.set(a.residualAfterAttn);
       addInto(next, act.projected);
     });
-    norm(act.finalNormed, act.finalInvRms, act.output, weights.finalNorm);
-    linear(act.logits, act.finalNormed, weights.classifier);
+    norm(act.finalNorm, act.finalInvRms, act.output, weights.finalNorm);
+    linear(act.logits, act.finalNorm, weights.classifier);
     this.forwardDone = true;
     return crossEntropyForward(act.logSumExp, act.logits, act.targets, rows, vocabSize);
   }
@@ -230,7 +233,7 @@ export class TrainingModel<A extends FloatArray = Float32Array> {
     // Loss → logits → classifier and final norm. With a shared classifier this writes the classifier's
     // gradient into the embedding table's gradient; the embedding's own gradient is added at the end.
     crossEntropyBackward(d.dLogits, act.logSumExp, act.logits, act.targets, rows, vocabSize);
-    linear(d.dNormed, gradients.classifier, d.dLogits, act.finalNormed, weights.classifier);
+    linear(d.dNormed, gradients.classifier, d.dLogits, act.finalNorm, weights.classifier);
     norm(d.dResidual, gradients.finalNorm, d.dNormed, act.output, act.finalInvRms, weights.finalNorm);
 
     for (let l = config.nLayers - 1; l >= 0; l--) {
@@ -238,22 +241,22 @@ export class TrainingModel<A extends FloatArray = Float32Array> {
       const layer = weights.layers[l];
       const g = gradients.layers[l];
       // Feed-forward block. The skip connection passes dResidual on unchanged; the branch adds its part.
-      linear(d.dActivation, g.wDown, d.dResidual, a.ffnActivation, layer.wDown);
-      swigluBackward(d.dGate, d.dUp, d.dActivation, a.gate, a.up);
-      linear(d.dNormed, g.wGate, d.dGate, a.ffnNormed, layer.wGate);
-      linear(d.dBranch, g.wUp, d.dUp, a.ffnNormed, layer.wUp);
+      linear(d.dFfnActivation, g.wDown, d.dResidual, a.ffnActivation, layer.wDown);
+      swigluBackward(d.dFfnGate, d.dFfnUp, d.dFfnActivation, a.ffnGate, a.ffnUp);
+      linear(d.dNormed, g.wGate, d.dFfnGate, a.ffnNorm, layer.wGate);
+      linear(d.dBranch, g.wUp, d.dFfnUp, a.ffnNorm, layer.wUp);
       addInto(d.dNormed, d.dBranch);
-      norm(d.dBranch, g.ffnNorm, d.dNormed, a.afterAttn, a.ffnInvRms, layer.ffnNorm);
+      norm(d.dBranch, g.ffnNorm, d.dNormed, a.residualAfterAttn, a.ffnInvRms, layer.ffnNorm);
       addInto(d.dResidual, d.dBranch);
       // Attention block, the same way; q, k and v all read the normed input, so their gradients add.
       linear(d.dAttnOutput, g.wo, d.dResidual, a.attnOutput, layer.wo);
-      attentionBackward(kernels, d.dq, d.dk, d.dv, d.dAttnOutput, a.attnProbs, a.q, a.k, a.v, shape);
+      attentionBackward(kernels, d.dq, d.dk, d.dv, d.dAttnOutput, a.weights, a.qRope, a.kRope, a.v, shape);
       ropeBackward(d.dq, act.rope, rows, nHeads);
       ropeBackward(d.dk, act.rope, rows, nKvHeads);
-      linear(d.dNormed, g.wq, d.dq, a.attnNormed, layer.wq);
-      linear(d.dBranch, g.wk, d.dk, a.attnNormed, layer.wk);
+      linear(d.dNormed, g.wq, d.dq, a.attnNorm, layer.wq);
+      linear(d.dBranch, g.wk, d.dk, a.attnNorm, layer.wk);
       addInto(d.dNormed, d.dBranch);
-      linear(d.dBranch, g.wv, d.dv, a.attnNormed, layer.wv);
+      linear(d.dBranch, g.wv, d.dv, a.attnNorm, layer.wv);
       addInto(d.dNormed, d.dBranch);
       norm(d.dBranch, g.attnNorm, d.dNormed, a.input, a.attnInvRms, layer.attnNorm);
       addInto(d.dResidual, d.dBranch);
@@ -302,18 +305,18 @@ export class TrainingModel<A extends FloatArray = Float32Array> {
     const array = this.newArray;
     const layers = Array.from({ length: nLayers }, () => ({
       input: array(rows * dim),
-      attnNormed: array(rows * dim),
+      attnNorm: array(rows * dim),
       attnInvRms: array(rows),
-      q: array(rows * nHeads * hd),
-      k: array(rows * nKvHeads * hd),
+      qRope: array(rows * nHeads * hd),
+      kRope: array(rows * nKvHeads * hd),
       v: array(rows * nKvHeads * hd),
-      attnProbs: array(B * nHeads * T * T),
+      weights: array(B * nHeads * T * T),
       attnOutput: array(rows * nHeads * hd),
-      afterAttn: array(rows * dim),
-      ffnNormed: array(rows * dim),
+      residualAfterAttn: array(rows * dim),
+      ffnNorm: array(rows * dim),
       ffnInvRms: array(rows),
-      gate: array(rows * hiddenDim),
-      up: array(rows * hiddenDim),
+      ffnGate: array(rows * hiddenDim),
+      ffnUp: array(rows * hiddenDim),
       ffnActivation: array(rows * hiddenDim),
     }));
     return {
@@ -324,7 +327,7 @@ export class TrainingModel<A extends FloatArray = Float32Array> {
       rope: ropeTable(T, hd, ropeTheta, ropeLayout),
       layers,
       output: array(rows * dim),
-      finalNormed: array(rows * dim),
+      finalNorm: array(rows * dim),
       finalInvRms: array(rows),
       logits: array(rows * vocabSize),
       logSumExp: new Float64Array(rows),
@@ -349,9 +352,9 @@ export class TrainingModel<A extends FloatArray = Float32Array> {
         dq: array(rows * nHeads * hd),
         dk: array(rows * nKvHeads * hd),
         dv: array(rows * nKvHeads * hd),
-        dActivation: array(rows * hiddenDim),
-        dGate: array(rows * hiddenDim),
-        dUp: array(rows * hiddenDim),
+        dFfnActivation: array(rows * hiddenDim),
+        dFfnGate: array(rows * hiddenDim),
+        dFfnUp: array(rows * hiddenDim),
       };
     }
     const fraction = act.batchSize / full.batchSize;
@@ -380,7 +383,7 @@ function firstSequences<A extends FloatArray>(full: Activations<A>, B: number): 
     rope: full.rope,
     layers: full.layers.map((layer) => mapArrays(layer, take)),
     output: take(full.output),
-    finalNormed: take(full.finalNormed),
+    finalNorm: take(full.finalNorm),
     finalInvRms: take(full.finalInvRms),
     logits: take(full.logits),
     logSumExp: take(full.logSumExp),

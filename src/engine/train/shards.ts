@@ -9,14 +9,10 @@
  * The shards are combined in shard order, so a run's numbers depend on how many shards it uses and not on
  * how many threads computed them: one thread doing two shards gives the same bits as two threads.
  */
-import { DEFAULT_ADAMW, adamwStep, type AdamWState } from './adamw.ts';
-import { clipGradientNorm } from './clip.ts';
 import type { Batch } from './data.ts';
-import { TrainingModel } from './model.ts';
+import type { TrainingModel } from './model.ts';
 import type { FloatArray } from './ops.ts';
 import { namedParameters, zerosLike, type Weights } from './parameters.ts';
-import { learningRateAt } from './schedule.ts';
-import type { TrainStepOptions, TrainStepResult } from './step.ts';
 
 /** Cuts a batch into `count` groups of consecutive sequences whose sizes differ by at most one. */
 export function splitBatch(batch: Batch, count: number): Batch[] {
@@ -115,21 +111,18 @@ export function shardGradients(
 }
 
 /**
- * One training step over `batch` cut into `gradients.length` shards: shard k goes to worker k mod W,
- * the workers run at the same time, and the averaged gradient is clipped and applied by AdamW on this
- * thread — the same update as trainStep (step.ts) on the whole batch, up to rounding.
+ * The gradient of the mean loss over `batch` (written into `gradients`) and that loss: the batch cut into
+ * `shardGradients.length` shards, shard k computed by worker k mod W, the workers running at the same time,
+ * and the shards averaged by size in shard order. With one shard it is the whole batch's forward and
+ * backward pass, exactly.
  */
-export async function shardedTrainStep(
+export async function batchGradient(
   workers: readonly ShardWorker[],
-  shardGrads: readonly Weights[],
+  shardGradients: readonly Weights[],
   gradients: Weights,
-  weights: Weights,
-  optimizer: AdamWState,
   batch: Batch,
-  options: TrainStepOptions,
-): Promise<TrainStepResult> {
-  const learningRate = learningRateAt(optimizer.step, options.schedule);
-  const shards = splitBatch(batch, shardGrads.length);
+): Promise<number> {
+  const shards = splitBatch(batch, shardGradients.length);
   const shardLosses = new Array<number>(shards.length);
   await Promise.all(
     workers.map(async (worker, w) => {
@@ -139,17 +132,8 @@ export async function shardedTrainStep(
     }),
   );
   const fractions = shards.map((shard) => shard.batchSize / batch.batchSize);
-  const loss = shardLosses.reduce((sum, shardLoss, k) => sum + fractions[k] * shardLoss, 0);
-  averageShards(gradients, shardGrads, fractions);
-  const gradNorm = clipGradientNorm(gradients, options.maxGradNorm);
-  if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
-    throw new Error(
-      `training step ${optimizer.step}: loss ${loss}, gradient norm ${gradNorm} — not finite; weights not updated`,
-    );
-  }
-  adamwStep(optimizer, weights, gradients, learningRate, options.adamw ?? DEFAULT_ADAMW);
-  for (const worker of workers) worker.weightsChanged();
-  return { loss, gradNorm, learningRate };
+  averageShards(gradients, shardGradients, fractions);
+  return shardLosses.reduce((sum, shardLoss, k) => sum + fractions[k] * shardLoss, 0);
 }
 
 /**
@@ -164,7 +148,11 @@ export async function shardedEvaluateLoss(
   const parts = await Promise.all(
     workers.map((worker, w) => worker.losses(batches.slice(w * per, (w + 1) * per))),
   );
-  const losses = parts.flat();
+  return meanOverPositions(batches, parts.flat());
+}
+
+/** Σ_b loss_b · positions_b / Σ_b positions_b, summed in batch order: the mean loss over every position. */
+export function meanOverPositions(batches: readonly Batch[], losses: readonly number[]): number {
   let total = 0;
   let positions = 0;
   batches.forEach((batch, b) => {

@@ -69,7 +69,7 @@ export function traceFor(tokens: readonly number[]): Trace {
     kernels: selectKernels(current.choice),
   });
   current.tracedPasses++;
-  current.passes.unshift({ key, trace: trace! });
+  current.passes.unshift({ key, trace });
   current.passes.length = Math.min(current.passes.length, TRACES_KEPT);
-  return trace!;
+  return trace;
 }

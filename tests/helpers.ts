@@ -1,0 +1,59 @@
+/**
+ * What the test files share: a seeded random generator and random arrays, the largest difference between two arrays, and the
+ * Node loader for a model folder (the house model, or the copy the built site serves) with the kernels the
+ * CLI and the course choose by default.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect } from 'vitest';
+import { mulberry32 } from '../src/engine/init.ts';
+import type { Model } from '../src/engine/model.ts';
+import { parseHfLlama } from '../src/formats/hf-llama.ts';
+import { selectKernels, type KernelSet } from '../src/kernels/select.ts';
+import { bpeTokenizer, fromTokenizerJson } from '../src/tokenizers/bpe.ts';
+import type { Tokenizer } from '../src/tokenizers/tokenizer.ts';
+
+/**
+ * A seeded generator of numbers in [0, 1), so every "random" input is the same on every run and a failure
+ * reproduces: the engine's own mulberry32 (src/engine/init.ts), which also fills random models.
+ */
+export function seededRandom(seed: number): () => number {
+  return mulberry32(seed);
+}
+
+/**
+ * Values in [−scale, scale), about 5% of them exact zeros (the reference products skip zeros; the fast
+ * kernels must not care).
+ */
+export function randomArray(length: number, random: () => number, scale = 1): Float32Array {
+  const values = new Float32Array(length);
+  for (let i = 0; i < length; i++) values[i] = random() < 0.05 ? 0 : (random() * 2 - 1) * scale;
+  return values;
+}
+
+/** max_i |a_i − b_i|, after checking that the arrays have the same length. */
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  expect(a.length).toBe(b.length);
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
+  return worst;
+}
+
+/** The kernels `glassbox` and the course use unless told otherwise: the fastest this runtime has. */
+export function defaultKernels(): KernelSet {
+  return selectKernels('auto');
+}
+
+/**
+ * A Hugging Face model folder (config.json, model.safetensors, tokenizer.json) parsed in Node the way the
+ * course's worker parses the files it fetches, so Node's numbers can be compared with the page's.
+ */
+export function loadModelFolder(folder: string): { model: Model; tokenizer: Tokenizer } {
+  const model = parseHfLlama(
+    readFileSync(join(folder, 'config.json'), 'utf8'),
+    new Uint8Array(readFileSync(join(folder, 'model.safetensors'))),
+    { config: 'config.json', weights: 'model.safetensors' },
+  );
+  const tokenizer = bpeTokenizer(fromTokenizerJson(readFileSync(join(folder, 'tokenizer.json'), 'utf8')));
+  return { model, tokenizer };
+}
