@@ -1,8 +1,9 @@
 /**
  * Turning logits into the next token.
  *
- *   temperature 0      → greedy: the highest logit wins.
- *   temperature T > 0  → probabilities = softmax(logits / T); low T sharpens, high T flattens.
+ *   temperature T < MIN_SAMPLING_TEMPERATURE (0 included) → greedy: the highest logit wins.
+ *   temperature T ≥ MIN_SAMPLING_TEMPERATURE → probabilities = softmax(logits / T); low T sharpens, high T
+ *                                              flattens.
  *   then optional filters on the candidates, sorted by probability:
  *     top-k  keep the k most likely;
  *     min-p  keep those with p ≥ minP · p(most likely);
@@ -15,8 +16,21 @@
 import { argmax } from './ops.ts';
 import type { XorShiftRng } from './rng.ts';
 
+/**
+ * Temperatures below this sample greedily, as 0 does. Two reasons: at T = 0.001 a logit lead of 0.02 already
+ * gives odds of e^20 ≈ 5·10^8 to 1, so smaller temperatures change nothing a reader could see; and far
+ * smaller ones break the arithmetic: logits / 1e-40 overflows float32 to ±Infinity, and Infinity − Infinity in
+ * the softmax is NaN. The CLI and the page use this one constant and say when they apply it.
+ */
+export const MIN_SAMPLING_TEMPERATURE = 1e-3;
+
+/** True when `temperature` means "greedy": 0, or too small to sample with (see MIN_SAMPLING_TEMPERATURE). */
+export function samplesGreedily(temperature: number): boolean {
+  return temperature < MIN_SAMPLING_TEMPERATURE;
+}
+
 export interface SamplingSettings {
-  /** 0 means greedy. */
+  /** 0 (or anything below MIN_SAMPLING_TEMPERATURE) means greedy. */
   temperature: number;
   /** Keep only the k most likely tokens; 0 turns it off. */
   topK?: number;
@@ -105,7 +119,7 @@ function anyFilter(settings: SamplingSettings): boolean {
 
 /** Chooses the next token from one row of logits. */
 export function sampleToken(logits: Float32Array, settings: SamplingSettings, rng: XorShiftRng): number {
-  if (settings.temperature === 0) return argmax(logits);
+  if (samplesGreedily(settings.temperature)) return argmax(logits);
   const probs = temperatureSoftmax(logits, settings.temperature);
   const coin = rng.nextFloat();
   if (!anyFilter(settings)) {
