@@ -9,14 +9,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { forward } from '../../src/engine/forward.ts';
 import { KVCache } from '../../src/engine/kv-cache.ts';
-import { headDim } from '../../src/engine/model.ts';
+import { headDim, kvHeadOf } from '../../src/engine/model.ts';
 import { parseHfLlama } from '../../src/formats/hf-llama.ts';
 import { bpeTokenizer, fromTokenizerJson } from '../../src/tokenizers/bpe.ts';
 import {
   compareOrders,
   headPairs,
   headVector,
-  kvHeadOf,
   reversedTokens,
   type RopeGeometry,
 } from '../../src/app/chapters/06-position/position.ts';
