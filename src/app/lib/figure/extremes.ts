@@ -1,6 +1,7 @@
 /**
  * The largest and smallest entry of an array of numbers and where they are, found with a loop: a figure
- * never spreads an array into Math.max(...) (a model-sized array overflows the call stack).
+ * never spreads an array into the arguments of Math.max or Math.min (a model-sized array overflows the
+ * call stack).
  */
 export interface Extremes {
   max: number;
