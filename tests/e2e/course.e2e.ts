@@ -291,7 +291,7 @@ describe.skipIf(unavailable !== undefined)('the course in Chromium', () => {
         .poll(() => page.locator('.bars .probability').allTextContents())
         .toEqual(expected.top.map((t) => percent(t.shown)));
       // The slider, by keyboard: one step up.
-      await page.getByLabel('Temperature').focus();
+      await page.getByRole('slider', { name: 'Temperature' }).focus();
       await page.keyboard.press('ArrowRight');
     }
 
