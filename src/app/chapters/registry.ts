@@ -1,3 +1,4 @@
+/// <reference types="vite/client" />
 /**
  * The chapters, found rather than listed: every folder `NN-slug/` beside this file is a chapter. Its
  * `chapter.ts` declares the number, slug, title and summary; a `page.svx` makes it written (readable),
