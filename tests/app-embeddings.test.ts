@@ -8,8 +8,6 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   covarianceMatrix,
-  divergingRgb,
-  focusPosition,
   nearestNeighbours,
   ordinal,
   principalComponents,
@@ -18,8 +16,10 @@ import {
   rowNorms,
   searchPieces,
   similaritiesTo,
-  valueRange,
 } from '../src/app/chapters/04-embeddings/embeddings.ts';
+import { extremes } from '../src/app/lib/figure/extremes.ts';
+import { focusPosition } from '../src/app/lib/figure/focus.ts';
+import { divergingRgb } from '../src/app/lib/figure/palette.ts';
 import { handlers as embeddingHandlers } from '../src/app/chapters/04-embeddings/worker.ts';
 import { setLoaded } from '../src/app/lib/worker/state.ts';
 import { parameterCount } from '../src/engine/model.ts';
@@ -350,7 +350,7 @@ describe('chapter 4: the smaller pieces', () => {
       '111th',
       '1,001st',
     ]);
-    expect(valueRange([0.5, -2, 1])).toEqual({ min: -2, max: 1, maxAbs: 2 });
+    expect(extremes([0.5, -2, 1])).toEqual({ min: -2, argMin: 1, max: 1, argMax: 2, maxAbs: 2 });
     expect(divergingRgb(-1, false)).toEqual([33, 102, 172]);
     expect(divergingRgb(5, false)).toEqual([179, 88, 6]);
     expect(divergingRgb(0, true)).toEqual([34, 37, 42]);

@@ -9,7 +9,9 @@ import { selectKernels } from '../src/kernels/select.ts';
 import { forward } from '../src/engine/forward.ts';
 import { randomModel } from '../src/engine/init.ts';
 import { KVCache } from '../src/engine/kv-cache.ts';
-import { headDim as headDimOf, type Model, type RopeLayout } from '../src/engine/model.ts';
+import { headDim as headDimOf, kvHeadOf, type Model, type RopeLayout } from '../src/engine/model.ts';
+import { ropePairMembers as pairMembers } from '../src/engine/ops.ts';
+import { focusPosition } from '../src/app/lib/figure/focus.ts';
 import { parseHfLlama } from '../src/formats/hf-llama.ts';
 import { parseLlama2cCheckpoint } from '../src/formats/llama2c.ts';
 import { llama2cTokenizer, parseLlama2cTokenizer } from '../src/tokenizers/llama2c.ts';
@@ -20,11 +22,8 @@ import {
   degrees,
   headPairs,
   headVector,
-  kvHeadOf,
   pairAngle,
-  pairMembers,
   pairWavelength,
-  resolvePosition,
   reversedPosition,
   reversedTokens,
   ropeHead,
@@ -184,10 +183,10 @@ describe('chapter 6: RoPE pairs, angles and frequencies', () => {
   it('finds the same index of a grouped kv head as attention.ts, and the focus token', () => {
     expect([0, 1, 2, 3].map((h) => kvHeadOf(h, 4, 2))).toEqual([0, 0, 1, 1]);
     expect([0, 1, 2, 3, 4, 5, 6, 7].map((h) => kvHeadOf(h, 8, 4))).toEqual([0, 0, 1, 1, 2, 2, 3, 3]);
-    expect(resolvePosition(-1, 10)).toBe(9);
-    expect(resolvePosition(3, 10)).toBe(3);
-    expect(resolvePosition(40, 10)).toBe(9);
-    expect(resolvePosition(-1, 0)).toBe(0);
+    expect(focusPosition(-1, 10)).toBe(9);
+    expect(focusPosition(3, 10)).toBe(3);
+    expect(focusPosition(40, 10)).toBe(9);
+    expect(focusPosition(-1, 0)).toBe(-1);
   });
 
   it('reverses a text with BOS kept first, and knows where each token went', () => {

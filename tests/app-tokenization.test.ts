@@ -11,6 +11,7 @@ import {
   SAMPLES,
   textStats,
   tokenSpans,
+  tokenChipLabel,
   tokensAfter,
   trainTimeline,
   type TokenizedText,
@@ -205,6 +206,13 @@ function naiveMerge(word: number[], merge: { left: number; right: number; merged
 function naiveTokens(text: string, merges: { left: number; right: number; merged: number }[], k: number) {
   return pretokenize(text).flatMap((piece) => merges.slice(0, k).reduce(naiveMerge, utf8(piece)));
 }
+
+describe('chapter 3: chips of the trained vocabulary', () => {
+  it('show part of a character as hex bytes with plain spaces, and text with its spaces visible', () => {
+    expect(tokenChipLabel(new Uint8Array([0xe2, 0x80]))).toBe('E2 80');
+    expect(tokenChipLabel(new TextEncoder().encode(' the'))).toBe('␣the');
+  });
+});
 
 describe('chapter 3: BPE training merge by merge', () => {
   it('trains on a passage that really is in the training corpus', () => {

@@ -8,6 +8,7 @@
  * where g = ⌊h · nKvHeads / nHeads⌋ is the key/value head this query head shares (GQA: several query heads
  * read the same keys and values, which shrinks the KV cache by nHeads/nKvHeads).
  */
+import { kvHeadOf } from './model.ts';
 import { softmax } from './ops.ts';
 
 export interface AttentionShape {
@@ -48,7 +49,7 @@ export function causalSelfAttention(
     const pos = startPos + t;
     const visible = pos + 1; // positions 0 … pos: the causal mask hides everything after pos
     for (let h = 0; h < nHeads; h++) {
-      const kvHead = Math.floor((h * nKvHeads) / nHeads);
+      const kvHead = kvHeadOf(h, nHeads, nKvHeads);
       const qOffset = t * qDim + h * headDim;
 
       for (let s = 0; s < visible; s++) {

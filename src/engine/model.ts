@@ -81,6 +81,14 @@ export function headDim(config: ModelConfig): number {
   return config.dim / config.nHeads;
 }
 
+/**
+ * Which key/value head query head `head` reads (grouped-query attention): the query heads are split into
+ * nKvHeads equal groups, in order, and each group shares one key/value head.
+ */
+export function kvHeadOf(head: number, nHeads: number, nKvHeads: number): number {
+  return Math.floor((head * nKvHeads) / nHeads);
+}
+
 /** The shape every weight tensor must have for this config; loaders and the saver check against it. */
 export function expectedShapes(config: ModelConfig): {
   tokenEmbedding: number[];

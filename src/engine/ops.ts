@@ -66,6 +66,14 @@ export function ropeFrequency(pair: number, headDim: number, theta: number): num
 }
 
 /**
+ * Where the two members of RoPE pair `pair` sit within a head: neighbours (2i, 2i+1) in llama2.c's
+ * interleaved layout, i and i + headDim/2 in Hugging Face's split halves.
+ */
+export function ropePairMembers(pair: number, headDim: number, layout: RopeLayout): [number, number] {
+  return layout === 'interleaved' ? [2 * pair, 2 * pair + 1] : [pair, pair + headDim / 2];
+}
+
+/**
  * Rotary position embedding, in place, on `nHeads` consecutive heads of size `headDim` in `vec`.
  * Each pair of dimensions is rotated by an angle proportional to the position, so the dot product of a
  * rotated query and key depends on their positions only through their difference.
@@ -84,9 +92,7 @@ export function applyRope(
     const angle = pos * ropeFrequency(pair, headDim, theta);
     const cos = Math.cos(angle);
     const sin = Math.sin(angle);
-    // Where the two members of this pair sit within a head.
-    const first = layout === 'interleaved' ? 2 * pair : pair;
-    const second = layout === 'interleaved' ? 2 * pair + 1 : pair + half;
+    const [first, second] = ropePairMembers(pair, headDim, layout);
     for (let h = 0; h < nHeads; h++) {
       const base = h * headDim;
       const a = vec[base + first];

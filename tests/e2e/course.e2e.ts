@@ -29,6 +29,7 @@ import {
   startSession,
   waitForAnalysis,
   type Hook,
+  type HookTop,
   type Session,
 } from './harness.ts';
 import { defaultKernels, loadModelFolder } from '../helpers.ts';
@@ -40,19 +41,38 @@ const CHAPTERS = CHAPTER_LIST.map((chapter) => chapter.slug);
 const PAGES = ['', ...CHAPTERS, 'source', 'source/src/engine/forward.ts'];
 
 /** The engine in Node, on the very files the site serves (or on another model). */
+/** The page's temperature when the link names none (course.svelte.ts DEFAULTS, which Node cannot import). */
+const PAGE_TEMPERATURE = 0.8;
+
+/** What chapter 1's bars show for `tokens`: the published top ten at the page's temperature. */
+async function nextFigure(page: Page, tokens: number[], temperature?: number) {
+  const figure = `globalThis.__glassbox?.figures?.['whole-machine.next']`;
+  await page.waitForFunction(
+    `(() => { const f = ${figure}; return f !== undefined && f.tokens.join() === ${JSON.stringify(tokens.join())}` +
+      (temperature === undefined ? '' : ` && f.temperature === ${temperature}`) +
+      `; })()`,
+    undefined,
+    { timeout: 20_000 },
+  );
+  await page.evaluate(() => new Promise((resolve) => requestAnimationFrame(() => resolve(undefined))));
+  return page.evaluate(figure) as Promise<{ greedy: boolean; temperature: number; top: HookTop[] }>;
+}
+
 function nodeEngine(loaded?: { model: Model; tokenizer: Tokenizer }) {
   const { model, tokenizer } = loaded ?? loadModelFolder(join(SITE, 'models', 'house'));
   const kernels = defaultKernels(); // the site's default
   return {
-    nextToken(prompt: string) {
+    /** The top ten at temperature 1 (the summary) and at the page's temperature (the bars and the tail). */
+    nextToken(prompt: string, temperature = PAGE_TEMPERATURE) {
       const tokens = tokenizer.encode(prompt, { bos: true, eos: false });
       const { logits } = forward(model, tokens, new KVCache(model.config), { logits: 'last', kernels });
       const probabilities = temperatureSoftmax(logits, 1);
+      const shown = temperatureSoftmax(logits, temperature);
       const top = Array.from(logits.keys())
         .sort((a, b) => logits[b] - logits[a] || a - b)
         .slice(0, 10)
-        .map((token) => ({ token, probability: probabilities[token] }));
-      return { tokens, top, probabilities };
+        .map((token) => ({ token, probability: probabilities[token], shown: shown[token] }));
+      return { tokens, top, probabilities, shown };
     },
     /** A text that the model reads as exactly `count` tokens (BOS included). */
     textOfTokens(count: number) {
@@ -261,12 +281,12 @@ describe.skipIf(unavailable !== undefined)('the course in Chromium', () => {
       hook.top.forEach((t, i) => expect(t.probability).toBeCloseTo(expected.top[i].probability, 5));
       // What the reader sees: the percentages in the bars, and the shapes in the pipeline.
       const shown = await page.locator('.bars .probability').allTextContents();
-      expect(shown).toEqual(expected.top.map((t) => percent(t.probability)));
+      expect(shown).toEqual(expected.top.map((t) => percent(t.shown)));
       await expect
         .poll(() => page.locator('.pipeline').textContent())
         .toContain(`tokens [${expected.tokens.length}]`);
       // The whole distribution: how many tokens hold half and 90% of the probability.
-      const spread = coverage(expected.probabilities);
+      const spread = coverage(expected.shown);
       const [half, most] = spread.tokensFor.map((t) => t.count.toLocaleString('en'));
       await expect
         .poll(async () => (await page.locator('#tail-summary').textContent())?.replace(/\s+/g, ' '))
@@ -296,6 +316,42 @@ describe.skipIf(unavailable !== undefined)('the course in Chromium', () => {
     await page.close();
   });
 
+  it('draws the bars at the temperature Generate samples from, and treats an underflowing one as greedy', async () => {
+    const engine = nodeEngine();
+    const prompt = 'And God said';
+    const { page, problems } = await openPage(session);
+    await page.goto(`${session.origin}/whole-machine?prompt=${encodeURIComponent(prompt)}&temperature=0.3`);
+    const hook = await waitForAnalysis(page, prompt);
+    for (const temperature of [0.3, 0.4]) {
+      const expected = engine.nextToken(prompt, temperature);
+      const bars = await nextFigure(page, hook.tokens, temperature);
+      expect(bars.top.map((t) => t.token)).toEqual(expected.top.map((t) => t.token));
+      bars.top.forEach((t, i) => expect(t.probability).toBeCloseTo(expected.top[i].shown, 5));
+      await expect
+        .poll(() => page.locator('.bars .probability').allTextContents())
+        .toEqual(expected.top.map((t) => percent(t.shown)));
+      // The slider, by keyboard: one step up.
+      await page.getByRole('slider', { name: 'Temperature' }).focus();
+      await page.keyboard.press('ArrowRight');
+    }
+
+    // 1e-40: logits / T would overflow to ±Infinity and the softmax to NaN; below the threshold it is greedy.
+    await page.goto(`${session.origin}/whole-machine?prompt=${encodeURIComponent(prompt)}&temperature=1e-40`);
+    await waitForAnalysis(page, prompt);
+    const greedy = await nextFigure(page, hook.tokens, 1e-40);
+    expect(greedy.greedy).toBe(true);
+    expect(greedy.top.map((t) => t.probability)).toEqual([1, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    expect(greedy.top[0].token).toBe(engine.nextToken(prompt).top[0].token);
+    expect(await page.locator('figure').first().textContent()).not.toMatch(/NaN/);
+    expect(await page.locator('main').textContent()).toMatch(/greedy/);
+    expect(await page.locator('main').textContent()).not.toMatch(/NaN/);
+    await page.getByRole('button', { name: /^Generate/ }).click();
+    await page.getByRole('button', { name: /^Generate/ }).waitFor({ timeout: 30_000 });
+    expect(await page.inputValue('#prompt')).toBe(engine.generate(prompt, 24, 0, 42));
+    expect(problems.console).toEqual([]);
+    await page.close();
+  });
+
   it('uses the kernels a link asks for, reports them, and switches without reloading the model', async () => {
     const engine = nodeEngine();
     const prompt = 'And God said';
@@ -314,7 +370,7 @@ describe.skipIf(unavailable !== undefined)('the course in Chromium', () => {
     expect(hook.top.map((t) => t.token)).toEqual(expected.top.map((t) => t.token));
     hook.top.forEach((t, i) => expect(t.probability).toBeCloseTo(expected.top[i].probability, 5));
     expect(await page.locator('.bars .probability').allTextContents()).toEqual(
-      expected.top.map((t) => percent(t.probability)),
+      expected.top.map((t) => percent(t.shown)),
     );
     expect(new URL(page.url()).searchParams.get('kernels')).toBe('ts');
 
@@ -345,7 +401,7 @@ describe.skipIf(unavailable !== undefined)('the course in Chromium', () => {
     expect(await page.inputValue('#prompt')).toBe('naïve 👍🏽');
     await expect.poll(() => page.locator('h1').textContent()).toBe('Text to bytes');
     expect(await page.locator('#utf8-prompt-summary').textContent()).toMatch(
-      /7\s+characters →\s+8\s+code points →\s+15\s+bytes/,
+      /8\s+characters, counted as Unicode code points[^→]*→\s+15\s+bytes\.\s+On screen they look like 7:/,
     );
     // The settings survive the move to another chapter.
     await page
@@ -381,6 +437,7 @@ describe.skipIf(unavailable !== undefined)('the course in Chromium', () => {
       const { page } = await openPage(session);
       await page.goto(`${session.origin}/whole-machine?prompt=Lily`);
       const house = await waitForAnalysis(page, 'Lily');
+      const houseBars = await nextFigure(page, house.tokens);
       const chooser = page.locator('input[type=file]');
       await chooser.setInputFiles([
         { name: 'broken.bin', mimeType: 'application/octet-stream', buffer: Buffer.alloc(100, 7) },
@@ -395,7 +452,7 @@ describe.skipIf(unavailable !== undefined)('the course in Chromium', () => {
         await page.evaluate(() => (globalThis as unknown as { __glassbox: Hook }).__glassbox.model.id),
       ).toBe('house');
       expect(await page.locator('.bars .probability').allTextContents()).toEqual(
-        house.top.map((t) => percent(t.probability)),
+        houseBars.top.map((t) => percent(t.probability)),
       );
 
       await chooser.setInputFiles([STORIES260K, TOK512]);

@@ -169,7 +169,7 @@ describe.skipIf(unavailable)('chapter 4 in the browser: embeddings', () => {
     expect(searched.matchCount).toBe(godly.length);
     expect(searched.matches).toEqual(godly.slice(0, 40));
     expect(await page.locator('#emb-map-count').textContent()).toContain(
-      `${godly.length} tokens’ pieces contain “god”`,
+      `${godly.length} tokens' pieces contain "god"`,
     );
     // Keyboard in the list of matches: arrows move from one to the next; the map points at it.
     await page.locator('.matches button').first().focus();

@@ -3,17 +3,17 @@
  * the numbers a Node run of the engine gives on the same files; the position slider, the pair list, the
  * shift slider and the sinusoidal table work from the keyboard; screenshots at 1280 and 375 px.
  */
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { forward } from '../../src/engine/forward.ts';
 import { KVCache } from '../../src/engine/kv-cache.ts';
-import { headDim } from '../../src/engine/model.ts';
+import { headDim, kvHeadOf } from '../../src/engine/model.ts';
 import {
   compareOrders,
   headPairs,
   headVector,
-  kvHeadOf,
   reversedTokens,
   type RopeGeometry,
 } from '../../src/app/chapters/06-position/position.ts';
@@ -285,5 +285,63 @@ describe.skipIf(unavailable !== undefined)('chapter 6 (position) in Chromium', (
       await page.screenshot({ path: join(ARTIFACTS, `position-${width}-${scheme}.png`), fullPage: true });
       await page.close();
     }
+  });
+
+  it('a model with a 2^20-position context: the figures stay quick and follow a new text', async () => {
+    const folder = join(SITE, 'models', 'house');
+    const config = JSON.parse(readFileSync(join(folder, 'config.json'), 'utf8'));
+    config.max_position_embeddings = 2 ** 20;
+    const { page, problems } = await openPage(session);
+    await page.goto(`${session.origin}/position?prompt=${encodeURIComponent(FIRST)}`);
+    await waitForAnalysis(page, FIRST);
+    await page.locator('input[type=file]').setInputFiles([
+      { name: 'config.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(config)) },
+      {
+        name: 'model.safetensors',
+        mimeType: 'application/octet-stream',
+        buffer: readFileSync(join(folder, 'model.safetensors')),
+      },
+      {
+        name: 'tokenizer.json',
+        mimeType: 'application/json',
+        buffer: readFileSync(join(folder, 'tokenizer.json')),
+      },
+    ]);
+    await page.waitForFunction(
+      () =>
+        (globalThis as unknown as { __glassbox: { model: { config: { seqLen: number } } } }).__glassbox?.model
+          ?.config.seqLen ===
+        2 ** 20,
+      undefined,
+      { timeout: 30_000 },
+    );
+    const node = nodeModel();
+    for (const prompt of [FIRST, PROMPT]) {
+      const started = Date.now();
+      await page.fill('#prompt', prompt);
+      await waitForAnalysis(page, prompt);
+      const tokens = node.tokenizer.encode(prompt, { bos: true, eos: false });
+      const relative = await published<
+        Published & { traceScore: number; computed: number; curveLength: number }
+      >(page, 'position.relative', tokens);
+      // The figure shows this text's numbers (not the previous text's), in well under the 28–34 s of before.
+      expect(relative.curveLength).toBe(1024);
+      expect(relative.computed).toBeCloseTo(relative.traceScore, 4);
+      expect(Date.now() - started).toBeLessThan(5_000);
+    }
+    const sinusoid = await page.evaluate(
+      () =>
+        (
+          globalThis as unknown as {
+            __glassbox: { figures: Record<string, { positions: number; contextLength: number }> };
+          }
+        ).__glassbox.figures['position.sinusoid'],
+    );
+    expect(sinusoid).toMatchObject({ positions: 1024, contextLength: 2 ** 20 });
+    expect(await page.locator('#pos-rel-summary').textContent()).toMatch(
+      /first 1,024 of the model's 1,048,576 positions/,
+    );
+    expect(problems.console).toEqual([]);
+    await page.close();
   });
 });

@@ -24,6 +24,11 @@ export function integer(value: number): string {
   return value.toLocaleString('en');
 }
 
+/** A count with its noun: "1 row", "12 rows" (`many` for irregular plurals). */
+export function plural(count: number, one: string, many = `${one}s`): string {
+  return `${integer(count)} ${count === 1 ? one : many}`;
+}
+
 /** A tensor shape as the engine's Trace names it, e.g. [12 × 128]. */
 export function shape(...dims: number[]): string {
   return `[${dims.map(integer).join(' × ')}]`;

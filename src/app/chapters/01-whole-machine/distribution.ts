@@ -1,7 +1,10 @@
 /**
  * The whole next-token distribution at a glance: probabilities sorted from most to least likely, their
- * running total, and how many tokens it takes to cover a given share of the probability.
+ * running total, and how many tokens it takes to cover a given share of the probability; and the
+ * distribution at the reader's temperature, the one Generate samples from.
  */
+import { argmax } from '../../../engine/ops.ts';
+import { samplesGreedily, temperatureSoftmax } from '../../../engine/sampling.ts';
 
 export interface Coverage {
   /** Probabilities, most likely first. */
@@ -24,4 +27,32 @@ export function coverage(probabilities: Float32Array, thresholds: readonly numbe
     return { threshold, count: index < 0 ? sorted.length : index + 1 };
   });
   return { sorted, cumulative, tokensFor };
+}
+
+/** The next-token distribution at a temperature: what Generate samples from, and what the bars show. */
+export interface DistributionAt {
+  /** One probability per vocabulary entry; never NaN. */
+  probabilities: Float32Array;
+  /** True when the temperature is below MIN_SAMPLING_TEMPERATURE (or not a number): the most likely token
+   * always wins, so all the probability is on it. */
+  greedy: boolean;
+}
+
+/**
+ * softmax(logits / temperature) with the engine's temperatureSoftmax, or, below the engine's greedy
+ * threshold, all the probability on the highest logit (as sampleToken picks it). A temperature so small
+ * that logits / T overflows would give NaN: the threshold keeps it from ever reaching the softmax.
+ */
+export function distributionAt(logits: Float32Array, temperature: number): DistributionAt {
+  if (!Number.isFinite(temperature) || samplesGreedily(temperature)) {
+    const probabilities = new Float32Array(logits.length);
+    if (logits.length > 0) probabilities[argmax(logits)] = 1;
+    return { probabilities, greedy: true };
+  }
+  return { probabilities: temperatureSoftmax(logits, temperature), greedy: false };
+}
+
+/** A temperature as the page writes it: one decimal from 0.1 up, two significant digits below. */
+export function temperatureText(temperature: number): string {
+  return temperature >= 0.1 || temperature === 0 ? temperature.toFixed(1) : temperature.toPrecision(2);
 }

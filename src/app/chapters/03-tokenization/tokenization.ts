@@ -311,3 +311,15 @@ export function tokenLabel(bytes: Uint8Array): string {
     return Array.from(bytes, hexByte).join(' ');
   }
 }
+
+/**
+ * A token of the trained vocabulary as a chip shows it: its text with every character visible (chipLabel),
+ * or, for part of a character, its bytes in hex with plain spaces between them (they are not text: no ␣).
+ */
+export function tokenChipLabel(bytes: Uint8Array): string {
+  try {
+    return chipLabel(strictUtf8Decoder.decode(bytes));
+  } catch {
+    return Array.from(bytes, hexByte).join(' ');
+  }
+}

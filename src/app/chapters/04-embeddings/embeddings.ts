@@ -5,12 +5,6 @@
  * table and the tests run them on tables whose answers are known. Everything accumulates in float64.
  */
 
-/** The position the chapters look at closely: course.token, where -1 (or anything past the end) is the last. */
-export function focusPosition(token: number, count: number): number {
-  if (count === 0) return -1;
-  return token < 0 || token >= count ? count - 1 : token;
-}
-
 /** The Euclidean length of every row of a [rows, dim] table. */
 export function rowNorms(table: Float32Array, dim: number): Float64Array {
   const rows = table.length / dim;
@@ -301,43 +295,4 @@ export function ordinal(n: number): string {
       ? 'th'
       : (({ 1: 'st', 2: 'nd', 3: 'rd' } as Record<number, string>)[n % 10] ?? 'th');
   return `${n.toLocaleString('en')}${suffix}`;
-}
-
-/** The smallest and largest value, and the largest magnitude (what a symmetric colour scale spans). */
-export function valueRange(values: ArrayLike<number>): { min: number; max: number; maxAbs: number } {
-  let min = Infinity;
-  let max = -Infinity;
-  for (let i = 0; i < values.length; i++) {
-    min = Math.min(min, values[i]);
-    max = Math.max(max, values[i]);
-  }
-  if (values.length === 0) return { min: 0, max: 0, maxAbs: 0 };
-  return { min, max, maxAbs: Math.max(Math.abs(min), Math.abs(max)) };
-}
-
-/** The ends and middle of the diverging scale: blue for negative, orange for positive (Okabe–Ito hues,
- * told apart with the common colour-vision deficiencies), the background's neutral for zero. */
-const DIVERGING = {
-  light: { negative: [33, 102, 172], zero: [247, 246, 243], positive: [179, 88, 6] },
-  dark: { negative: [86, 180, 233], zero: [34, 37, 42], positive: [230, 159, 0] },
-} as const;
-
-/** The red, green and blue of `t` in [−1, 1] on the diverging scale (values beyond are clamped). */
-export function divergingRgb(t: number, dark: boolean): [number, number, number] {
-  const { negative, zero, positive } = DIVERGING[dark ? 'dark' : 'light'];
-  const end = t < 0 ? negative : positive;
-  const a = Math.min(Math.abs(t), 1);
-  const mix = (i: number) => Math.round(zero[i] + (end[i] - zero[i]) * a);
-  return [mix(0), mix(1), mix(2)];
-}
-
-/** divergingRgb as a CSS colour. */
-export function divergingColour(t: number, dark: boolean): string {
-  const [r, g, b] = divergingRgb(t, dark);
-  return `rgb(${r} ${g} ${b})`;
-}
-
-/** Whether the page is in dark mode now (the stylesheet sets color-scheme on the root for either theme). */
-export function isDark(): boolean {
-  return getComputedStyle(document.documentElement).colorScheme === 'dark';
 }

@@ -3,7 +3,7 @@
  * one neuron (weighted sum, bias, activation), and a real weight matrix times a real vector, one row at a
  * time, as the engine's matrix kernels compute it.
  */
-import type { ModelConfig } from '../../../engine/model.ts';
+import { headDim as headDimOf, type ModelConfig } from '../../../engine/model.ts';
 import { silu } from '../../../engine/ops.ts';
 import type { LayerTrace } from '../../../engine/trace.ts';
 
@@ -214,7 +214,7 @@ export interface MultiplyAdds {
  */
 export function multiplyAdds(config: ModelConfig): MultiplyAdds {
   const { dim, hiddenDim, nHeads, nKvHeads, nLayers, vocabSize } = config;
-  const headDim = dim / nHeads;
+  const headDim = headDimOf(config);
   const perMatrix: Record<MatrixName, number> = {
     wq: nHeads * headDim * dim,
     wk: nKvHeads * headDim * dim,
@@ -233,21 +233,6 @@ export function multiplyAdds(config: ModelConfig): MultiplyAdds {
     weights: nLayers * perLayer + classifier,
     attentionAt: (position) => nLayers * 2 * nHeads * headDim * (position + 1),
   };
-}
-
-// --- drawing helpers (no DOM state) ----------------------------------------------------------------------
-
-type Rgb = [number, number, number];
-
-/**
- * A diverging blue–orange scale (it survives the common colour-vision deficiencies) through a neutral
- * middle that matches the page: light grey on light pages, dark grey on dark ones. t in [−1, 1].
- */
-export function divergingRgb(t: number, dark: boolean): Rgb {
-  const zero: Rgb = dark ? [42, 46, 52] : [238, 238, 238];
-  const end: Rgb = t < 0 ? (dark ? [86, 180, 233] : [33, 102, 172]) : dark ? [240, 168, 60] : [179, 88, 6];
-  const a = Math.min(Math.abs(t), 1);
-  return [0, 1, 2].map((i) => Math.round(zero[i] + (end[i] - zero[i]) * a)) as Rgb;
 }
 
 /** The kernels' description (describeKernels's line) in a few words, e.g. "WebAssembly 128-bit SIMD …". */
@@ -270,4 +255,33 @@ export function scientific(value: number): string {
     .map((c) => '⁻⁰¹²³⁴⁵⁶⁷⁸⁹'['-0123456789'.indexOf(c)])
     .join('');
   return `${mantissa.toFixed(1)} × 10${superscript}`;
+}
+
+/** A square block of a [rows, cols] matrix, `size` × `size` at most, placed to contain (row, col). */
+export interface MatrixBlock {
+  top: number;
+  left: number;
+  rows: number;
+  cols: number;
+  /** The block's values, row-major. */
+  values: Float32Array;
+}
+
+export function matrixBlock(
+  weights: Float32Array,
+  rows: number,
+  cols: number,
+  row: number,
+  col: number,
+  size: number,
+): MatrixBlock {
+  const height = Math.min(size, rows);
+  const width = Math.min(size, cols);
+  const top = Math.max(0, Math.min(row - Math.floor(height / 2), rows - height));
+  const left = Math.max(0, Math.min(col - Math.floor(width / 2), cols - width));
+  const values = new Float32Array(height * width);
+  for (let r = 0; r < height; r++) {
+    values.set(weights.subarray((top + r) * cols + left, (top + r) * cols + left + width), r * width);
+  }
+  return { top, left, rows: height, cols: width, values };
 }

@@ -4,8 +4,8 @@
  * of each pair, queries and keys rotated to any position by the engine's own RoPE (ops.ts), the scores they
  * give, and the sinusoidal table of the original Transformer. No Svelte here, so tests can check each one.
  */
-import type { RopeLayout } from '../../../engine/model.ts';
-import { applyRope, ropeFrequency } from '../../../engine/ops.ts';
+import { kvHeadOf, type RopeLayout } from '../../../engine/model.ts';
+import { applyRope, ropeFrequency, ropePairMembers } from '../../../engine/ops.ts';
 
 /** What RoPE needs to know about a model's heads. */
 export interface RopeGeometry {
@@ -21,19 +21,20 @@ export interface Pair {
   y: number;
 }
 
-/**
- * The indices within a head of pair `pair`'s two members: (2i, 2i+1) for llama2.c's interleaved layout,
- * (i, i + headDim/2) for Hugging Face's split halves.
- */
-export function pairMembers(pair: number, headDim: number, layout: RopeLayout): [number, number] {
-  return layout === 'interleaved' ? [2 * pair, 2 * pair + 1] : [pair, pair + headDim / 2];
+/** What a figure knows of the model's RoPE (the worker sends it with q and k). */
+export function ropeGeometry(data: {
+  headDim: number;
+  ropeLayout: RopeLayout;
+  ropeTheta: number;
+}): RopeGeometry {
+  return { headDim: data.headDim, layout: data.ropeLayout, theta: data.ropeTheta };
 }
 
 /** A head's vector as its headDim/2 pairs, in pair order. */
 export function headPairs(head: ArrayLike<number>, geometry: RopeGeometry): Pair[] {
   const pairs: Pair[] = [];
   for (let i = 0; i < geometry.headDim / 2; i++) {
-    const [first, second] = pairMembers(i, geometry.headDim, geometry.layout);
+    const [first, second] = ropePairMembers(i, geometry.headDim, geometry.layout);
     pairs.push({ x: head[first], y: head[second] });
   }
   return pairs;
@@ -49,11 +50,6 @@ export function headVector(
 ): Float32Array {
   const start = (t * heads + h) * headDim;
   return data.subarray(start, start + headDim);
-}
-
-/** Which key/value head query head h reads (grouped-query attention), as attention.ts computes it. */
-export function kvHeadOf(h: number, nHeads: number, nKvHeads: number): number {
-  return Math.floor((h * nKvHeads) / nHeads);
 }
 
 /** Turns (x, y) by `angle` radians anticlockwise: the 2-D rotation RoPE applies to every pair. */
@@ -127,6 +123,13 @@ export function shiftedScores(
 }
 
 /**
+ * How many distances the score-by-distance chart draws at most: all of a short context, and the first
+ * 1,024 positions of a long one (a model may have 2^20). The cost of the chart must not grow with the
+ * context: it is one RoPE and one dot product per distance.
+ */
+export const MAX_CURVE_DISTANCES = 1024;
+
+/**
  * The rotated score as a function of distance alone: entry d is the score with the key at position 0 and
  * the query at position d, for d = 0 … count−1 (by the invariance, any m − n = d gives the same).
  */
@@ -142,6 +145,24 @@ export function scoreByDistance(
   return scores;
 }
 
+/** The rows of the sinusoidal table the figure computes at most (its first positions), whatever the context. */
+export const MAX_SINUSOID_ROWS = 1024;
+
+/** One entry of the sinusoidal table, PE[position, dimension], with the formula's parts. */
+export function sinusoidalEntry(position: number, dimension: number, dim: number, base = 10000) {
+  const i = Math.floor(dimension / 2);
+  const frequency = 1 / Math.pow(base, (2 * i) / dim);
+  const angle = position * frequency;
+  return {
+    i,
+    fn: dimension % 2 === 0 ? ('sin' as const) : ('cos' as const),
+    frequency,
+    angle,
+    wavelength: (2 * Math.PI) / frequency,
+    value: dimension % 2 === 0 ? Math.sin(angle) : Math.cos(angle),
+  };
+}
+
 /**
  * The sinusoidal position table of "Attention is all you need" ([positions, dim], row-major):
  * PE[p, 2i] = sin(p / base^(2i/dim)), PE[p, 2i+1] = cos(p / base^(2i/dim)). It is added to the embeddings.
@@ -149,11 +170,7 @@ export function scoreByDistance(
 export function sinusoidalTable(positions: number, dim: number, base = 10000): Float32Array {
   const table = new Float32Array(positions * dim);
   for (let p = 0; p < positions; p++) {
-    for (let i = 0; i < dim / 2; i++) {
-      const angle = p / Math.pow(base, (2 * i) / dim);
-      table[p * dim + 2 * i] = Math.sin(angle);
-      if (2 * i + 1 < dim) table[p * dim + 2 * i + 1] = Math.cos(angle);
-    }
+    for (let d = 0; d < dim; d++) table[p * dim + d] = sinusoidalEntry(p, d, dim, base).value;
   }
   return table;
 }
@@ -238,10 +255,4 @@ export function compareOrders(
     }
   }
   return { pairs: T * T, maxBefore, maxAfter, changedAfter };
-}
-
-/** A position in the text: its index, or -1 for the last (course.token), clamped to the text. */
-export function resolvePosition(token: number, T: number): number {
-  if (T === 0) return 0;
-  return token < 0 || token >= T ? T - 1 : token;
 }
