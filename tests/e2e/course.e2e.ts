@@ -365,7 +365,7 @@ describe.skipIf(unavailable !== undefined)('the course in Chromium', () => {
     const hook = await waitForAnalysis(page, prompt);
     expect(hook.kernels).toMatch(/^matrix kernels: ts /);
     await expect.poll(() => page.locator('#kernels-line').textContent()).toMatch(/^matrix kernels: ts /);
-    expect(await page.getByLabel('Kernels').inputValue()).toBe('ts');
+    expect(await page.getByRole('combobox', { name: /^Kernels/ }).inputValue()).toBe('ts');
     expect(hook.tokens).toEqual(expected.tokens);
     expect(hook.top.map((t) => t.token)).toEqual(expected.top.map((t) => t.token));
     hook.top.forEach((t, i) => expect(t.probability).toBeCloseTo(expected.top[i].probability, 5));
@@ -373,11 +373,14 @@ describe.skipIf(unavailable !== undefined)('the course in Chromium', () => {
       expected.top.map((t) => percent(t.shown)),
     );
     expect(new URL(page.url()).searchParams.get('kernels')).toBe('ts');
+    // "The code that ran": the forward pass's excerpt names the tiled product that computed the numbers.
+    const ranAs = page.locator('.ran-as p').first();
+    await expect.poll(() => ranAs.textContent()).toMatch(/TypeScript kernels.*tiledMatmulTransposedB/s);
 
     // Back to the default: the figures recompute with other kernels, the model is not fetched again.
     const requestsBefore = modelRequests;
     const loadedBefore = hook.model.loadMs;
-    await page.getByLabel('Kernels').selectOption('auto');
+    await page.getByRole('combobox', { name: /^Kernels/ }).selectOption('auto');
     await page.waitForFunction(
       () =>
         !(globalThis as unknown as { __glassbox: Hook }).__glassbox.kernels.startsWith('matrix kernels: ts '),
@@ -387,6 +390,7 @@ describe.skipIf(unavailable !== undefined)('the course in Chromium', () => {
     expect(auto.top.map((t) => t.token)).toEqual(expected.top.map((t) => t.token));
     auto.top.forEach((t, i) => expect(t.probability).toBeCloseTo(expected.top[i].probability, 5));
     await expect.poll(() => new URL(page.url()).searchParams.get('kernels')).toBeNull();
+    await expect.poll(() => ranAs.textContent()).toMatch(/WebAssembly kernels.*gemmPart.*layer\.as/s);
     expect(modelRequests).toBe(requestsBefore);
     expect(auto.model.loadMs).toBe(loadedBefore);
     await page.close();
