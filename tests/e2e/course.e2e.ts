@@ -281,6 +281,7 @@ describe.skipIf(unavailable !== undefined)('the course in Chromium', () => {
     // Back to the default: the figures recompute with other kernels, the model is not fetched again.
     const requestsBefore = modelRequests;
     const loadedBefore = hook.model.loadMs;
+    await page.getByRole('button', { name: /^Settings/ }).click(); // the kernels are in the settings panel
     await page.getByLabel('Kernels').selectOption('auto');
     await page.waitForFunction(
       () =>
@@ -373,6 +374,7 @@ describe.skipIf(unavailable !== undefined)('the course in Chromium', () => {
       stories.top.forEach((t, i) => expect(t.probability).toBeCloseTo(expected.top[i].probability, 5));
       expect(new URL(page.url()).searchParams.get('model')).toBe('local');
 
+      await page.getByRole('button', { name: /^Settings/ }).click();
       await page.getByRole('button', { name: 'Back to the house model' }).click();
       await page.waitForFunction(
         () => (globalThis as unknown as { __glassbox: Hook }).__glassbox.model.id === 'house',
