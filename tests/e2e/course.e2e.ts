@@ -24,6 +24,7 @@ import { percent } from '../../src/app/lib/format.ts';
 import { coverage } from '../../src/app/chapters/01-whole-machine/distribution.ts';
 import { CHAPTERS as CHAPTER_LIST } from '../../src/app/chapters/registry.ts';
 import {
+  injectAxe,
   ARTIFACTS,
   e2eUnavailable,
   openPage,
@@ -126,7 +127,7 @@ async function sliderToFrame(page: Page): Promise<{ median: number; worst: numbe
 }
 
 async function axeViolations(page: Page) {
-  await page.addScriptTag({ path: 'node_modules/axe-core/axe.min.js' });
+  await injectAxe(page);
   const result = await page.evaluate(async () => {
     const axe = (globalThis as unknown as { axe: { run: (options: object) => Promise<unknown> } }).axe;
     return axe.run({

@@ -13,6 +13,7 @@ import { bpeTokenizer, fromTokenizerJson } from '../../src/tokenizers/bpe.ts';
 import { principalComponents } from '../../src/app/chapters/04-embeddings/embeddings.ts';
 import { formatNumber } from '../../src/app/lib/format.ts';
 import {
+  injectAxe,
   ARTIFACTS,
   e2eUnavailable,
   openPage,
@@ -97,7 +98,7 @@ async function figure<T>(page: Page, name: string, ready: string): Promise<T> {
 
 /** Serious and critical axe findings on the page as it is now (the rules course.e2e.ts applies). */
 async function axeViolations(page: Page): Promise<string[]> {
-  await page.addScriptTag({ path: 'node_modules/axe-core/axe.min.js' });
+  await injectAxe(page);
   const violations = (await page.evaluate(async () => {
     const axe = (globalThis as unknown as { axe: { run: (options: object) => Promise<unknown> } }).axe;
     const result = (await axe.run({
