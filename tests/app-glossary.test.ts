@@ -28,6 +28,17 @@ describe('the glossary', () => {
       expect(found, id).toEqual([{ slug: entry.chapter, id }]);
     }
   });
+  it('never starts a line of a page with <Term> (mdsvex would read it as a block and end the paragraph)', () => {
+    for (const entry of readdirSync(ROOT)) {
+      let page = '';
+      try {
+        page = readFileSync(join(ROOT, entry, 'page.svx'), 'utf8');
+      } catch {
+        continue;
+      }
+      expect(page.match(/^\s*<Term /m), entry).toBeNull();
+    }
+  });
   it('knows every term a chapter marks', () => {
     for (const mark of marks) expect(Object.keys(GLOSSARY), `${mark.slug}: ${mark.id}`).toContain(mark.id);
   });
