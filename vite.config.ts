@@ -5,10 +5,18 @@ import { houseModelAssets, sourceExcerpts } from './src/app/build/plugins.ts';
 /** The default model's folder; GLASSBOX_MODEL_DIR points the app at another (e.g. a training run's output). */
 const modelFolder = process.env.GLASSBOX_MODEL_DIR ?? 'models/house';
 
-/** Cross-origin isolation (SharedArrayBuffer for the engine's threads), in development as in `npm start`. */
+/**
+ * The headers `npm start` sends (src/app/serve.js), in development and preview too: cross-origin isolation
+ * (SharedArrayBuffer for the engine's threads), no framing, no sniffing. The rest of the
+ * Content-Security-Policy comes from SvelteKit (svelte.config.js: a header in development, a <meta> in the
+ * prerendered pages).
+ */
 const isolation = {
   'Cross-Origin-Opener-Policy': 'same-origin',
   'Cross-Origin-Embedder-Policy': 'require-corp',
+  'X-Content-Type-Options': 'nosniff',
+  'Content-Security-Policy': "frame-ancestors 'none'; base-uri 'self'; object-src 'none'",
+  'X-Frame-Options': 'DENY',
 };
 
 export default defineConfig({

@@ -2,13 +2,18 @@
 /**
  * Serves the built course (dist/app) on localhost, cross-origin isolated: every response carries
  * Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp, so the page may
- * use SharedArrayBuffer (the engine's threads need it). Static files only; nothing leaves this machine.
+ * use SharedArrayBuffer. It also forbids framing (Content-Security-Policy: frame-ancestors 'none', which a
+ * page's own <meta> policy cannot say) and sniffing. Static files only; nothing leaves this machine.
  *
- *   node src/app/serve.js [--port 4173] [--dir dist/app]      (PORT and HOST work too)
+ *   node src/app/serve.js [--port 4173] [--host 127.0.0.1] [--dir dist/app] [--build]
+ *
+ * PORT and HOST work too. --build builds the site first (`vite build`), keeping its several hundred lines
+ * in dist/app-build.log unless it fails, so that the last line printed is the address.
  */
-import { createReadStream, existsSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { createReadStream, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { extname, join, normalize, resolve, sep } from 'node:path';
+import { dirname, extname, join, normalize, resolve, sep } from 'node:path';
 import { parseArgs } from 'node:util';
 
 const TYPES = {
@@ -16,6 +21,7 @@ const TYPES = {
   '.js': 'text/javascript; charset=utf-8',
   '.css': 'text/css; charset=utf-8',
   '.json': 'application/json',
+  '.txt': 'text/plain; charset=utf-8',
   '.svg': 'image/svg+xml',
   '.wasm': 'application/wasm',
   '.woff2': 'font/woff2',
@@ -23,6 +29,18 @@ const TYPES = {
   '.ttf': 'font/ttf',
   '.safetensors': 'application/octet-stream',
   '.bin': 'application/octet-stream',
+};
+
+/** Headers on every response: isolation (threads may share memory), no framing, no sniffing. */
+export const HEADERS = {
+  'Cross-Origin-Opener-Policy': 'same-origin',
+  'Cross-Origin-Embedder-Policy': 'require-corp',
+  'Cross-Origin-Resource-Policy': 'same-origin',
+  'X-Content-Type-Options': 'nosniff',
+  // The rest of the policy travels in each page's <meta> (svelte.config.js); a <meta> cannot forbid framing.
+  'Content-Security-Policy': "frame-ancestors 'none'; base-uri 'self'; object-src 'none'",
+  'X-Frame-Options': 'DENY',
+  'Referrer-Policy': 'no-referrer',
 };
 
 /** The file a URL path names: the path itself, then path.html, then path/index.html (prerendered pages). */
@@ -50,30 +68,31 @@ export function serve({ dir = 'dist/app', port = 4173, host = '127.0.0.1', quiet
   if (!existsSync(join(root, 'index.html'))) {
     throw new Error(`${root}/index.html not found: build the app first (npm run build:app)`);
   }
-  const server = createServer((request, response) => {
-    response.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
-    response.setHeader('Cross-Origin-Embedder-Policy', 'require-corp');
-    response.setHeader('Cross-Origin-Resource-Policy', 'same-origin');
-    response.setHeader('X-Content-Type-Options', 'nosniff');
+  // Links made before long texts moved to the fragment carried up to ~40 KB in the query: accept them
+  // (Node's default refuses more than 16 KB of headers with HTTP 431).
+  const server = createServer({ maxHeaderSize: 64 * 1024 }, (request, response) => {
+    for (const [name, value] of Object.entries(HEADERS)) response.setHeader(name, value);
     if (request.method !== 'GET' && request.method !== 'HEAD') {
       response.writeHead(405, { Allow: 'GET, HEAD' }).end();
       return;
     }
     const file = fileFor(root, request.url ?? '/');
-    if (!file) {
-      const notFound = join(root, '404.html');
+    const notFound = join(root, '404.html');
+    if (!file && !existsSync(notFound)) {
       response.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' });
-      response.end(existsSync(notFound) ? undefined : `Not found: ${request.url}`);
+      response.end(`Not found: ${request.url}`);
       return;
     }
-    const immutable = file.includes(`${sep}_app${sep}immutable${sep}`);
-    response.writeHead(200, {
-      'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream',
-      'Content-Length': statSync(file).size,
+    // An unknown path gets the course's 404 page (the chapters, and the way back).
+    const sent = file ?? notFound;
+    const immutable = sent.includes(`${sep}_app${sep}immutable${sep}`);
+    response.writeHead(file ? 200 : 404, {
+      'Content-Type': TYPES[extname(sent)] ?? 'application/octet-stream',
+      'Content-Length': statSync(sent).size,
       'Cache-Control': immutable ? 'public, max-age=31536000, immutable' : 'no-cache',
     });
     if (request.method === 'HEAD') response.end();
-    else createReadStream(file).pipe(response);
+    else createReadStream(sent).pipe(response);
   });
   return new Promise((resolveUrl, reject) => {
     const listen = (at) => {
@@ -83,7 +102,8 @@ export function serve({ dir = 'dist/app', port = 4173, host = '127.0.0.1', quiet
       });
       server.listen(at, host, () => {
         const url = `http://${host === '0.0.0.0' ? 'localhost' : host}:${server.address().port}/`;
-        if (!quiet) console.log(`Glassbox is being served at ${url}  (Ctrl+C stops it)`);
+        if (!quiet)
+          console.log(`\nGlassbox is being served at ${url}\nOpen it in a browser; Ctrl+C stops the server.`);
         resolveUrl({ url, close: () => new Promise((done) => server.close(() => done())) });
       });
     };
@@ -91,10 +111,37 @@ export function serve({ dir = 'dist/app', port = 4173, host = '127.0.0.1', quiet
   });
 }
 
+/**
+ * Builds the site with `vite build`, its output kept in `log` (shown only if the build fails). Returns
+ * whether it succeeded.
+ */
+export function build(log = 'dist/app-build.log') {
+  const started = Date.now();
+  process.stdout.write('Building the course (about half a minute)… ');
+  const vite = join(dirname(new URL(import.meta.url).pathname), '../../node_modules/vite/bin/vite.js');
+  const result = spawnSync(process.execPath, [vite, 'build'], { encoding: 'utf8', env: process.env });
+  const output = `${result.stdout ?? ''}${result.stderr ?? ''}`;
+  mkdirSync(dirname(log), { recursive: true });
+  writeFileSync(log, output);
+  if (result.status !== 0) {
+    console.log('failed:\n');
+    console.error(output);
+    return false;
+  }
+  console.log(`done in ${Math.round((Date.now() - started) / 1000)} s (its output: ${log}).`);
+  return true;
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
   const { values } = parseArgs({
-    options: { port: { type: 'string' }, dir: { type: 'string' }, host: { type: 'string' } },
+    options: {
+      port: { type: 'string' },
+      dir: { type: 'string' },
+      host: { type: 'string' },
+      build: { type: 'boolean' },
+    },
   });
+  if (values.build && !build()) process.exit(1);
   serve({
     dir: values.dir ?? 'dist/app',
     port: Number(values.port ?? process.env.PORT ?? 4173),

@@ -22,6 +22,7 @@ import { percent } from '../../src/app/lib/format.ts';
 import { coverage } from '../../src/app/chapters/01-whole-machine/distribution.ts';
 import { CHAPTERS as CHAPTER_LIST } from '../../src/app/chapters/registry.ts';
 import {
+  injectAxe,
   ARTIFACTS,
   e2eUnavailable,
   openPage,
@@ -156,7 +157,7 @@ async function settled(page: Page): Promise<void> {
 }
 
 async function axeViolations(page: Page) {
-  await page.addScriptTag({ path: 'node_modules/axe-core/axe.min.js' });
+  await injectAxe(page);
   const result = await page.evaluate(async () => {
     const axe = (globalThis as unknown as { axe: { run: (options: object) => Promise<unknown> } }).axe;
     return axe.run({
@@ -380,6 +381,7 @@ describe.skipIf(unavailable !== undefined)('the course in Chromium', () => {
     // Back to the default: the figures recompute with other kernels, the model is not fetched again.
     const requestsBefore = modelRequests;
     const loadedBefore = hook.model.loadMs;
+    await page.getByRole('button', { name: /^Settings/ }).click(); // the kernels are in the settings panel
     await page.getByRole('combobox', { name: /^Kernels/ }).selectOption('auto');
     await page.waitForFunction(
       () =>
@@ -474,6 +476,7 @@ describe.skipIf(unavailable !== undefined)('the course in Chromium', () => {
       stories.top.forEach((t, i) => expect(t.probability).toBeCloseTo(expected.top[i].probability, 5));
       expect(new URL(page.url()).searchParams.get('model')).toBe('local');
 
+      await page.getByRole('button', { name: /^Settings/ }).click();
       await page.getByRole('button', { name: 'Back to the house model' }).click();
       await page.waitForFunction(
         () => (globalThis as unknown as { __glassbox: Hook }).__glassbox.model.id === 'house',

@@ -10,6 +10,7 @@ import type { Page } from 'playwright-core';
 import { principalComponents } from '../../src/app/chapters/04-embeddings/embeddings.ts';
 import { formatNumber } from '../../src/app/lib/format.ts';
 import {
+  injectAxe,
   ARTIFACTS,
   e2eUnavailable,
   openPage,
@@ -72,12 +73,14 @@ function nodeModel() {
 
 /** The figure's published numbers, once `ready` holds for them. */
 async function figure<T>(page: Page, name: string, ready: string): Promise<T> {
-  // A string, so that the condition is evaluated as written (f is the figure's data).
-  await page.waitForFunction(
-    `(() => { const f = globalThis.__glassbox?.figures?.[${JSON.stringify(name)}]; return f !== undefined && (${ready}); })()`,
-    undefined,
-    { timeout: 30_000 },
-  );
+  // A string, so that the condition is evaluated as written (f is the figure's data). Polled from here:
+  // waitForFunction would evaluate a string with eval inside the page, which the course's CSP refuses.
+  const condition = `(() => { const f = globalThis.__glassbox?.figures?.[${JSON.stringify(name)}]; return f !== undefined && (${ready}); })()`;
+  const deadline = Date.now() + 30_000;
+  while (!(await page.evaluate(condition))) {
+    if (Date.now() > deadline) throw new Error(`figure ${name}: still not ${ready} after 30 s`);
+    await page.waitForTimeout(25);
+  }
   return page.evaluate(
     (name) =>
       (globalThis as unknown as { __glassbox: { figures: Record<string, unknown> } }).__glassbox.figures[
@@ -89,7 +92,7 @@ async function figure<T>(page: Page, name: string, ready: string): Promise<T> {
 
 /** Serious and critical axe findings on the page as it is now (the rules course.e2e.ts applies). */
 async function axeViolations(page: Page): Promise<string[]> {
-  await page.addScriptTag({ path: 'node_modules/axe-core/axe.min.js' });
+  await injectAxe(page);
   const violations = (await page.evaluate(async () => {
     const axe = (globalThis as unknown as { axe: { run: (options: object) => Promise<unknown> } }).axe;
     const result = (await axe.run({

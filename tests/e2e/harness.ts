@@ -3,7 +3,7 @@
  * Chromium through playwright-core (never a browser Playwright downloads), and records what a page does
  * wrong: console errors, uncaught exceptions, failed requests, and any request to a host but localhost.
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
@@ -154,4 +154,12 @@ export async function waitForAnalysis(page: Page, prompt?: string): Promise<Hook
     const hook = (globalThis as unknown as { __glassbox: Published }).__glassbox;
     return { ...hook, top: hook.figures?.['whole-machine']?.top ?? [] };
   });
+}
+
+/**
+ * Loads axe-core into the page. Evaluated through the DevTools protocol rather than added as a <script>: the
+ * course's Content-Security-Policy refuses inline scripts, and it should.
+ */
+export async function injectAxe(page: Page): Promise<void> {
+  await page.evaluate(readFileSync('node_modules/axe-core/axe.min.js', 'utf8'));
 }

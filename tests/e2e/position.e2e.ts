@@ -18,6 +18,7 @@ import {
   type RopeGeometry,
 } from '../../src/app/chapters/06-position/position.ts';
 import {
+  injectAxe,
   ARTIFACTS,
   e2eUnavailable,
   openPage,
@@ -72,7 +73,7 @@ async function published<T extends Published>(
 
 /** Serious or critical axe findings on the page (the course suite runs the same rules on every chapter). */
 async function axeViolations(page: Page) {
-  await page.addScriptTag({ path: 'node_modules/axe-core/axe.min.js' });
+  await injectAxe(page);
   const violations = await page.evaluate(async () => {
     const axe = (globalThis as unknown as { axe: { run: (options: object) => Promise<unknown> } }).axe;
     const result = (await axe.run({

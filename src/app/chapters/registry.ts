@@ -7,6 +7,7 @@
  * (handlers registered under the chapter's slug; see lib/worker/server.ts). Adding a chapter is adding a
  * folder: the table of contents, the pages, previous/next and progress all read the lists below.
  */
+/// <reference types="vite/client" />
 import type { Component } from 'svelte';
 
 export interface ChapterDeclaration {

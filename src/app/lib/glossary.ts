@@ -1,0 +1,217 @@
+/**
+ * The course's vocabulary, in one place: each term a newcomer meets, a definition in plain words, and the
+ * chapter that teaches it. The glossary page lists them all; a chapter marks the place where it first
+ * defines a term with `<Term id="…">` (lib/components/Term.svelte), which is where the glossary links to
+ * (`/<chapter>#term-<id>`). A test checks that every entry's chapter has that mark.
+ */
+
+export interface GlossaryEntry {
+  /** The term as a reader sees it. */
+  term: string;
+  /** One or two sentences, plain words, no forward references the reader cannot follow. */
+  definition: string;
+  /** The slug of the chapter whose page defines it (it holds `<Term id=…>`). */
+  chapter: string;
+  /** A later written chapter that takes it apart in depth, if any. */
+  also?: string;
+}
+
+export const GLOSSARY = {
+  token: {
+    term: 'token',
+    definition:
+      'A piece of text the model reads as one unit: a whole word with its space, a part of a word, or a single byte. Each has an integer id.',
+    chapter: 'whole-machine',
+  },
+  tensor: {
+    term: 'tensor',
+    definition:
+      'A table of numbers with any number of dimensions. Its shape lists the size of each, e.g. [T, 64]: T rows (one per token) of 64 numbers.',
+    chapter: 'whole-machine',
+  },
+  vocabulary: {
+    term: 'vocabulary',
+    definition:
+      'The list of every token a model knows, each with its id. The model scores all of them to choose the next one.',
+    chapter: 'whole-machine',
+  },
+  block: {
+    term: 'block (layer)',
+    definition:
+      'One repeated stage of the model: an attention step, in which tokens read each other, then a feed-forward step, in which each token is transformed on its own. A model stacks several identical-shaped blocks.',
+    chapter: 'whole-machine',
+  },
+  attention: {
+    term: 'attention',
+    definition:
+      'The step in which each token gathers information from the tokens before it, weighting each by how well its query matches their keys.',
+    chapter: 'whole-machine',
+  },
+  head: {
+    term: 'head (attention head)',
+    definition:
+      'One of several attentions that run side by side in a block, each on its own slice of the vector, so that each can look for something different.',
+    chapter: 'whole-machine',
+  },
+  gqa: {
+    term: 'grouped-query attention (GQA)',
+    definition:
+      'Attention in which several query heads share one key head and one value head, which saves memory when generating; the key/value heads are fewer than the query heads.',
+    chapter: 'whole-machine',
+  },
+  rope: {
+    term: 'RoPE (rotary position embedding)',
+    definition:
+      'How the model knows where each token stands: each query and key is cut into pairs of numbers, and each pair is turned by an angle that grows with the position.',
+    chapter: 'whole-machine',
+    also: 'position',
+  },
+  swiglu: {
+    term: 'SwiGLU',
+    definition:
+      'The feed-forward step of Llama-style models: one matrix product, passed through the SiLU function, scales a second product number by number.',
+    chapter: 'whole-machine',
+  },
+  rmsnorm: {
+    term: 'RMSNorm',
+    definition:
+      'A rescaling of a vector so that its numbers have a root-mean-square of 1, then multiplied by learned weights; it keeps the numbers at a steady size from block to block.',
+    chapter: 'whole-machine',
+  },
+  logits: {
+    term: 'logits',
+    definition:
+      'The raw scores the model gives every token of the vocabulary, one row per position; higher means more likely next. Softmax turns them into probabilities.',
+    chapter: 'whole-machine',
+  },
+  softmax: {
+    term: 'softmax',
+    definition:
+      'The function that turns scores into probabilities: raise e to each score, then divide by the sum, so every value is positive and they add up to 1.',
+    chapter: 'whole-machine',
+  },
+  temperature: {
+    term: 'temperature',
+    definition:
+      'A number the logits are divided by before softmax: below 1 it sharpens the distribution towards the likeliest tokens, above 1 it flattens it.',
+    chapter: 'whole-machine',
+  },
+  codePoint: {
+    term: 'code point',
+    definition:
+      'The number Unicode gives a character, written like U+00E9. What looks like one character may be several code points (an emoji with a skin tone is two).',
+    chapter: 'text-to-bytes',
+  },
+  utf8: {
+    term: 'UTF-8',
+    definition:
+      'The usual way to write code points as bytes: one byte for plain ASCII, two, three or four for larger code points.',
+    chapter: 'text-to-bytes',
+  },
+  bpe: {
+    term: 'byte-pair encoding (BPE)',
+    definition:
+      'How a tokenizer learns its vocabulary: start from the 256 byte values and repeatedly make the most frequent adjacent pair a new token.',
+    chapter: 'text-to-bytes',
+    also: 'tokenization',
+  },
+  preTokenizer: {
+    term: 'pre-tokenizer',
+    definition:
+      'The rule (a regular expression) that cuts text into words before BPE; merges never cross from one word into the next.',
+    chapter: 'tokenization',
+  },
+  embedding: {
+    term: 'embedding',
+    definition:
+      'The vector a token starts as: its row of the embedding table, one row per token of the vocabulary, learned in training.',
+    chapter: 'whole-machine',
+    also: 'embeddings',
+  },
+  cosine: {
+    term: 'cosine similarity',
+    definition:
+      'How nearly two vectors point the same way: their dot product divided by both lengths; 1 for the same direction, 0 at right angles, −1 for opposite.',
+    chapter: 'embeddings',
+  },
+  pca: {
+    term: 'principal component analysis (PCA)',
+    definition:
+      'A way to flatten many dimensions into a few: find the directions along which the data spreads most, and keep the coordinates along them.',
+    chapter: 'embeddings',
+  },
+  tied: {
+    term: 'tied embeddings',
+    definition:
+      'Using the same table twice: its rows are the tokens’ starting vectors and also score every token at the output.',
+    chapter: 'embeddings',
+  },
+  neuron: {
+    term: 'neuron',
+    definition:
+      'Multiply each input by a weight, add them up with a bias, and pass the sum through an activation function.',
+    chapter: 'neurons',
+  },
+  activation: {
+    term: 'activation function',
+    definition:
+      'The fixed bend applied to a neuron’s sum (ReLU, GELU, SiLU); without it, stacked layers would collapse into one straight-line function.',
+    chapter: 'neurons',
+  },
+  matvec: {
+    term: 'matrix × vector product',
+    definition:
+      'Many neurons at once: each output is one row of the matrix multiplied, number by number, with the vector and added up.',
+    chapter: 'neurons',
+  },
+  trace: {
+    term: 'the Trace',
+    definition:
+      'The engine’s record of one forward pass over your text: every intermediate table of numbers, under a name such as layers[0].ffnNorm. The figures read their numbers from it.',
+    chapter: 'neurons',
+  },
+  kernels: {
+    term: 'kernels',
+    definition:
+      'The small, fast routines that do the heavy arithmetic (matrix products): here WebAssembly builds, or the readable TypeScript reference they are tested against.',
+    chapter: 'neurons',
+  },
+  float32: {
+    term: 'float32',
+    definition:
+      'The 32-bit floating-point numbers the model computes in: about seven significant digits, so sums added in a different order can differ in the last digits.',
+    chapter: 'neurons',
+  },
+  queryKey: {
+    term: 'query and key',
+    definition:
+      'The two vectors attention compares: each token sends out a query and offers a key; the dot product of a query with a key scores how much the first token looks at the second.',
+    chapter: 'position',
+  },
+  causalMask: {
+    term: 'causal mask',
+    definition: 'The rule that a token may read only itself and the tokens before it, never the ones after.',
+    chapter: 'position',
+  },
+  sqrtD: {
+    term: '√d (score scale)',
+    definition:
+      'Attention divides each query–key score by the square root of the head’s width d, so that wide vectors do not give ever larger scores.',
+    chapter: 'position',
+  },
+} satisfies Record<string, GlossaryEntry>;
+
+export type TermId = keyof typeof GLOSSARY;
+
+/** The entries in alphabetical order of their terms (ignoring case and symbols), for the glossary page. */
+export function glossaryEntries(): [TermId, GlossaryEntry][] {
+  const key = (term: string) => term.replace(/^(the |√)/i, '').toLowerCase();
+  return (Object.entries(GLOSSARY) as [TermId, GlossaryEntry][]).sort(([, a], [, b]) =>
+    key(a.term).localeCompare(key(b.term), 'en'),
+  );
+}
+
+/** The element id that marks where a chapter defines `id`. */
+export function termAnchor(id: TermId): string {
+  return `term-${id}`;
+}
