@@ -353,6 +353,45 @@ describe.skipIf(unavailable !== undefined)('the course in Chromium', () => {
     await page.close();
   });
 
+  it('takes tiny, huge, negative and non-finite numbers in every numeric URL parameter without NaN', async () => {
+    const prompt = 'And God said';
+    const values = [
+      '1e-40',
+      '-1e-40',
+      '5e-324',
+      '1e400',
+      '-1e400',
+      'NaN',
+      'Infinity',
+      '-Infinity',
+      '',
+      '0x10',
+    ];
+    const { page, problems } = await openPage(session);
+    for (const value of values) {
+      const numbers = ['temperature', 'seed', 'token'].map((name) => `${name}=${encodeURIComponent(value)}`);
+      for (const slug of ['whole-machine', 'embeddings']) {
+        await page.goto(
+          `${session.origin}/${slug}?prompt=${encodeURIComponent(prompt)}&${numbers.join('&')}`,
+        );
+        await waitForAnalysis(page, prompt);
+        await settled(page);
+        // The page's own words and numbers, without its code listings (code may well say -Infinity).
+        const text = await page.evaluate(() => {
+          const main = document.querySelector('main')!.cloneNode(true) as HTMLElement;
+          main.querySelectorAll('pre, code').forEach((listing) => listing.remove());
+          return main.textContent ?? '';
+        });
+        const bad = /NaN|Infinity|undefined/.exec(text);
+        const where = bad ? text.slice(Math.max(0, bad.index - 120), bad.index + 40) : '';
+        expect(bad, `/${slug} with ${value}: …${where}…`).toBeNull();
+      }
+    }
+    expect(problems.console).toEqual([]);
+    expect(problems.failed).toEqual([]);
+    await page.close();
+  });
+
   it('uses the kernels a link asks for, reports them, and switches without reloading the model', async () => {
     const engine = nodeEngine();
     const prompt = 'And God said';
@@ -366,6 +405,7 @@ describe.skipIf(unavailable !== undefined)('the course in Chromium', () => {
     const hook = await waitForAnalysis(page, prompt);
     expect(hook.kernels).toMatch(/^matrix kernels: ts /);
     await expect.poll(() => page.locator('#kernels-line').textContent()).toMatch(/^matrix kernels: ts /);
+    await page.getByRole('button', { name: /^Settings/ }).click(); // the kernels are in the settings panel
     expect(await page.getByRole('combobox', { name: /^Kernels/ }).inputValue()).toBe('ts');
     expect(hook.tokens).toEqual(expected.tokens);
     expect(hook.top.map((t) => t.token)).toEqual(expected.top.map((t) => t.token));
@@ -381,7 +421,6 @@ describe.skipIf(unavailable !== undefined)('the course in Chromium', () => {
     // Back to the default: the figures recompute with other kernels, the model is not fetched again.
     const requestsBefore = modelRequests;
     const loadedBefore = hook.model.loadMs;
-    await page.getByRole('button', { name: /^Settings/ }).click(); // the kernels are in the settings panel
     await page.getByRole('combobox', { name: /^Kernels/ }).selectOption('auto');
     await page.waitForFunction(
       () =>

@@ -115,7 +115,7 @@ describe.skipIf(unavailable !== undefined)('the shell in Chromium', () => {
     await page.keyboard.press('Enter');
     expect(await toggle.getAttribute('aria-expanded')).toBe('true');
     expect(await page.locator('#prompt-settings').isVisible()).toBe(true);
-    expect(await page.getByLabel('Kernels').isVisible()).toBe(true);
+    expect(await page.getByRole('combobox', { name: /^Kernels/ }).isVisible()).toBe(true);
     // Tab reaches the controls inside: the text box, then "Open a model file…".
     await page.keyboard.press('Tab');
     await page.keyboard.press('Tab');
