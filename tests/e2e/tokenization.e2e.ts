@@ -88,7 +88,7 @@ describe.skipIf(unavailable !== undefined)('chapter 3, tokenization, in Chromium
     expect(spans.groups.join('')).toBe(prompt);
     const spansFigure = page.locator('figure[aria-labelledby="tok-spans-title"]');
     await expect.poll(() => spansFigure.locator('[role=option]').count()).toBe(spans.ids.length);
-    expect(await spansFigure.locator('dd.tokens').textContent()).toBe(String(spans.ids.length));
+    expect(await spansFigure.locator('dd.accent').textContent()).toBe(String(spans.ids.length));
     // Split characters are drawn whole, over their tokens' hex bytes.
     expect(await spansFigure.locator('.group .glyphs').allTextContents()).toContain('🏽');
 

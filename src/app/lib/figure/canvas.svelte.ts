@@ -176,3 +176,28 @@ export function drawAxes({ context, colour }: Paint, options: AxesOptions): void
   }
   context.restore();
 }
+
+/**
+ * Tick labels of a d3 scale in a row at height `y`, with no grid lines: the columns of a heatmap above it.
+ * Each label starts at its tick; one that would run into `before` (e.g. where a last label stands) is left out.
+ */
+export function drawTickLabels(
+  { context }: Paint,
+  x: AxisScale,
+  ticks: readonly NumberValue[],
+  {
+    y,
+    before = x.range()[1],
+    format = tickLabel,
+  }: { y: number; before?: number; format?: (value: number) => string },
+): void {
+  context.save();
+  context.textAlign = 'left';
+  context.textBaseline = 'middle';
+  for (const tick of ticks) {
+    const at = x(Number(tick));
+    const label = format(Number(tick));
+    if (at !== undefined && at + context.measureText(label).width < before) context.fillText(label, at, y);
+  }
+  context.restore();
+}
