@@ -1,9 +1,9 @@
 /**
  * What the test files share: a seeded random generator and random arrays, the largest difference between two arrays, and the
  * Node loader for a model folder (the house model, or the copy the built site serves) with the kernels the
- * CLI and the course choose by default.
+ * CLI and the course choose by default, and the tiny training text and model the training tests run.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import { mulberry32 } from '../src/engine/init.ts';
@@ -57,3 +57,23 @@ export function loadModelFolder(folder: string): { model: Model; tokenizer: Toke
   const tokenizer = bpeTokenizer(fromTokenizerJson(readFileSync(join(folder, 'tokenizer.json'), 'utf8')));
   return { model, tokenizer };
 }
+
+/**
+ * Writes `count` blank-line-separated blocks of `lines(i)` to `path`: a training text whose blocks the corpus's
+ * held-out rule can pick whole for validation, as it picks our corpus's chapters.
+ */
+export function writeBlockText(path: string, count: number, lines: (i: number) => string[]): void {
+  const blocks = Array.from({ length: count }, (_, i) => lines(i).join('\n'));
+  writeFileSync(path, blocks.join('\n\n') + '\n');
+}
+
+/** A model small enough to train in a test in well under a second: the shape the training tests share. */
+export const TINY_TRAINING_MODEL = {
+  vocabSize: 300,
+  dim: 16,
+  layers: 2,
+  heads: 2,
+  kvHeads: 1,
+  seqLen: 16,
+  batchSize: 4,
+} as const;

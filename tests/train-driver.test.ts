@@ -28,33 +28,24 @@ import {
 import { forward } from '../src/engine/forward.ts';
 import { KVCache } from '../src/engine/kv-cache.ts';
 import { fifo, runCli, unwritableFolder } from './cli-helpers.ts';
+import { TINY_TRAINING_MODEL, writeBlockText } from './helpers.ts';
 
 // The fastest kernels this runtime has, as the CLI and the course choose by default.
 const kernels = selectKernels('auto');
 
 const dir = mkdtempSync(join(tmpdir(), 'glassbox-train-'));
 const input = join(dir, 'text.txt');
-// Blank-line-separated blocks, as in our corpus; headings decide which blocks are held out.
-const blocks = Array.from({ length: 60 }, (_, i) =>
-  [
-    `Book ${i + 1}`,
-    `In the beginning there were ${i + 2} lamps.`,
-    `And the lamps gave light to ${i + 3} rooms.`,
-  ].join('\n'),
-);
-writeFileSync(input, blocks.join('\n\n') + '\n');
+writeBlockText(input, 60, (i) => [
+  `Book ${i + 1}`,
+  `In the beginning there were ${i + 2} lamps.`,
+  `And the lamps gave light to ${i + 3} rooms.`,
+]);
 
 const settings: TrainSettings = {
   ...DEFAULT_TRAIN_SETTINGS,
   input,
-  vocabSize: 300,
-  dim: 16,
-  layers: 2,
-  heads: 2,
-  kvHeads: 1,
+  ...TINY_TRAINING_MODEL,
   hidden: 24,
-  seqLen: 16,
-  batchSize: 4,
   steps: 20,
   warmupSteps: 4,
   evalEvery: 5,

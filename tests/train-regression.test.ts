@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_TRAIN_SETTINGS, LOG_FILE, trainModel, type TrainSettings } from '../src/cli/train/run.ts';
+import { TINY_TRAINING_MODEL, writeBlockText } from './helpers.ts';
 import type { KernelPreference } from '../src/kernels/select.ts';
 
 const FIXTURE = join(import.meta.dirname, 'fixtures', 'train-regression.json');
@@ -35,27 +36,17 @@ interface Fixture {
 
 const dir = mkdtempSync(join(tmpdir(), 'glassbox-train-regression-'));
 const input = join(dir, 'text.txt');
-// Blank-line-separated blocks, so the corpus's held-out rule picks whole blocks for validation.
-const blocks = Array.from({ length: 40 }, (_, i) =>
-  [
-    `Chapter ${i + 1}`,
-    `The fox jumped over ${i + 2} fences and ${i * 3 + 1} walls.`,
-    `Then it slept under ${i + 5} stars until morning.`,
-  ].join('\n'),
-);
-writeFileSync(input, blocks.join('\n\n') + '\n');
+writeBlockText(input, 40, (i) => [
+  `Chapter ${i + 1}`,
+  `The fox jumped over ${i + 2} fences and ${i * 3 + 1} walls.`,
+  `Then it slept under ${i + 5} stars until morning.`,
+]);
 
 const tiny: TrainSettings = {
   ...DEFAULT_TRAIN_SETTINGS,
   input,
-  vocabSize: 300,
-  dim: 16,
-  layers: 2,
-  heads: 2,
-  kvHeads: 1,
+  ...TINY_TRAINING_MODEL,
   hidden: 40,
-  seqLen: 16,
-  batchSize: 4,
   steps: 30,
   warmupSteps: 5,
   evalEvery: 10,

@@ -6,7 +6,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { forward } from '../../src/engine/forward.ts';
 import { generateTokens } from '../../src/engine/generate.ts';
@@ -27,11 +27,10 @@ import {
   e2eUnavailable,
   openPage,
   SITE,
-  startSession,
+  sessionForSuite,
   waitForAnalysis,
   type Hook,
   type HookTop,
-  type Session,
 } from './harness.ts';
 import { defaultKernels, loadModelFolder } from '../helpers.ts';
 
@@ -179,13 +178,7 @@ async function axeViolations(page: Page) {
 }
 
 describe.skipIf(unavailable !== undefined)('the course in Chromium', () => {
-  let session: Session;
-  beforeAll(async () => {
-    session = await startSession();
-  });
-  afterAll(async () => {
-    await session?.close();
-  });
+  const session = sessionForSuite();
 
   it('loads every page with no console error, no failed request and nothing from another host', async () => {
     for (const path of PAGES) {
@@ -379,7 +372,7 @@ describe.skipIf(unavailable !== undefined)('the course in Chromium', () => {
         // The page's own words and numbers, without its code listings (code may well say -Infinity).
         const text = await page.evaluate(() => {
           const main = document.querySelector('main')!.cloneNode(true) as HTMLElement;
-          main.querySelectorAll('pre, code').forEach((listing) => listing.remove());
+          main.querySelectorAll('figure.code').forEach((listing) => listing.remove());
           return main.textContent ?? '';
         });
         const bad = /NaN|Infinity|undefined/.exec(text);

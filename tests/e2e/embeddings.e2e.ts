@@ -5,7 +5,7 @@
  * (and the URL). Screenshots at 1280 and 375 px land in test-artifacts/.
  */
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { principalComponents } from '../../src/app/chapters/04-embeddings/embeddings.ts';
 import { formatNumber } from '../../src/app/lib/format.ts';
@@ -15,9 +15,8 @@ import {
   e2eUnavailable,
   openPage,
   SITE,
-  startSession,
+  sessionForSuite,
   waitForAnalysis,
-  type Session,
 } from './harness.ts';
 import { loadModelFolder } from '../helpers.ts';
 
@@ -106,13 +105,7 @@ async function axeViolations(page: Page): Promise<string[]> {
 }
 
 describe.skipIf(unavailable)('chapter 4 in the browser: embeddings', () => {
-  let session: Session;
-  beforeAll(async () => {
-    session = await startSession();
-  });
-  afterAll(async () => {
-    await session?.close();
-  });
+  const session = sessionForSuite();
 
   it("shows the model's rows, neighbours and map for the reader's text; the keyboard moves the focus token", async () => {
     const node = nodeModel();

@@ -6,6 +6,7 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 // @ts-expect-error -- plain JavaScript (it runs in Node without a build step)
 import { serve } from '../../src/app/serve.js';
@@ -60,6 +61,33 @@ export async function startSession(): Promise<Session> {
       await server.close();
       rmSync(profile, { recursive: true, force: true });
     },
+  };
+}
+
+/**
+ * One server and browser for a describe block: started before its tests, closed after them. Its fields are
+ * read inside the tests, once it has started.
+ */
+export function sessionForSuite(): Session {
+  let started: Session | undefined;
+  beforeAll(async () => {
+    started = await startSession();
+  });
+  afterAll(async () => {
+    await started?.close();
+  });
+  const current = () => {
+    if (!started) throw new Error('the e2e session starts before the tests: use it inside them');
+    return started;
+  };
+  return {
+    get origin() {
+      return current().origin;
+    },
+    get context() {
+      return current().context;
+    },
+    close: () => current().close(),
   };
 }
 

@@ -4,19 +4,11 @@
  * matrices, and the toy neuron's sliders give what the formula gives. Screenshots land in test-artifacts/.
  */
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { forward } from '../../src/engine/forward.ts';
 import { KVCache } from '../../src/engine/kv-cache.ts';
-import {
-  ARTIFACTS,
-  e2eUnavailable,
-  openPage,
-  SITE,
-  startSession,
-  waitForAnalysis,
-  type Session,
-} from './harness.ts';
+import { ARTIFACTS, e2eUnavailable, openPage, SITE, sessionForSuite, waitForAnalysis } from './harness.ts';
 import { defaultKernels, loadModelFolder } from '../helpers.ts';
 
 const unavailable = e2eUnavailable();
@@ -96,13 +88,7 @@ function expectClose(actual: number[], expected: ArrayLike<number>, tolerance: n
 }
 
 describe.skipIf(unavailable !== undefined)('chapter 5 (neurons) in Chromium', () => {
-  let session: Session;
-  beforeAll(async () => {
-    session = await startSession();
-  });
-  afterAll(async () => {
-    await session?.close();
-  });
+  const session = sessionForSuite();
 
   it("redoes a real product row by row, equal to the engine's Trace, and steps with the keyboard", async () => {
     const prompt = 'And God said, Let there be light';

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { forward } from '../../src/engine/forward.ts';
 import { KVCache } from '../../src/engine/kv-cache.ts';
@@ -23,9 +23,8 @@ import {
   e2eUnavailable,
   openPage,
   SITE,
-  startSession,
+  sessionForSuite,
   waitForAnalysis,
-  type Session,
 } from './harness.ts';
 import { defaultKernels, loadModelFolder } from '../helpers.ts';
 
@@ -97,13 +96,7 @@ function expectPairsClose(actual: number[][], expected: { x: number; y: number }
 }
 
 describe.skipIf(unavailable !== undefined)('chapter 6 (position) in Chromium', () => {
-  let session: Session;
-  beforeAll(async () => {
-    session = await startSession();
-  });
-  afterAll(async () => {
-    await session?.close();
-  });
+  const session = sessionForSuite();
 
   it("shows the reader's real q/k pairs and scores, equal to a Node Trace, and works by keyboard", async () => {
     const node = nodeModel();

@@ -7,21 +7,13 @@
 import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { extname, join, resolve } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { CHAPTERS } from '../../src/app/chapters/registry.ts';
 import { GLOSSARY } from '../../src/app/lib/glossary.ts';
 // @ts-expect-error -- plain JavaScript (it runs in Node without a build step)
 import { fileFor } from '../../src/app/serve.js';
-import {
-  e2eUnavailable,
-  injectAxe,
-  openPage,
-  SITE,
-  startSession,
-  waitForAnalysis,
-  type Session,
-} from './harness.ts';
+import { e2eUnavailable, injectAxe, openPage, SITE, sessionForSuite, waitForAnalysis } from './harness.ts';
 
 const unavailable = e2eUnavailable();
 
@@ -68,13 +60,7 @@ function plainServer(root: string): Promise<{ origin: string; server: Server }> 
 }
 
 describe.skipIf(unavailable !== undefined)('the shell in Chromium', () => {
-  let session: Session;
-  beforeAll(async () => {
-    session = await startSession();
-  });
-  afterAll(async () => {
-    await session?.close();
-  });
+  const session = sessionForSuite();
 
   it('keeps the prompt bar compact and in reach: under a fifth of a 375 × 667 screen, sticky', async () => {
     const { page } = await openPage(session);

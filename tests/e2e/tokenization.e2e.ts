@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { encode as o200kEncode } from 'gpt-tokenizer/encoding/o200k_base';
 import {
@@ -17,15 +17,7 @@ import {
   trainBpe,
 } from '../../src/tokenizers/bpe.ts';
 import { CORPUS_PASSAGE, MAX_MERGES, SAMPLES } from '../../src/app/chapters/03-tokenization/tokenization.ts';
-import {
-  ARTIFACTS,
-  e2eUnavailable,
-  openPage,
-  SITE,
-  startSession,
-  waitForAnalysis,
-  type Session,
-} from './harness.ts';
+import { ARTIFACTS, e2eUnavailable, openPage, SITE, sessionForSuite, waitForAnalysis } from './harness.ts';
 
 const unavailable = e2eUnavailable();
 if (unavailable) console.warn(`[e2e] skipped: ${unavailable}`);
@@ -61,13 +53,7 @@ async function figure<N extends keyof Figures>(page: Page, name: N, text?: strin
 const gpt = (text: string) => o200kEncode(text, { disallowedSpecial: new Set() });
 
 describe.skipIf(unavailable !== undefined)('chapter 3, tokenization, in Chromium', () => {
-  let session: Session;
-  beforeAll(async () => {
-    session = await startSession();
-  });
-  afterAll(async () => {
-    await session?.close();
-  });
+  const session = sessionForSuite();
 
   it('shows the tokens gpt-tokenizer and the house tokenizer give in Node, and trains merge by merge', async () => {
     const house = bpeTokenizer(

@@ -15,7 +15,7 @@ import { randomModel } from '../../engine/init.ts';
 import type { Model, ModelConfig } from '../../engine/model.ts';
 import { createAdamWState, type AdamWState } from '../../engine/train/adamw.ts';
 import { BatchSampler, sequentialBatches } from '../../engine/train/data.ts';
-import { runTrainingLoop, type StepReport } from '../../engine/train/loop.ts';
+import { runTrainingLoop, type LoopSettings, type StepReport } from '../../engine/train/loop.ts';
 import { TrainingModel } from '../../engine/train/model.ts';
 import { zerosLike } from '../../engine/train/parameters.ts';
 import { LocalShardWorker, shardGradients, type ShardWorker } from '../../engine/train/shards.ts';
@@ -41,8 +41,11 @@ import { lossPlotSvg, type LossPoint } from './plot.ts';
 import { progressLine } from './progress.ts';
 import { sharedFloat32, startShardThreads } from './thread-shards.ts';
 
-/** Everything that determines a run. Stored in every checkpoint, so a resumed run uses the same values. */
-export interface TrainSettings {
+/**
+ * Everything that determines a run: the loop's settings (loop.ts) plus the text, tokenizer, model shape, seed
+ * and shards. Stored in every checkpoint, so a resumed run uses the same values.
+ */
+export interface TrainSettings extends LoopSettings {
   /** The training text's path, absolute (so --resume works from any directory). */
   input: string;
   /** SHA-256 of the training text, set when the run starts: --resume warns if the text has changed since. */
@@ -55,17 +58,6 @@ export interface TrainSettings {
   heads: number;
   kvHeads: number;
   hidden: number;
-  /** Training context length T (and the model's seqLen). */
-  seqLen: number;
-  batchSize: number;
-  steps: number;
-  learningRate: number;
-  minLearningRate: number;
-  warmupSteps: number;
-  weightDecay: number;
-  maxGradNorm: number;
-  evalEvery: number;
-  checkpointEvery: number;
   seed: number;
   /**
    * Each batch is cut into this many shards whose gradients are averaged (shards.ts); `--threads`

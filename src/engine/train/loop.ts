@@ -20,6 +20,7 @@ import { trainStep, type TrainStepOptions } from './step.ts';
 export interface LoopSettings {
   steps: number;
   batchSize: number;
+  /** Training context length T (and the model's seqLen). */
   seqLen: number;
   learningRate: number;
   minLearningRate: number;
