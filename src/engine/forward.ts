@@ -20,6 +20,13 @@ import type { MatrixKernels } from '../kernels/reference.ts';
 import type { AttentionRecord } from './attention.ts';
 import type { KVCache } from './kv-cache.ts';
 import { headDim, type LayerWeights, type Model, type Tensor } from './model.ts';
+import {
+  checkInterventions,
+  interveneOnAttention,
+  patchResidual,
+  scaleNeurons,
+  type Intervention,
+} from './interventions.ts';
 import { embed } from './ops.ts';
 import { LAYER_TENSOR_NAMES, snapshot, type LayerTensorName, type LayerTrace, type Trace } from './trace.ts';
 
@@ -35,6 +42,8 @@ export interface ForwardOptions {
   trace?: boolean;
   /** 'all' returns logits for every position [T, V]; 'last' only for the last one [1, V] (what sampling needs). */
   logits?: 'all' | 'last';
+  /** Changes to make on purpose (interventions.ts); none by default, and an empty list changes nothing. */
+  interventions?: readonly Intervention[];
 }
 
 export interface ForwardResult {
@@ -78,6 +87,7 @@ interface Pass {
   T: number;
   /** Position of the first of them (the number already in the cache). */
   startPos: number;
+  interventions: readonly Intervention[];
   recorder: Recorder;
 }
 
@@ -100,6 +110,8 @@ export function forward(
   options: ForwardOptions,
 ): ForwardResult {
   checkInput(model, tokens, cache);
+  const interventions = options.interventions ?? [];
+  checkInterventions(model.config, interventions);
   const { config, weights } = model;
   const { dim, vocabSize, normEps } = config;
   const T = tokens.length;
@@ -110,6 +122,7 @@ export function forward(
     cache,
     T,
     startPos: cache.length,
+    interventions,
     recorder: options.trace === true ? new TraceRecorder() : NOT_RECORDING,
   };
   const { act, kernels, recorder } = pass;
@@ -120,11 +133,13 @@ export function forward(
   recorder.embeddings(act.x, [T, dim]);
 
   weights.layers.forEach((layer, l) => {
+    patchResidual(act.x, l, interventions, pass, dim);
     recorder.layerTensor('input', act.x, [T, dim]);
     attentionBlock(pass, layer, l); // x = x + Attention(RMSNorm(x))
-    feedForwardBlock(pass, layer); //   x = x + SwiGLU-FFN(RMSNorm(x))
+    feedForwardBlock(pass, layer, l); //   x = x + SwiGLU-FFN(RMSNorm(x))
     recorder.endLayer();
   });
+  patchResidual(act.x, config.nLayers, interventions, pass, dim);
   cache.length = pass.startPos + T;
 
   kernels.rmsNormRows(act.normed, act.x, weights.finalNorm.data, T, dim, normEps);
@@ -139,7 +154,7 @@ export function forward(
     data: rows === T ? logits : classify(pass, act.normed),
     shape: [T, vocabSize],
   });
-  const trace = recorder.finish(tokens, pass.startPos, allLogits);
+  const trace = recorder.finish(tokens, pass.startPos, interventions, allLogits);
   return { logits, trace };
 }
 
@@ -180,6 +195,15 @@ function attentionBlock(pass: Pass, layer: LayerWeights, l: number): void {
     shape,
     record,
   );
+  interveneOnAttention(l, pass.interventions, {
+    config: model.config,
+    rows: pass,
+    queries: act.q,
+    keys: cache.keys[l],
+    values: cache.values[l],
+    output: act.attnOutput,
+    tracedWeights: record?.weights,
+  });
   kernels.matmulTransposedB(act.projected, act.attnOutput, layer.wo.data, T, qDim, dim);
   addInPlace(act.x, act.projected);
   recorder.layerTensor('attnOutput', act.attnOutput, [T, qDim]);
@@ -188,7 +212,7 @@ function attentionBlock(pass: Pass, layer: LayerWeights, l: number): void {
 }
 
 /** x = x + SwiGLU-FFN(RMSNorm(x)), where FFN(h) = wDown · (silu(wGate·h) ⊙ (wUp·h)). */
-function feedForwardBlock(pass: Pass, layer: LayerWeights): void {
+function feedForwardBlock(pass: Pass, layer: LayerWeights, l: number): void {
   const { model, kernels, act, T, recorder } = pass;
   const { dim, hiddenDim, normEps } = model.config;
 
@@ -196,6 +220,7 @@ function feedForwardBlock(pass: Pass, layer: LayerWeights): void {
   kernels.matmulTransposedB(act.gate, act.normed, layer.wGate.data, T, dim, hiddenDim);
   kernels.matmulTransposedB(act.up, act.normed, layer.wUp.data, T, dim, hiddenDim);
   kernels.swiglu(act.activation, act.gate, act.up);
+  scaleNeurons(act.activation, l, pass.interventions, pass, hiddenDim);
   kernels.matmulTransposedB(act.projected, act.activation, layer.wDown.data, T, hiddenDim, dim);
   addInPlace(act.x, act.projected);
   recorder.layerTensor('ffnNorm', act.normed, [T, dim]);
@@ -233,7 +258,12 @@ interface Recorder {
   endLayer(): void;
   finalNorm(data: Float32Array, shape: readonly number[]): void;
   /** The Trace (`logits` is called only when recording), or undefined. */
-  finish(tokens: readonly number[], startPos: number, logits: () => Tensor): Trace | undefined;
+  finish(
+    tokens: readonly number[],
+    startPos: number,
+    interventions: readonly Intervention[],
+    logits: () => Tensor,
+  ): Trace | undefined;
 }
 
 const NOT_RECORDING: Recorder = {
@@ -285,12 +315,18 @@ class TraceRecorder implements Recorder {
     this.normed = snapshot(data, shape);
   }
 
-  finish(tokens: readonly number[], startPos: number, logits: () => Tensor): Trace {
+  finish(
+    tokens: readonly number[],
+    startPos: number,
+    interventions: readonly Intervention[],
+    logits: () => Tensor,
+  ): Trace {
     if (!this.embedded || !this.normed)
       throw new Error('forward: the pass recorded no embeddings or final norm');
     return {
       tokens: [...tokens],
       startPos,
+      interventions: [...interventions],
       embeddings: this.embedded,
       layers: this.layers,
       finalNorm: this.normed,

@@ -5,6 +5,7 @@
  * H = query heads, Hkv = key/value heads, D = headDim, dim = model width, hidden = FFN width, V = vocab):
  *
  *   tokens                       the T input ids, at positions startPos … startPos+T−1
+ *   interventions                what the pass changed on purpose (empty for a plain pass)
  *   embeddings                   [T, dim]      rows of the embedding table
  *   layers[l].input              [T, dim]      residual stream entering layer l
  *   layers[l].attnNorm           [T, dim]      RMSNorm(input) · gain
@@ -26,6 +27,7 @@
  *
  * Keys and values of earlier positions (from the KV cache) appear in scores/weights as columns 0 … startPos−1.
  */
+import type { Intervention } from './interventions.ts';
 import type { Tensor } from './model.ts';
 
 export interface LayerTrace {
@@ -78,6 +80,8 @@ export type LayerTensorName = (typeof LAYER_TENSOR_NAMES)[number];
 export interface Trace {
   tokens: number[];
   startPos: number;
+  /** What the pass was asked to change (interventions.ts); the tensors below show the changed values. */
+  interventions: Intervention[];
   embeddings: Tensor;
   layers: LayerTrace[];
   finalNorm: Tensor;
