@@ -21,8 +21,20 @@ export interface TextSurprise {
 }
 
 /**
+ * −ln p(token) under softmax(row) at temperature 1, in float64 as ln Σ e^(z − max) − (z_token − max), so no
+ * exponent overflows.
+ */
+export function tokenSurpriseAt(row: ArrayLike<number>, token: number): number {
+  let max = -Infinity;
+  for (let i = 0; i < row.length; i++) if (row[i] > max) max = row[i];
+  let sum = 0;
+  for (let i = 0; i < row.length; i++) sum += Math.exp(row[i] - max);
+  return Math.log(sum) - (row[token] - max);
+}
+
+/**
  * The surprise of every token of `tokens` from `logits` ([T, vocabSize], row-major: every position's row, as a
- * Trace holds them). Computed in float64 as ln Σ e^(z − max) − (z_token − max), so no exponent overflows.
+ * Trace holds them), each by tokenSurpriseAt.
  */
 export function textSurprise(
   tokens: readonly number[],
@@ -35,12 +47,7 @@ export function textSurprise(
   }
   const surprise = new Float64Array(Math.max(0, T - 1));
   for (let t = 1; t < T; t++) {
-    const row = logits.subarray((t - 1) * vocabSize, t * vocabSize);
-    let max = -Infinity;
-    for (let i = 0; i < vocabSize; i++) if (row[i] > max) max = row[i];
-    let sum = 0;
-    for (let i = 0; i < vocabSize; i++) sum += Math.exp(row[i] - max);
-    surprise[t - 1] = Math.log(sum) - (row[tokens[t]] - max);
+    surprise[t - 1] = tokenSurpriseAt(logits.subarray((t - 1) * vocabSize, t * vocabSize), tokens[t]);
   }
   const probability = surprise.map((s) => Math.exp(-s));
   const meanNll = surprise.length > 0 ? surprise.reduce((a, b) => a + b, 0) / surprise.length : NaN;
