@@ -12,7 +12,12 @@ import { randomModel } from '../src/engine/init.ts';
 import { KVCache } from '../src/engine/kv-cache.ts';
 import type { Model, ModelConfig } from '../src/engine/model.ts';
 import { XorShiftRng } from '../src/engine/rng.ts';
-import { sampleToken, type SamplingSettings } from '../src/engine/sampling.ts';
+import {
+  filterCandidates,
+  sampleToken,
+  temperatureSoftmax,
+  type SamplingSettings,
+} from '../src/engine/sampling.ts';
 import { parseLlama2cCheckpoint } from '../src/formats/llama2c.ts';
 import { defaultKernels, loadModelFolder, seededRandom } from './helpers.ts';
 import { haveShared, STORIES260K } from './shared.ts';
@@ -102,6 +107,11 @@ function checkAgainstBruteForce(logits: Float32Array, settings: SamplingSettings
     expect(Math.abs(view.sorted[i] - brute.p[brute.order[i]])).toBeLessThan(1e-6);
   }
   const filtered = view.active.topK || view.active.minP || view.active.topP;
+  if (filtered) {
+    // The survivors are exactly, in order, the candidates the engine's filter hands to the sampler.
+    const candidates = filterCandidates(temperatureSoftmax(logits, settings.temperature), settings);
+    expect(Array.from(view.order.subarray(0, view.kept))).toEqual(candidates.map((c) => c.token));
+  }
   for (let i = 0; i < view.kept; i++) {
     const expected = brute.p[brute.order[i]] / (filtered ? brute.mass : 1);
     expect(Math.abs(view.renormalised[i] - expected)).toBeLessThan(1e-5);

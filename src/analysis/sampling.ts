@@ -76,10 +76,15 @@ export function sortedDistribution(logits: Float32Array, settings: SamplingSetti
   if (greedy) {
     afterTopK = afterMinP = kept = 1;
   } else if (active.topK || active.minP || active.topP) {
-    // The engine's own filter, asked once per stage: what top-k leaves, then min-p, then everything.
-    afterTopK = active.topK ? filterCandidates(probabilities, { ...settings, minP: 0, topP: 0 }).length : V;
-    afterMinP = active.minP ? filterCandidates(probabilities, { ...settings, topP: 0 }).length : afterTopK;
-    kept = active.topP ? filterCandidates(probabilities, settings).length : afterMinP;
+    // The stages on the sorted list, by the engine's rules (top-k: the first k; min-p: p ≥ minP · max p)…
+    afterTopK = active.topK ? Math.min(settings.topK!, V) : V;
+    afterMinP = afterTopK;
+    if (active.minP) {
+      const threshold = settings.minP! * sorted[0];
+      while (afterMinP > 0 && sorted[afterMinP - 1] < threshold) afterMinP--;
+    }
+    // …and what survives all of them is what the engine's own filter returns, the list sampleToken draws from.
+    kept = filterCandidates(probabilities, settings).length;
   }
   let keptMass = 0;
   for (let i = 0; i < kept; i++) keptMass = Math.fround(keptMass + sorted[i]);
