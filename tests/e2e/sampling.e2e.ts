@@ -175,6 +175,19 @@ describe.skipIf(unavailable !== undefined)('chapter 11 (sampling) in Chromium', 
       (f) => f.settings.topK === 5 && Math.abs(f.settings.minP! - 0.05) < 1e-9,
     );
     expect(checkDistribution(filtered).afterTopK).toBe(5);
+    // The settings travel in the link, and a link restores them.
+    await expect.poll(() => new URL(page.url()).searchParams.get('top-k')).toBe('5');
+    const link = new URL(page.url()).searchParams;
+    expect([link.get('top-p'), link.get('min-p')].map(Number)).toEqual([
+      filtered.settings.topP,
+      filtered.settings.minP,
+    ]);
+    const linked = await openPage(session);
+    await linked.page.goto(`${session.origin}/sampling?${link.toString()}`);
+    await waitForAnalysis(linked.page, PROMPT);
+    const restored = await published<Distribution>(linked.page, 'sampling.distribution', tokens);
+    expect(restored.settings).toEqual(filtered.settings);
+    await linked.page.close();
     // Temperature to 0 with Home: greedy, one survivor.
     await page.focus('#samp-temperature');
     await page.keyboard.press('Home');

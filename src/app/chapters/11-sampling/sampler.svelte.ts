@@ -1,6 +1,6 @@
 /**
- * Chapter 11's shared state: the sampler's settings (temperature and seed are the course's, in the URL; the
- * filters live here, and chapter 12's loop samples with them too), the last row of logits of the reader's
+ * Chapter 11's shared state: the sampler's settings (the course's, in the URL: chapter 12's loop samples with
+ * them too), the last row of logits of the reader's
  * text with the vocabulary's pieces (one answer for every figure of the page), and the `glassbox generate`
  * command that reproduces a draw in Node.
  */
@@ -11,14 +11,9 @@ import type { SamplingSettings } from '../../../engine/sampling.ts';
 import { chapter } from './chapter.ts';
 import type { handlers, LastLogits } from './worker.ts';
 
-/** The filters, off by the engine's rules: top-k 0, min-p 0, top-p 0 or 1. Top-p 0.9 is llama2.c's default. */
-export const DEFAULT_FILTERS = { topK: 0, topP: 0.9, minP: 0 };
-
-export const filters: { topK: number; topP: number; minP: number } = $state({ ...DEFAULT_FILTERS });
-
 /** The settings the page samples with now. */
 export function samplingSettings(): SamplingSettings {
-  return { temperature: course.temperature, topK: filters.topK, topP: filters.topP, minP: filters.minP };
+  return { temperature: course.temperature, topK: course.topK, topP: course.topP, minP: course.minP };
 }
 
 export function samplingWorker() {
