@@ -9,7 +9,7 @@ import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { forward } from '../engine/forward.ts';
-import { generateTokens } from '../engine/generate.ts';
+import { generateTokens, stopTokensFor } from '../engine/generate.ts';
 import { KVCache } from '../engine/kv-cache.ts';
 import { XorShiftRng } from '../engine/rng.ts';
 import {
@@ -205,8 +205,7 @@ async function generateCommand(args: string[], io: CliIO): Promise<number> {
     sampling,
     rng: new XorShiftRng(seed),
     kernels,
-    // llama2.c stops when BOS (the start of the next story) is sampled; our own models also stop at EOS.
-    stopTokens: tokenizer.family === 'llama2c' ? [tokenizer.bosId] : [tokenizer.bosId, tokenizer.eosId],
+    stopTokens: stopTokensFor(tokenizer),
   })) {
     const piece = tokenizer.decodePiece(previous, token);
     io.stdout.write(tokenizer.family === 'llama2c' ? llama2cPrintable(piece) : piece);

@@ -33,6 +33,18 @@ export interface GeneratedToken {
   fromPrompt: boolean;
 }
 
+/**
+ * The tokens that end generation for a tokenizer: llama2.c's models end a story by starting the next one, so
+ * only BOS stops them (as in llama2.c's `run`); our own models also stop at EOS.
+ */
+export function stopTokensFor(tokenizer: {
+  family: 'llama2c' | 'bpe';
+  bosId: number;
+  eosId: number;
+}): number[] {
+  return tokenizer.family === 'llama2c' ? [tokenizer.bosId] : [tokenizer.bosId, tokenizer.eosId];
+}
+
 /** llama2.c's rule: 0, negative or too many steps mean "the whole context". */
 export function clampSteps(steps: number, seqLen: number): number {
   return steps <= 0 || steps > seqLen ? seqLen : Math.floor(steps);

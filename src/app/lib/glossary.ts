@@ -95,6 +95,7 @@ export const GLOSSARY = {
     definition:
       'A number the logits are divided by before softmax: below 1 it sharpens the distribution towards the likeliest tokens, above 1 it flattens it.',
     chapter: 'whole-machine',
+    also: 'sampling',
   },
   codePoint: {
     term: 'code point',

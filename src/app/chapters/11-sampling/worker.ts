@@ -6,7 +6,7 @@
  */
 import * as Comlink from 'comlink';
 import { tokenSurpriseAt } from '../../../analysis/surprise.ts';
-import { GenerationLoop } from '../../../engine/generate.ts';
+import { GenerationLoop, stopTokensFor } from '../../../engine/generate.ts';
 import { XorShiftRng } from '../../../engine/rng.ts';
 import type { SamplingSettings } from '../../../engine/sampling.ts';
 import { selectKernels } from '../../../kernels/select.ts';
@@ -17,8 +17,6 @@ export interface LastLogits {
   tokens: number[];
   /** logits[-1]: one score per vocabulary entry for the position after the last token. */
   logits: Float32Array;
-  /** The stop tokens of this model's tokenizer (BOS, EOS): sampling one ends generation. */
-  stopTokens: number[];
 }
 
 export interface Continuation {
@@ -72,7 +70,7 @@ function continuation(
   newTokens: number,
 ): Continuation {
   const { model, tokenizer } = requireModel();
-  const stopTokens = [tokenizer.bosId, tokenizer.eosId];
+  const stopTokens = stopTokensFor(tokenizer);
   const loop = new GenerationLoop(model, promptTokens, {
     sampling: settings,
     rng: new XorShiftRng(seed),
@@ -103,13 +101,11 @@ function continuation(
 export const handlers = {
   /** The last row of logits of the reader's pass over `tokens` (BOS first), from its Trace. */
   lastLogits(tokens: number[]): LastLogits {
-    const { model, tokenizer } = requireModel();
+    const { model } = requireModel();
     const { vocabSize } = model.config;
     const all = traceFor(tokens).logits.data;
     const logits = all.slice(all.length - vocabSize);
-    return Comlink.transfer({ tokens: [...tokens], logits, stopTokens: [tokenizer.bosId, tokenizer.eosId] }, [
-      logits.buffer,
-    ]);
+    return Comlink.transfer({ tokens: [...tokens], logits }, [logits.buffer]);
   },
 
   /** Every token of the vocabulary as the figures write it (pieceLabel), by id. */

@@ -7,7 +7,7 @@
 import { sortedDistribution } from '../../../analysis/sampling.ts';
 import { shuffledTokens, textSurprise } from '../../../analysis/surprise.ts';
 import { forward } from '../../../engine/forward.ts';
-import { GenerationLoop } from '../../../engine/generate.ts';
+import { GenerationLoop, stopTokensFor } from '../../../engine/generate.ts';
 import { KVCache } from '../../../engine/kv-cache.ts';
 import { headDim } from '../../../engine/model.ts';
 import { XorShiftRng } from '../../../engine/rng.ts';
@@ -139,7 +139,7 @@ export const handlers = {
       capacity: config.seqLen,
       bytesPerRow,
       bytesPerPosition: bytesPerRow * config.nLayers,
-      stopTokens: [...new Set([tokenizer.bosId, tokenizer.eosId])].map((token) => ({
+      stopTokens: stopTokensFor(tokenizer).map((token) => ({
         token,
         piece: tokenizer.pieceLabel(token),
       })),
@@ -161,7 +161,7 @@ export const handlers = {
       const rank = rankOf(token);
       return rank < distribution.kept ? distribution.renormalised[rank] : 0;
     };
-    const stopTokens = [tokenizer.bosId, tokenizer.eosId];
+    const stopTokens = stopTokensFor(tokenizer);
     const stopped = stopTokens.includes(step.token)
       ? 'stop token'
       : loop.engine.canStep
@@ -189,7 +189,7 @@ export const handlers = {
       probability: chance(step.token),
       top,
       kept: distribution.kept,
-      stopChance: [...new Set(stopTokens)].reduce((sum, token) => sum + chance(token), 0),
+      stopChance: stopTokens.reduce((sum, token) => sum + chance(token), 0),
       stopped,
       text: tokenizer.decode(loop.tokens),
       elapsedMs,
