@@ -13,6 +13,8 @@ import { headDim, kvHeadOf, type Model, type ModelConfig } from '../engine/model
 import { XorShiftRng } from '../engine/rng.ts';
 import type { Intervention } from '../engine/interventions.ts';
 import type { Trace } from '../engine/trace.ts';
+import { UNK_ID as LLAMA2C_UNK_ID } from '../tokenizers/llama2c.ts';
+import type { Tokenizer } from '../tokenizers/tokenizer.ts';
 import type { MatrixKernels } from '../kernels/reference.ts';
 import type { LayerKernels } from '../kernels/layer-reference.ts';
 
@@ -465,4 +467,13 @@ export function kvCacheTable(config: ModelConfig, label: string): KvCacheRow[] {
     kvCacheRow({ ...kvShapeOf(config), name: label, context: config.seqLen }, ENGINE_CACHE_BYTES),
     ...PUBLISHED_CONFIGS.map((published) => kvCacheRow(published, HALF_PRECISION_BYTES)),
   ];
+}
+
+/**
+ * The ids the induction test never draws besides BOS: the tokenizer's end-of-sequence token and, for a
+ * llama2.c vocabulary, its <unk> (tokens that mark boundaries or failures rather than text).
+ */
+export function specialTokenIds(tokenizer: Tokenizer): number[] {
+  const unknown = tokenizer.family === 'llama2c' ? [LLAMA2C_UNK_ID] : [];
+  return [tokenizer.bosId, tokenizer.eosId, ...unknown];
 }
