@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { forward } from '../src/engine/forward.ts';
 import { randomModel } from '../src/engine/init.ts';
-import type { Intervention } from '../src/engine/interventions.ts';
+import { describeIntervention, type Intervention } from '../src/engine/interventions.ts';
 import { KVCache } from '../src/engine/kv-cache.ts';
 import { headDim, kvHeadOf, type Model, type ModelConfig } from '../src/engine/model.ts';
 import { referenceKernels, type MatrixKernels } from '../src/kernels/reference.ts';
@@ -351,5 +351,29 @@ describe.skipIf(!haveShared)('on stories260K (a real model) with the default ker
       }
       expect(worst).toBeLessThan(1e-5 * largest(clean.layers[layer].attnProjected.data));
     }
+  });
+});
+
+describe('describeIntervention', () => {
+  it('says what each kind changes in one line', () => {
+    expect(describeIntervention({ kind: 'ablateHead', layer: 1, head: 2, mode: 'zero' })).toBe(
+      'head 2 of layer 1 zeroed',
+    );
+    expect(
+      describeIntervention({ kind: 'scaleNeuron', layer: 0, neuron: 7, factor: 0, positions: [3] }),
+    ).toBe('neuron 7 of layer 0 ×0 at position 3');
+    expect(
+      describeIntervention({
+        kind: 'overrideAttention',
+        layer: 2,
+        head: 0,
+        position: 5,
+        set: [{ key: 1, weight: 1 }],
+        renormalise: true,
+      }),
+    ).toBe('head 0 of layer 2: position 5 attends with 1 on position 1, the rest rescaled to sum to 1');
+    expect(
+      describeIntervention({ kind: 'patchResidual', layer: 3, position: 4, value: new Float32Array(1) }),
+    ).toBe('the stream entering layer 3 at position 4 patched from another run');
   });
 });
