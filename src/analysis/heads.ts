@@ -176,12 +176,12 @@ export interface AblationMap {
 
 /** log softmax(logits row)[target], computed stably (max subtracted) in float64. */
 export function logProbability(logits: Float32Array, row: number, vocabSize: number, target: number): number {
-  const offset = row * vocabSize;
-  let max = -Infinity;
-  for (let i = 0; i < vocabSize; i++) max = Math.max(max, logits[offset + i]);
+  const values = logits.subarray(row * vocabSize, (row + 1) * vocabSize);
+  let max = values[0];
+  for (let i = 1; i < vocabSize; i++) if (values[i] > max) max = values[i];
   let sum = 0;
-  for (let i = 0; i < vocabSize; i++) sum += Math.exp(logits[offset + i] - max);
-  return logits[offset + target] - max - Math.log(sum);
+  for (let i = 0; i < vocabSize; i++) sum += Math.exp(values[i] - max);
+  return values[target] - max - Math.log(sum);
 }
 
 /** log p(tokens[t+1]) at every position t = 0 … T−2 of a pass's logits [T, V]. */

@@ -1,8 +1,9 @@
 /**
  * Chapter 8 in Chromium: the head patterns and their scores, the induction test and the ablation map show
- * the numbers a Node run of the same engine and analysis gives on the same files; the heads, the ablation
- * cells and the induction seed work from the keyboard; the ablation map's time in the worker is reported
- * (and held to 300 ms on a 64-token text); axe and screenshots at 1280 and 375 px.
+ * the numbers a Node run of the same engine and analysis gives on the same files, and that
+ * `glassbox inspect heads|ablate` prints; the heads, the ablation cells and the induction seed work from the
+ * keyboard; the ablation map's time in the worker is reported (and held to 300 ms on a 64-token text); axe
+ * and screenshots at 1280 and 375 px.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -28,6 +29,7 @@ import {
   sessionForSuite,
   waitForAnalysis,
 } from './harness.ts';
+import { runCli } from '../cli-helpers.ts';
 import { defaultKernels, loadModelFolder } from '../helpers.ts';
 
 const unavailable = e2eUnavailable();
@@ -133,7 +135,29 @@ describe.skipIf(unavailable !== undefined)('chapter 8 (heads) in Chromium', () =
       expect(score.firstToken).toBeCloseTo(expected[i].firstToken!, 5);
     });
 
-    // The induction test: the default seed and length, the same tokens and scores as Node.
+    // `glassbox inspect heads` on the files the site serves prints the same numbers.
+    const cli = await runCli([
+      'inspect',
+      'heads',
+      '--model',
+      join(SITE, 'models', 'house'),
+      '--prompt',
+      prompt,
+      '--json',
+    ]);
+    expect(cli.code).toBe(0);
+    const printed = JSON.parse(cli.stdout.toString()) as {
+      tokens: number[];
+      heads: { previousToken: number; firstToken: number; induction: number }[];
+      induction: { tokens: number[] };
+    };
+    expect(printed.tokens).toEqual(tokens);
+    printed.heads.forEach((head, i) => {
+      expect(head.previousToken).toBeCloseTo(patterns.scores[i].previousToken!, 5);
+      expect(head.firstToken).toBeCloseTo(patterns.scores[i].firstToken!, 5);
+    });
+
+    // The induction test: the default seed and length, the same tokens and scores as Node and the CLI.
     const { length, seed } = INDUCTION_DEFAULTS;
     const input = inductionInput(
       node.model.config,
@@ -149,6 +173,8 @@ describe.skipIf(unavailable !== undefined)('chapter 8 (heads) in Chromium', () =
     );
     const nodeInduction = inductionScores(node.trace(input.tokens), length);
     induction.scores.forEach((score, i) => expect(score).toBeCloseTo(nodeInduction[i].induction, 5));
+    expect(printed.induction.tokens).toEqual(input.tokens);
+    printed.heads.forEach((head, i) => expect(head.induction).toBeCloseTo(induction.scores[i], 5));
 
     // The ablation map: every head's mean change in log p, as Node computes it; the worker's time.
     const ablation = await published<Published & { delta: number[]; ms: number; passes: number }>(
@@ -159,6 +185,17 @@ describe.skipIf(unavailable !== undefined)('chapter 8 (heads) in Chromium', () =
     const map = ablationMap(node.model, trace, node.kernels);
     expect(ablation.passes).toBe(16);
     ablation.delta.forEach((value, i) => expect(value).toBeCloseTo(map.delta[i], 4));
+    const ablate = await runCli([
+      'inspect',
+      'ablate',
+      '--model',
+      join(SITE, 'models', 'house'),
+      '--prompt',
+      prompt,
+      '--json',
+    ]);
+    const ablatePrinted = JSON.parse(ablate.stdout.toString()) as { heads: { delta: number }[] };
+    ablatePrinted.heads.forEach((head, i) => expect(head.delta).toBeCloseTo(ablation.delta[i], 4));
     // Timing: the map again in each mode, twice; the best of the four runs is held to the budget.
     const times = [ablation.ms];
     for (const mode of ['mean', 'zero', 'mean']) {
