@@ -44,19 +44,20 @@ export interface SpeculativeStats {
 
 /**
  * Yields every token after the first prompt token, like generateTokens (prompt tokens first, then sampled
- * ones), and returns the statistics. With sampling, the same seed does not draw the same tokens as
- * generateTokens (the coins are spent differently); the distribution is the same.
+ * ones), keeping count in `stats` as it goes (a caller can read it between tokens) and returning it. With
+ * sampling, the same seed does not draw the same tokens as generateTokens (the coins are spent differently);
+ * the distribution is the same.
  */
 export function* speculativeGenerate(
   target: Model,
   promptTokens: readonly number[],
   options: SpeculativeOptions,
+  stats: SpeculativeStats = { proposed: 0, accepted: 0, targetPasses: 0, draftPasses: 0 },
 ): Generator<GeneratedToken, SpeculativeStats> {
   const { draft, draftTokens, sampling, rng, kernels } = options;
   checkPair(target, draft, draftTokens, promptTokens);
   const steps = clampSteps(options.steps, target.config.seqLen);
   const stopTokens = options.stopTokens ?? [];
-  const stats: SpeculativeStats = { proposed: 0, accepted: 0, targetPasses: 0, draftPasses: 0 };
 
   const n = promptTokens.length;
   for (let position = 1; position <= Math.min(n - 1, steps); position++)
