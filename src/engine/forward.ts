@@ -18,7 +18,7 @@
 import { withLayerKernels, type EngineKernels, type LayerKernels } from '../kernels/layer-reference.ts';
 import type { MatrixKernels } from '../kernels/reference.ts';
 import type { AttentionRecord } from './attention.ts';
-import type { KVCache } from './kv-cache.ts';
+import type { KVStore } from './kv-cache.ts';
 import { headDim, type LayerWeights, type Model, type Tensor } from './model.ts';
 import {
   checkInterventions,
@@ -83,7 +83,7 @@ type Activations = ReturnType<typeof allocateActivations>;
  * so every weight matrix is read once for all of them.
  */
 interface Sequence {
-  cache: KVCache;
+  cache: KVStore;
   /** Position of its first new token (the number of positions already in its cache). */
   startPos: number;
   /** How many new tokens it has, and the first row of the pass they occupy. */
@@ -138,19 +138,19 @@ function runBlocks(pass: Pass, tokens: readonly number[]): void {
 export function forward(
   model: Model,
   tokens: readonly number[],
-  cache: KVCache,
+  cache: KVStore,
   options: ForwardOptions & { trace: true },
 ): TracedForwardResult;
 export function forward(
   model: Model,
   tokens: readonly number[],
-  cache: KVCache,
+  cache: KVStore,
   options: ForwardOptions,
 ): ForwardResult;
 export function forward(
   model: Model,
   tokens: readonly number[],
-  cache: KVCache,
+  cache: KVStore,
   options: ForwardOptions,
 ): ForwardResult {
   checkInput(model, tokens, cache);
@@ -185,7 +185,7 @@ export function forward(
 /** One sequence of a batched pass: its new tokens and its own KV cache. */
 export interface BatchEntry {
   tokens: readonly number[];
-  cache: KVCache;
+  cache: KVStore;
 }
 
 /**
@@ -282,19 +282,19 @@ function attendWithinSequence(pass: Pass, sequence: Sequence, l: number): void {
   kernels.applyRopeRows(queries, startPos, T, nHeads, hd, ropeLayout, ropeTheta);
   kernels.applyRopeRows(keys, startPos, T, nKvHeads, hd, ropeLayout, ropeTheta);
   // The new keys and values join the cache before attention, so each token can attend to itself.
-  cache.keys[l].set(keys, startPos * kvDim);
-  cache.values[l].set(rowsOf(act.v, sequence, kvDim), startPos * kvDim);
+  cache.write(l, startPos, keys, rowsOf(act.v, sequence, kvDim));
+  const cached = cache.read(l, startPos + T);
 
   const output = rowsOf(act.attnOutput, sequence, qDim);
   const shape = { nHeads, nKvHeads, headDim: hd };
   const record = recorder.attentionRecord(nHeads, startPos, T);
-  kernels.causalSelfAttention(output, queries, cache.keys[l], cache.values[l], startPos, T, shape, record);
+  kernels.causalSelfAttention(output, queries, cached.keys, cached.values, startPos, T, shape, record);
   interveneOnAttention(l, pass.interventions, {
     config: model.config,
     rows: sequence,
     queries,
-    keys: cache.keys[l],
-    values: cache.values[l],
+    keys: cached.keys,
+    values: cached.values,
     output,
     tracedWeights: record?.weights,
   });
@@ -432,7 +432,7 @@ export function causalMask(startPos: number, T: number): Float32Array {
   return mask;
 }
 
-function checkInput(model: Model, tokens: readonly number[], cache: KVCache) {
+function checkInput(model: Model, tokens: readonly number[], cache: KVStore) {
   if (tokens.length === 0) throw new Error('forward: no tokens given');
   if (cache.length + tokens.length > cache.capacity) {
     throw new Error(
