@@ -199,6 +199,36 @@ export const GLOSSARY = {
       'Attention divides each query–key score by the square root of the head’s width d, so that wide vectors do not give ever larger scores.',
     chapter: 'position',
   },
+  previousTokenHead: {
+    term: 'previous-token head',
+    definition:
+      'An attention head that puts most of each token’s weight on the token just before it, so that later layers know what came before each token.',
+    chapter: 'heads',
+  },
+  attentionSink: {
+    term: 'attention sink',
+    definition:
+      'A token (usually the first) on which heads park the attention they have no use for: softmax makes every row of weights sum to 1, so the weight has to go somewhere.',
+    chapter: 'heads',
+  },
+  inductionHead: {
+    term: 'induction head',
+    definition:
+      'A head that, from the current token, attends to the token that followed an earlier copy of it, so the model can repeat what came next last time.',
+    chapter: 'heads',
+  },
+  kvCache: {
+    term: 'KV cache',
+    definition:
+      'The keys and values of every earlier position, kept while generating so that each new token does not recompute them: 2 × layers × key/value heads × head size numbers per position.',
+    chapter: 'heads',
+  },
+  ablation: {
+    term: 'ablation',
+    definition:
+      'Removing one part of a model on purpose (a head, a neuron) and measuring what gets worse, to learn what that part does.',
+    chapter: 'heads',
+  },
 } satisfies Record<string, GlossaryEntry>;
 
 export type TermId = keyof typeof GLOSSARY;

@@ -3,5 +3,10 @@
  * entry here (the key is the view's name on the command line).
  */
 import type { InspectView } from '../inspect.ts';
+import { ablateView } from './ablate.ts';
+import { headsView } from './heads.ts';
 
-export const INSPECT_VIEWS = {} satisfies Record<string, InspectView>;
+export const INSPECT_VIEWS = {
+  heads: headsView,
+  ablate: ablateView,
+} satisfies Record<string, InspectView>;
