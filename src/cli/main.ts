@@ -4,12 +4,16 @@
  *   glassbox generate --model M [--tokenizer T] [--prompt TEXT] [--steps N] [--temperature T] [--top-p P]
  *                     [--top-k K] [--min-p P] [--seed S]
  *   glassbox trace    --model M [--tokenizer T] --prompt TEXT --json [--all]
+ *   glassbox inspect  heads|lens|ablate|neurons --model M [--tokenizer T] --prompt TEXT --json [view options]
  */
+import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { forward } from '../engine/forward.ts';
 import { generateTokens, stopTokensFor } from '../engine/generate.ts';
+import type { Model } from '../engine/model.ts';
+import { speculativeGenerate, type SpeculativeStats } from '../engine/speculative.ts';
+import { findTokenizerFile, loadModel } from '../formats/node.ts';
 import { KVCache } from '../engine/kv-cache.ts';
 import { XorShiftRng } from '../engine/rng.ts';
 import {
@@ -18,14 +22,20 @@ import {
   validateSamplingSettings,
   type SamplingSettings,
 } from '../engine/sampling.ts';
-import {
-  selectKernels,
-  type KernelPreference,
-  type KernelSet,
-  type ThreadPreference,
-} from '../kernels/select.ts';
 import { MAX_MODEL_FILE_BYTES } from '../formats/node.ts';
 import { MAX_BPE_VOCAB_SIZE } from '../tokenizers/bpe.ts';
+import {
+  HelpRequested,
+  kernelsOption,
+  modelOptions,
+  numberOption,
+  parse,
+  requireModel,
+  requirePromptFits,
+  UsageError,
+  wholeNumberOption,
+} from './args.ts';
+import { inspectCommand, inspectUsage } from './inspect.ts';
 import { loadModelAndTokenizer } from './load.ts';
 import { trainTokenizerCommand } from './train-tokenizer.ts';
 import { DEFAULT_TRAIN_SETTINGS, trainModel, type TrainSettings } from './train/run.ts';
@@ -43,6 +53,7 @@ const USAGE = `Usage: glassbox <command> [options]
 Commands (each also takes --help):
   generate   Generate text from a prompt (llama2.c "run" semantics and output)
   trace      Print the tokens, logits and (with --all) every intermediate tensor as JSON
+  inspect    Print what a chapter's figure shows (head scores, logit lens, ablation map, neurons) as JSON
   train      Train a Llama-style model on a UTF-8 text file (checkpoints, --resume, log, loss plot)
   train-tokenizer  Learn a byte-level BPE vocabulary from a UTF-8 text file (tokenizer.json)
   help       Show this message
@@ -61,12 +72,16 @@ generate options:
   --top-k K           keep only the K most likely tokens (default 0 = off)
   --min-p P           keep tokens with p >= P * max p (default 0 = off)
   --seed S            random seed, a positive integer (default: the current time, printed to stderr)
+  --draft PATH        speculative decoding: a small model with the same tokenizer guesses, the model checks
+                      (greedy text is exactly the model's own; sampled text has the model's distribution)
+  --draft-tokens K    tokens the draft guesses per round (default 4)
 
 trace options:
   --prompt TEXT       the text to run
   --json              print JSON (the only format for now)
   --all               include the whole Trace (every intermediate tensor), not just tokens and logits
 
+${inspectUsage()}
 train options (defaults in brackets; a resumed run keeps the settings it started with):
   --input FILE        UTF-8 text (or .gz); blank-line-separated blocks are held out by a seeded rule for validation
   --out DIR           output folder: config.json, model.safetensors, tokenizer.json, checkpoint, log, loss.svg
@@ -92,68 +107,8 @@ Examples:
   glassbox generate --model stories260K.bin --tokenizer tok512.bin --temperature 0 --steps 200
   glassbox generate --model stories15M.bin --prompt "Once upon a time" --seed 42
   glassbox trace --model stories260K.bin --tokenizer tok512.bin --prompt "Lily and Tom" --json
+  glassbox inspect heads --model models/house --prompt "In the beginning" --json
 `;
-
-class UsageError extends Error {}
-
-/** `glassbox <command> --help`: not an error; main prints the usage to stdout. */
-class HelpRequested extends Error {}
-
-const modelOptions = {
-  model: { type: 'string' },
-  tokenizer: { type: 'string' },
-  prompt: { type: 'string' },
-  kernels: { type: 'string' },
-  threads: { type: 'string' },
-} as const satisfies ParseArgsConfig['options'];
-
-const KERNEL_CHOICES: readonly KernelPreference[] = ['auto', 'wasm', 'ts', 'wasm-simd', 'wasm-relaxed-simd'];
-
-const THREAD_CHOICES: Record<string, ThreadPreference> = { '1': 1, '2': 2, auto: 'auto' };
-
-/**
- * --kernels: which matrix kernels to run (default auto: the fastest this runtime supports); --threads: on
- * how many threads (default 1).
- */
-function kernelsOption(value: string | undefined, threads = '1'): KernelSet {
-  const preference = (value ?? 'auto') as KernelPreference;
-  if (!KERNEL_CHOICES.includes(preference)) {
-    throw new UsageError(`--kernels must be one of ${KERNEL_CHOICES.join(', ')}; got "${value}"`);
-  }
-  if (!Object.hasOwn(THREAD_CHOICES, threads)) {
-    throw new UsageError(`--threads must be one of 1, 2, auto; got "${threads}"`);
-  }
-  return selectKernels(preference, { threads: THREAD_CHOICES[threads] });
-}
-
-/** Every command takes --help (and -h), which wins over everything else on the line. */
-function parse<O extends ParseArgsConfig['options']>(args: string[], options: O) {
-  if (args.includes('--help') || args.includes('-h')) throw new HelpRequested();
-  try {
-    return parseArgs({ args, options, strict: true, allowPositionals: false }).values;
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-}
-
-/**
- * A number option: absent → fallback; present → must parse completely to a finite number. Range checks
- * (≥ 0, whole, …) belong to each option; "Infinity", "NaN" and "1e400" (which overflows) stop here.
- */
-function numberOption(value: string | undefined, name: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  const parsed = Number(value);
-  if (value.trim() === '' || Number.isNaN(parsed))
-    throw new UsageError(`--${name} must be a number, got "${value}"`);
-  if (!Number.isFinite(parsed)) throw new UsageError(`--${name} must be a finite number, got "${value}"`);
-  return parsed;
-}
-
-function requireModel(model: string | undefined): string {
-  if (!model)
-    throw new UsageError('--model is required (a llama2.c .bin file or a Hugging Face Llama folder)');
-  return model;
-}
 
 async function generateCommand(args: string[], io: CliIO): Promise<number> {
   const values = parse(args, {
@@ -164,6 +119,8 @@ async function generateCommand(args: string[], io: CliIO): Promise<number> {
     'top-k': { type: 'string' },
     'min-p': { type: 'string' },
     seed: { type: 'string' },
+    draft: { type: 'string' },
+    'draft-tokens': { type: 'string' },
   });
   const steps = numberOption(values.steps, 'steps', 256);
   if (!Number.isInteger(steps) || steps < 0)
@@ -183,7 +140,17 @@ async function generateCommand(args: string[], io: CliIO): Promise<number> {
   const seed = parseSeed(values.seed);
   const kernels = kernelsOption(values.kernels, values.threads);
 
+  if (values['draft-tokens'] !== undefined && values.draft === undefined)
+    throw new UsageError('--draft-tokens needs --draft (the model that guesses)');
+  const draftTokens = wholeNumberOption(values['draft-tokens'], 'draft-tokens', 4, 1, 32);
+
   const { model, tokenizer } = await loadModelAndTokenizer(modelPath, values.tokenizer);
+  const draft = values.draft
+    ? {
+        draft: await loadDraftModel(values.draft, model, values.tokenizer ?? findTokenizerFile(modelPath)!),
+        draftTokens,
+      }
+    : undefined;
   if (sampling.temperature > 0 && samplesGreedily(sampling.temperature)) {
     io.stderr.write(
       `temperature ${sampling.temperature} is below ${MIN_SAMPLING_TEMPERATURE}: sampling greedily, as with 0\n`,
@@ -197,16 +164,22 @@ async function generateCommand(args: string[], io: CliIO): Promise<number> {
 
   requirePromptFits(promptTokens.length, model.config.seqLen);
 
-  let previous = promptTokens[0];
-  let startTime = 0;
-  let sampled = 0;
-  for (const { token, fromPrompt } of generateTokens(model, promptTokens, {
+  const loopOptions = {
     steps,
     sampling,
     rng: new XorShiftRng(seed),
     kernels,
     stopTokens: stopTokensFor(tokenizer),
-  })) {
+  };
+  const stats: SpeculativeStats = { proposed: 0, accepted: 0, targetPasses: 0, draftPasses: 0 };
+  const generated = draft
+    ? speculativeGenerate(model, promptTokens, { ...loopOptions, ...draft }, stats)
+    : generateTokens(model, promptTokens, loopOptions);
+
+  let previous = promptTokens[0];
+  let startTime = 0;
+  let sampled = 0;
+  for (const { token, fromPrompt } of generated) {
     const piece = tokenizer.decodePiece(previous, token);
     io.stdout.write(tokenizer.family === 'llama2c' ? llama2cPrintable(piece) : piece);
     previous = token;
@@ -221,16 +194,33 @@ async function generateCommand(args: string[], io: CliIO): Promise<number> {
     const seconds = (performance.now() - startTime) / 1000;
     io.stderr.write(`achieved tok/s: ${((sampled - 1) / seconds).toFixed(6)} (kernels: ${kernels.name})\n`);
   }
+  if (draft) {
+    const rate = stats.proposed > 0 ? ((100 * stats.accepted) / stats.proposed).toFixed(1) : '0.0';
+    io.stderr.write(
+      `speculative decoding: the draft's guesses accepted ${stats.accepted} of ${stats.proposed} (${rate}%), ` +
+        `${draft.draftTokens} per round; ${stats.targetPasses} target passes for ${sampled} tokens\n`,
+    );
+  }
   return 0;
 }
 
-/** A prompt longer than the context cannot be run; say so rather than printing a cut-off prompt. */
-function requirePromptFits(promptTokens: number, contextLength: number): void {
-  if (promptTokens > contextLength) {
+/**
+ * The draft model for speculative decoding: it must share the target's tokenizer (the same vocabulary, and —
+ * when a tokenizer file sits beside it — the same file), since its guesses are token ids the target checks.
+ */
+async function loadDraftModel(path: string, target: Model, targetTokenizer: string): Promise<Model> {
+  const draft = await loadModel(path);
+  if (draft.config.vocabSize !== target.config.vocabSize)
     throw new UsageError(
-      `the prompt is ${promptTokens} tokens; this model's context holds ${contextLength}: shorten the prompt`,
+      `--draft ${path} has a vocabulary of ${draft.config.vocabSize} tokens, the model ${target.config.vocabSize}: ` +
+        `the draft must share the model's tokenizer`,
     );
-  }
+  const draftTokenizer = findTokenizerFile(path);
+  if (draftTokenizer && !(await readFile(draftTokenizer)).equals(await readFile(targetTokenizer)))
+    throw new UsageError(
+      `--draft ${path}: its tokenizer (${draftTokenizer}) is not the model's (${targetTokenizer}); the draft must share it`,
+    );
+  return draft;
 }
 
 /** llama2.c seeds from the clock when no seed (or 0) is given; so do we. */
@@ -460,6 +450,8 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
         return await generateCommand(rest, io);
       case 'trace':
         return await traceCommand(rest, io);
+      case 'inspect':
+        return await inspectCommand(rest, io);
       case 'train':
         return await train(rest, io);
       case 'train-tokenizer':

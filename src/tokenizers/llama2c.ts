@@ -27,7 +27,7 @@ import { FormatError } from '../formats/errors.ts';
 import type { Tokenizer } from './tokenizer.ts';
 
 /** SentencePiece's fixed ids, which run.c hard-codes. */
-const UNK_ID = 0;
+export const UNK_ID = 0;
 const BOS_ID = 1;
 const EOS_ID = 2;
 /** Byte b is token b + 3: the 256 byte tokens come right after the three special tokens. */

@@ -200,6 +200,37 @@ export const GLOSSARY = {
       'Attention divides each query–key score by the square root of the head’s width d, so that wide vectors do not give ever larger scores.',
     chapter: 'position',
   },
+  previousTokenHead: {
+    term: 'previous-token head',
+    definition:
+      'An attention head that puts most of each token’s weight on the token just before it, so that later layers know what came before each token.',
+    chapter: 'heads',
+  },
+  attentionSink: {
+    term: 'attention sink',
+    definition:
+      'A token (usually the first) on which heads park the attention they have no use for: softmax makes every row of weights sum to 1, so the weight has to go somewhere.',
+    chapter: 'heads',
+  },
+  inductionHead: {
+    term: 'induction head',
+    definition:
+      'A head that, from the current token, attends to the token that followed an earlier copy of it, so the model can repeat what came next last time.',
+    chapter: 'heads',
+  },
+  kvCache: {
+    term: 'KV cache',
+    definition:
+      'The keys and values of every earlier position, kept while generating so that each new token does not recompute them: 2 × layers × key/value heads × head size numbers per position.',
+    chapter: 'heads',
+    also: 'generation',
+  },
+  ablation: {
+    term: 'ablation',
+    definition:
+      'Removing one part of a model on purpose (a head, a neuron) and measuring what gets worse, to learn what that part does.',
+    chapter: 'heads',
+  },
   greedy: {
     term: 'greedy decoding',
     definition:
@@ -240,12 +271,6 @@ export const GLOSSARY = {
     term: 'autoregressive',
     definition:
       'Writing one token at a time, each chosen from a distribution computed over all the tokens before it, including those the model wrote itself.',
-    chapter: 'generation',
-  },
-  kvCache: {
-    term: 'KV cache',
-    definition:
-      'The keys and values of every token read so far, kept per layer, so that each new token only computes its own instead of the whole text’s again.',
     chapter: 'generation',
   },
   prefill: {
