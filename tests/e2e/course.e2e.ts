@@ -362,8 +362,10 @@ describe.skipIf(unavailable !== undefined)('the course in Chromium', () => {
     ];
     const { page, problems } = await openPage(session);
     for (const value of values) {
-      const numbers = ['temperature', 'seed', 'token'].map((name) => `${name}=${encodeURIComponent(value)}`);
-      for (const slug of ['whole-machine', 'embeddings']) {
+      const numbers = ['temperature', 'seed', 'token', 'top-k', 'top-p', 'min-p'].map(
+        (name) => `${name}=${encodeURIComponent(value)}`,
+      );
+      for (const slug of ['whole-machine', 'embeddings', 'sampling', 'generation']) {
         await page.goto(
           `${session.origin}/${slug}?prompt=${encodeURIComponent(prompt)}&${numbers.join('&')}`,
         );
@@ -383,7 +385,7 @@ describe.skipIf(unavailable !== undefined)('the course in Chromium', () => {
     expect(problems.console).toEqual([]);
     expect(problems.failed).toEqual([]);
     await page.close();
-  });
+  }, 180_000); // 15 values × 4 pages (chapter 11 also draws its continuations on each): over a minute under load
 
   it('uses the kernels a link asks for, reports them, and switches without reloading the model', async () => {
     const engine = nodeEngine();
