@@ -243,3 +243,19 @@ describe('seededDraw', () => {
     expect(tokens.size).toBeGreaterThan(10);
   });
 });
+
+describe('the sorted order', () => {
+  it('is the comparator order (probability down, then id up), ties and zeros included', () => {
+    const random = seededRandom(3);
+    // Repeated values and exact zeros, as a float32 softmax at a low temperature gives them.
+    const probabilities = Float32Array.from({ length: 3000 }, () =>
+      random() < 0.3 ? 0 : Math.fround(Math.floor(random() * 50) / 1000),
+    );
+    const logits = Float32Array.from(probabilities, (p) => (p === 0 ? -1e9 : Math.log(p)));
+    const view = sortedDistribution(logits, { temperature: 1 });
+    const expected = Array.from(view.probabilities.keys()).sort(
+      (a, b) => view.probabilities[b] - view.probabilities[a] || a - b,
+    );
+    expect(Array.from(view.order)).toEqual(expected);
+  });
+});

@@ -8,12 +8,27 @@ import { workerAnswer, type Answer } from '$lib/figure/answer.svelte.ts';
 import { course } from '$lib/state/course.svelte.ts';
 import { chapterWorker, engine } from '$lib/worker/client.svelte.ts';
 import type { SamplingSettings } from '../../../engine/sampling.ts';
+import { sortedDistribution, type SortedDistribution } from '../../../analysis/sampling.ts';
 import { chapter } from './chapter.ts';
 import type { handlers, LastLogits } from './worker.ts';
 
 /** The settings the page samples with now. */
 export function samplingSettings(): SamplingSettings {
   return { temperature: course.temperature, topK: course.topK, topP: course.topP, minP: course.minP };
+}
+
+let lastDistribution: { row: LastRow; key: string; view: SortedDistribution } | undefined;
+
+/**
+ * sortedDistribution of `row` at `settings`, computed once for the figures that show it (the distribution and
+ * the draw ask for the same one on every slider move).
+ */
+export function distributionOf(row: LastRow, settings: SamplingSettings): SortedDistribution {
+  const key = JSON.stringify(settings);
+  if (lastDistribution?.row !== row || lastDistribution.key !== key) {
+    lastDistribution = { row, key, view: sortedDistribution(row.logits, settings) };
+  }
+  return lastDistribution.view;
 }
 
 export function samplingWorker() {
