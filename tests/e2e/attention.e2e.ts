@@ -300,6 +300,12 @@ describe.skipIf(unavailable !== undefined)('chapter 7 (attention) in Chromium', 
       await published(page, 'attention.override', hook.tokens, 'f.plain !== undefined');
       if (width === 1280) expect(await axeViolations(page), scheme).toEqual([]);
       await page.screenshot({ path: join(ARTIFACTS, `attention-${width}-${scheme}.png`), fullPage: true });
+      // The override figure with all of the last token's weight on the first token.
+      const overrideFigure = page.locator('figure', { has: page.locator('#att-override-title') });
+      await overrideFigure.getByRole('button', { name: 'All of it on this key' }).click();
+      await published(page, 'attention.override', hook.tokens, 'f.weight === 1 && f.result !== undefined');
+      if (width === 1280) expect(await axeViolations(page), `${scheme}, overridden`).toEqual([]);
+      await overrideFigure.screenshot({ path: join(ARTIFACTS, `attention-override-${width}-${scheme}.png`) });
       await page.close();
     }
   });
