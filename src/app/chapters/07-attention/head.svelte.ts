@@ -2,7 +2,8 @@
  * The one (layer, head) chapter 7 looks at, shared by all its figures (each shows the picker, so the choice
  * is at hand wherever the reader is), and the chapter's question to the worker: that head's q, k, v, scores,
  * mask, weights and output for the reader's text, with the pieces of the tokens it was asked about (so
- * labels always match the numbers). Every figure slices the same traced pass.
+ * labels always match the numbers). The figures share one request per (text, layer, head), and the worker
+ * slices it from the text's one traced pass.
  */
 import { workerAnswer, type Answer } from '$lib/figure/answer.svelte.ts';
 import { chapterWorker, engine } from '$lib/worker/client.svelte.ts';
@@ -26,16 +27,31 @@ export interface HeadView {
   pieces: string[];
 }
 
+/**
+ * The last question asked, shared: the chapter's figures all ask the same one, and it crosses once. A new
+ * reading (new text, kernels or model) is a new object, so the reading itself is part of the key.
+ */
+let asked: { reading: object; key: string; answer: Promise<HeadView> } | undefined;
+
 /** The newest answer for the chosen head of the reader's current text. */
 export function headAnswer(): Answer<HeadView> {
   return workerAnswer(() => {
     const reading = engine.reading;
     if (!reading) return undefined;
     const { layer, head } = chosenHead();
-    const pieces = [...reading.pieces];
-    return chapterWorker<typeof handlers>(chapter.slug)
-      .head([...reading.tokens], layer, head)
-      .then((data) => ({ data, pieces }));
+    const key = `${layer}|${head}`;
+    if (asked?.reading !== reading || asked.key !== key) {
+      const pieces = [...reading.pieces];
+      const answer = chapterWorker<typeof handlers>(chapter.slug)
+        .head([...reading.tokens], layer, head)
+        .then((data) => ({ data, pieces }));
+      asked = { reading, key, answer };
+      // A failed question is asked again next time rather than remembered.
+      answer.catch(() => {
+        if (asked?.answer === answer) asked = undefined;
+      });
+    }
+    return asked.answer;
   });
 }
 
