@@ -5,6 +5,7 @@
  *      prompt in one pass) of stories260K (from ../shared, when present) and of a randomly initialised
  *      model of stories15M's shape, with the readable TypeScript kernels, the WebAssembly ones on one
  *      thread, and on two.
+ *      Then batched decoding: 1, 2, 4 and 8 sequences decoding in one pass (forwardBatch), as ratios.
  *   2. With `--llama2c PATH`: a llama2.c `run` binary you built (e.g. `gcc -O3 -o run run.c -lm`) on
  *      stories260K, beside our CLI doing the same (greedy, 256 steps), both as their "achieved tok/s".
  *   3. The matrix kernels' GFLOP/s on the engine's and the trainer's shapes, beside onnxruntime
@@ -27,7 +28,13 @@ import type { Model } from '../src/engine/model.ts';
 import { loadModel } from '../src/formats/node.ts';
 import { closeKernels, describeKernels, selectKernels, type KernelSet } from '../src/kernels/select.ts';
 import { wasmVariantSupported } from '../src/kernels/wasm.ts';
-import { cell, engineSpeed, tableRow, type EngineSpeed } from './bench-common.ts';
+import {
+  batchedDecodeTokensPerSecond,
+  cell,
+  engineSpeed,
+  tableRow,
+  type EngineSpeed,
+} from './bench-common.ts';
 import { runKernelBench } from './bench-kernels.ts';
 import { printBrowserBench, runBrowserBench } from './browser/bench-browser.ts';
 
@@ -101,6 +108,27 @@ function benchEngine(models: [string, Model][]): void {
   results.engine = figures;
 }
 
+/**
+ * Batched decoding on the stories15M shape with two threads: tokens/s when 1, 2, 4 and 8 sequences (each 64
+ * positions in) decode one token per pass, and the ratio to one sequence. Decoding one token reads every
+ * weight for little arithmetic; a batch shares that read.
+ */
+function benchBatching(model: Model): void {
+  const kernels = selectKernels('wasm', { threads: 2 });
+  const sizes = [1, 2, 4, 8];
+  console.log(`
+batched decode, stories15M-shape, 64 positions in (${kernels.name})`);
+  console.log(tableRow('sequences per pass', 24, ['tokens/s', '÷ batch 1'], 12));
+  const figures: Record<string, number> = {};
+  for (const size of sizes) {
+    figures[size] = batchedDecodeTokensPerSecond(model, kernels, size, 64, quick ? 0.2 : 0.5, ROUNDS);
+    console.log(
+      tableRow(`${size}`, 24, [cell(figures[size]), `${cell(figures[size] / figures[1], 2)}×`], 12),
+    );
+  }
+  results.batching = figures;
+}
+
 /** "achieved tok/s: 1234.5" as llama2.c's run and our CLI both print it to stderr. */
 function achievedTokensPerSecond(stderr: string): number {
   const match = /achieved tok\/s: ([\d.]+)/.exec(stderr);
@@ -147,6 +175,7 @@ async function main(): Promise<void> {
   else console.log(`\nstories260K: skipped (${STORIES260K} not found)`);
   models.push(['stories15M-shape', randomModel(STORIES15M_SHAPE, 15)]);
   benchEngine(models);
+  benchBatching(models[models.length - 1][1]);
 
   if (llama2cBinary) {
     if (!existsSync(STORIES260K)) console.log('\nllama2.c: skipped (stories260K not found)');

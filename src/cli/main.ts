@@ -6,10 +6,14 @@
  *   glassbox trace    --model M [--tokenizer T] --prompt TEXT --json [--all]
  *   glassbox inspect  heads|lens|ablate|neurons --model M [--tokenizer T] --prompt TEXT --json [view options]
  */
+import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { forward } from '../engine/forward.ts';
 import { generateTokens } from '../engine/generate.ts';
+import type { Model } from '../engine/model.ts';
+import { speculativeGenerate, type SpeculativeStats } from '../engine/speculative.ts';
+import { findTokenizerFile, loadModel } from '../formats/node.ts';
 import { KVCache } from '../engine/kv-cache.ts';
 import { XorShiftRng } from '../engine/rng.ts';
 import {
@@ -29,6 +33,7 @@ import {
   requireModel,
   requirePromptFits,
   UsageError,
+  wholeNumberOption,
 } from './args.ts';
 import { inspectCommand, inspectUsage } from './inspect.ts';
 import { loadModelAndTokenizer } from './load.ts';
@@ -67,6 +72,9 @@ generate options:
   --top-k K           keep only the K most likely tokens (default 0 = off)
   --min-p P           keep tokens with p >= P * max p (default 0 = off)
   --seed S            random seed, a positive integer (default: the current time, printed to stderr)
+  --draft PATH        speculative decoding: a small model with the same tokenizer guesses, the model checks
+                      (greedy text is exactly the model's own; sampled text has the model's distribution)
+  --draft-tokens K    tokens the draft guesses per round (default 4)
 
 trace options:
   --prompt TEXT       the text to run
@@ -111,6 +119,8 @@ async function generateCommand(args: string[], io: CliIO): Promise<number> {
     'top-k': { type: 'string' },
     'min-p': { type: 'string' },
     seed: { type: 'string' },
+    draft: { type: 'string' },
+    'draft-tokens': { type: 'string' },
   });
   const steps = numberOption(values.steps, 'steps', 256);
   if (!Number.isInteger(steps) || steps < 0)
@@ -130,7 +140,17 @@ async function generateCommand(args: string[], io: CliIO): Promise<number> {
   const seed = parseSeed(values.seed);
   const kernels = kernelsOption(values.kernels, values.threads);
 
+  if (values['draft-tokens'] !== undefined && values.draft === undefined)
+    throw new UsageError('--draft-tokens needs --draft (the model that guesses)');
+  const draftTokens = wholeNumberOption(values['draft-tokens'], 'draft-tokens', 4, 1, 32);
+
   const { model, tokenizer } = await loadModelAndTokenizer(modelPath, values.tokenizer);
+  const draft = values.draft
+    ? {
+        draft: await loadDraftModel(values.draft, model, values.tokenizer ?? findTokenizerFile(modelPath)!),
+        draftTokens,
+      }
+    : undefined;
   if (sampling.temperature > 0 && samplesGreedily(sampling.temperature)) {
     io.stderr.write(
       `temperature ${sampling.temperature} is below ${MIN_SAMPLING_TEMPERATURE}: sampling greedily, as with 0\n`,
@@ -144,17 +164,23 @@ async function generateCommand(args: string[], io: CliIO): Promise<number> {
 
   requirePromptFits(promptTokens.length, model.config.seqLen);
 
-  let previous = promptTokens[0];
-  let startTime = 0;
-  let sampled = 0;
-  for (const { token, fromPrompt } of generateTokens(model, promptTokens, {
+  const loopOptions = {
     steps,
     sampling,
     rng: new XorShiftRng(seed),
     kernels,
     // llama2.c stops when BOS (the start of the next story) is sampled; our own models also stop at EOS.
     stopTokens: tokenizer.family === 'llama2c' ? [tokenizer.bosId] : [tokenizer.bosId, tokenizer.eosId],
-  })) {
+  };
+  const stats: SpeculativeStats = { proposed: 0, accepted: 0, targetPasses: 0, draftPasses: 0 };
+  const generated = draft
+    ? speculativeGenerate(model, promptTokens, { ...loopOptions, ...draft }, stats)
+    : generateTokens(model, promptTokens, loopOptions);
+
+  let previous = promptTokens[0];
+  let startTime = 0;
+  let sampled = 0;
+  for (const { token, fromPrompt } of generated) {
     const piece = tokenizer.decodePiece(previous, token);
     io.stdout.write(tokenizer.family === 'llama2c' ? llama2cPrintable(piece) : piece);
     previous = token;
@@ -169,7 +195,33 @@ async function generateCommand(args: string[], io: CliIO): Promise<number> {
     const seconds = (performance.now() - startTime) / 1000;
     io.stderr.write(`achieved tok/s: ${((sampled - 1) / seconds).toFixed(6)} (kernels: ${kernels.name})\n`);
   }
+  if (draft) {
+    const rate = stats.proposed > 0 ? ((100 * stats.accepted) / stats.proposed).toFixed(1) : '0.0';
+    io.stderr.write(
+      `speculative decoding: the draft's guesses accepted ${stats.accepted} of ${stats.proposed} (${rate}%), ` +
+        `${draft.draftTokens} per round; ${stats.targetPasses} target passes for ${sampled} tokens\n`,
+    );
+  }
   return 0;
+}
+
+/**
+ * The draft model for speculative decoding: it must share the target's tokenizer (the same vocabulary, and —
+ * when a tokenizer file sits beside it — the same file), since its guesses are token ids the target checks.
+ */
+async function loadDraftModel(path: string, target: Model, targetTokenizer: string): Promise<Model> {
+  const draft = await loadModel(path);
+  if (draft.config.vocabSize !== target.config.vocabSize)
+    throw new UsageError(
+      `--draft ${path} has a vocabulary of ${draft.config.vocabSize} tokens, the model ${target.config.vocabSize}: ` +
+        `the draft must share the model's tokenizer`,
+    );
+  const draftTokenizer = findTokenizerFile(path);
+  if (draftTokenizer && !(await readFile(draftTokenizer)).equals(await readFile(targetTokenizer)))
+    throw new UsageError(
+      `--draft ${path}: its tokenizer (${draftTokenizer}) is not the model's (${targetTokenizer}); the draft must share it`,
+    );
+  return draft;
 }
 
 /** llama2.c seeds from the clock when no seed (or 0) is given; so do we. */
