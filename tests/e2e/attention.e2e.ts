@@ -265,6 +265,24 @@ describe.skipIf(unavailable !== undefined)('chapter 7 (attention) in Chromium', 
       'f.weight === 0.99 && f.result !== undefined',
     );
     expect(lower.result!.weightsAfter[0]).toBeCloseTo(0.99, 6);
+    // Dragging: press on the bar of key 1 near the bottom, then drag it to the top: all the weight on key 1.
+    const bars = await overrideFigure.locator('.bars').boundingBox();
+    if (!bars) throw new Error('the override bars are not on the page');
+    const left = 30; // LEFT in AttOverride.svelte: the weight axis's room
+    const columnX = bars.x + left + ((bars.width - left) / T) * 1.5;
+    await page.mouse.move(columnX, bars.y + bars.height - 30);
+    await page.mouse.down();
+    await page.mouse.move(columnX, bars.y + bars.height / 2, { steps: 3 });
+    await page.mouse.move(columnX, bars.y + 2, { steps: 3 });
+    await page.mouse.up();
+    const dragged = await published<Override>(
+      page,
+      'attention.override',
+      tokens,
+      'f.key === 1 && f.weight === 1 && f.result !== undefined',
+    );
+    expect(dragged.result!.weightsAfter[1]).toBe(1);
+    expect(await page.locator('#att-override-weight').inputValue()).toBe('1');
     // Back to the model's weights: no override, the plain prediction.
     await overrideFigure.getByRole('button', { name: "Back to the model's" }).click();
     await published(page, 'attention.override', tokens, 'f.changed === false');
