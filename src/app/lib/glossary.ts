@@ -192,12 +192,32 @@ export const GLOSSARY = {
     term: 'causal mask',
     definition: 'The rule that a token may read only itself and the tokens before it, never the ones after.',
     chapter: 'position',
+    also: 'attention',
   },
   sqrtD: {
     term: '√d (score scale)',
     definition:
       'Attention divides each query–key score by the square root of the head’s width d, so that wide vectors do not give ever larger scores.',
     chapter: 'position',
+    also: 'attention',
+  },
+  value: {
+    term: 'value',
+    definition:
+      'The third vector attention computes for each token, beside its query and key: what the token hands over when another token reads it. A head’s output is a weighted average of values.',
+    chapter: 'attention',
+  },
+  attentionWeights: {
+    term: 'attention weights',
+    definition:
+      'The softmax of one query’s scores: how much the token reads each token up to itself. Each row is positive and adds up to 1; keys after the token get exactly 0.',
+    chapter: 'attention',
+  },
+  intervention: {
+    term: 'intervention',
+    definition:
+      'A change made on purpose inside a forward pass (an attention row set by hand, a head silenced), after which the engine computes the rest of the pass as usual, to see what the changed part was doing.',
+    chapter: 'attention',
   },
   previousTokenHead: {
     term: 'previous-token head',
