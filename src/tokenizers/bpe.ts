@@ -700,7 +700,8 @@ function readVocab(vocab: Json | undefined, specialTokens: SpecialToken[], probl
   return tokenBytes;
 }
 
-function fromByteLevelString(text: string, onError: () => never): Uint8Array {
+/** A token written in GPT-2's printable alphabet back to its bytes; `onError` for a character outside it. */
+export function fromByteLevelString(text: string, onError: () => never): Uint8Array {
   return Uint8Array.from(Array.from(text), (char) => UNICODE_TO_BYTE.get(char) ?? onError());
 }
 
