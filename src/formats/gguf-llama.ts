@@ -425,6 +425,8 @@ export interface GgufWriteResult {
   bytes: Uint8Array;
   /** The matrices stored as f16 because their rows are not whole blocks of the chosen type. */
   keptAtF16: string[];
+  /** Every tensor as written, in file order. */
+  tensors: GgufTensorToWrite[];
 }
 
 const u32 = (value: number): GgufEntry => ({ type: GgufType.UINT32, value });
@@ -490,7 +492,7 @@ export function toGguf(
     ['llama.vocab_size', u32(config.vocabSize)],
     ...tokenizerMetadata(tokenizer),
   ]);
-  return { bytes: serializeGguf(metadata, tensors), keptAtF16 };
+  return { bytes: serializeGguf(metadata, tensors), keptAtF16, tensors };
 }
 
 function tokenizerMetadata(raw: RawTokenizer): [string, GgufEntry][] {
