@@ -8,9 +8,9 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { dequantize, quantize, type QuantType } from '../src/engine/quant.ts';
-import { parseGguf } from '../src/formats/gguf.ts';
-import { parseGgufLlama } from '../src/formats/gguf-llama.ts';
+import { dequantize, float16ToFloat32, quantize, type QuantType } from '../src/engine/quant.ts';
+import { ggmlTypeName, GgufType, parseGguf, type GgufEntry } from '../src/formats/gguf.ts';
+import { GGUF_WRITE_TYPES, parseGgufLlama, toGguf, type GgufWriteType } from '../src/formats/gguf-llama.ts';
 
 const FIXTURES = join(import.meta.dirname, 'fixtures', 'gguf');
 const fixture = (name: string) => new Uint8Array(readFileSync(join(FIXTURES, name)));
@@ -126,5 +126,126 @@ describe('Llama models written by the gguf package', () => {
     // Merges: "Ġ t" → 258, "h e" → 259, "Ġt he" → 260, "o n" → 261.
     expect(tokenizer.encode('on the', { bos: true, eos: true })).toEqual([256, 261, 260, 257]);
     expect(tokenizer.pieceLabel(260)).toBe(' the');
+  });
+});
+
+// ------------------------------------------------------------------------------- what glassbox writes
+
+interface WrittenReport {
+  files: Record<
+    string,
+    {
+      metadata: Record<string, unknown>;
+      tensors: Record<string, { type: string; shape: number[]; sha256: string }>;
+    }
+  >;
+}
+
+/** What the package's reader reports for a metadata value, from ours (long arrays as length, first 4, last). */
+function asReported(entry: GgufEntry): unknown {
+  const plain = (value: unknown) => (typeof value === 'bigint' ? Number(value) : value);
+  if (entry.type !== GgufType.ARRAY) return plain(entry.value);
+  const items = entry.value.map(plain);
+  return items.length <= 8 ? items : { length: items.length, first: items.slice(0, 4), last: items.at(-1) };
+}
+
+describe('files glassbox writes, read back by the gguf package', () => {
+  const report = fixtureJson<WrittenReport>('glassbox-written.json');
+
+  for (const type of Object.keys(GGUF_WRITE_TYPES) as GgufWriteType[]) {
+    const name = `glassbox-${type}.gguf`;
+    it(`${name}: the package saw our metadata, tensor types, shapes and values`, () => {
+      const seen = report.files[name];
+      const ours = parseGguf(fixture(name), name);
+      const oursMetadata = Object.fromEntries(
+        [...ours.metadata].map(([key, entry]) => [key, asReported(entry)]),
+      );
+      // float32 metadata the package printed as float64 of the same float32.
+      expect(oursMetadata).toEqual(seen.metadata);
+      expect([...ours.tensors.keys()]).toEqual(Object.keys(seen.tensors));
+      for (const [tensorName, tensor] of ours.tensors) {
+        const theirs = seen.tensors[tensorName];
+        expect(ggmlTypeName(tensor.type)).toBe(theirs.type);
+        expect(tensor.shape).toEqual(theirs.shape);
+        expect(sha256(dequantize(tensor)), tensorName).toBe(theirs.sha256);
+      }
+    });
+
+    it(`${name}: glassbox quantize still writes exactly these bytes`, () => {
+      const source = parseGgufLlama(fixture('tiny-gpt2.gguf'), 'tiny-gpt2.gguf');
+      const { bytes } = toGguf(source.model, source.rawTokenizer, type, 'tiny-gpt2');
+      expect(Buffer.from(bytes).equals(Buffer.from(fixture(name)))).toBe(true);
+    });
+  }
+
+  it('reads back what it wrote: the same model and tokenizer (f32 exactly)', () => {
+    const source = parseGgufLlama(fixture('tiny-llama.gguf'), 'tiny-llama.gguf');
+    const again = parseGgufLlama(toGguf(source.model, source.rawTokenizer, 'f32').bytes, 'again.gguf');
+    expect(again.model).toEqual(source.model);
+    expect(again.tokenizer.encode('the once', { bos: true, eos: false })).toEqual([1, 268, 273]);
+  });
+});
+
+// ------------------------------------------------------------------------------------ quantization error
+
+describe('quantize round trips within the bound each format implies', () => {
+  const random = (count: number, seed: number) => {
+    let state = seed;
+    return Float32Array.from({ length: count }, () => {
+      state = (state * 1103515245 + 12345) % 2 ** 31;
+      return (state / 2 ** 31 - 0.5) * 4 * (1 + (state % 7)); // blocks of different spreads
+    });
+  };
+  const values = random(64 * 96, 7);
+  const shape = [64, 96];
+  /** Largest |x − dequantized| in each block of 32, with the block's stored scale (f16 at bytes 0–1). */
+  const blockErrors = (type: QuantType) => {
+    const stored = quantize(values, shape, type);
+    const back = dequantize(stored);
+    const blockBytes = { q8_0: 34, q4_0: 18, q4_1: 20 }[type as 'q8_0']!;
+    const view = new DataView(stored.bytes.buffer);
+    return Array.from({ length: values.length / 32 }, (_, b) => {
+      let error = 0;
+      let min = Infinity;
+      let max = -Infinity;
+      for (let i = 32 * b; i < 32 * b + 32; i++) {
+        error = Math.max(error, Math.abs(values[i] - back[i]));
+        min = Math.min(min, values[i]);
+        max = Math.max(max, values[i]);
+      }
+      return { error, d: Math.abs(float16ToFloat32(view.getUint16(b * blockBytes, true))), min, max };
+    });
+  };
+  // The scale itself is rounded to f16 (relative error ≤ 2^-11), which moves the largest q (127, 8 or 15) by
+  // that much too: so each bound is half a step plus q·d·2^-11.
+  it('q8_0: every value within d/2 (+ 127·d·2^-11 for the f16 scale)', () => {
+    for (const { error, d } of blockErrors('q8_0'))
+      expect(error).toBeLessThanOrEqual(d / 2 + 127 * d * 2 ** -11);
+  });
+  it('q4_0: within d/2, except the value opposite the extreme (q 16 clipped to 15): within d', () => {
+    for (const { error, d } of blockErrors('q4_0')) expect(error).toBeLessThanOrEqual(d + 8 * d * 2 ** -11);
+  });
+  it('q4_1: within d/2 (+ the f16 rounding of d and of the minimum)', () => {
+    for (const { error, d, min } of blockErrors('q4_1')) {
+      expect(error).toBeLessThanOrEqual(d / 2 + 15 * d * 2 ** -11 + Math.abs(min) * 2 ** -11);
+    }
+  });
+  it('f16 and bf16: relative error at most 2^-11 and 2^-8 (half their last place)', () => {
+    for (const [type, relative] of [
+      ['f16', 2 ** -11],
+      ['bf16', 2 ** -8],
+    ] as const) {
+      const back = dequantize(quantize(values, shape, type));
+      values.forEach((x, i) => expect(Math.abs(x - back[i])).toBeLessThanOrEqual(Math.abs(x) * relative));
+    }
+  });
+  it('f32 is exact; rows that are not whole blocks are refused, K-quants are read-only', () => {
+    expect(dequantize(quantize(values, shape, 'f32'))).toEqual(values);
+    expect(() => quantize(values.subarray(0, 40), [1, 40], 'q8_0')).toThrow(
+      /rows of 40 numbers are not whole q8_0 blocks of 32/,
+    );
+    expect(() => quantize(values.subarray(0, 256), [1, 256], 'q4_k')).toThrow(
+      /reads q4_k but does not write it/,
+    );
   });
 });
