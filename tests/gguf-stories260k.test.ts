@@ -133,7 +133,7 @@ describeShared('stories260K as GGUF', () => {
     );
     expect(unknown.code).toBe(2);
     expect(unknown.stderr.split('\n')[0]).toBe(
-      'glassbox: --to q5_k is not a type glassbox writes: choose one of f32, f16, q4_0, q4_1, q8_0, bf16',
+      'glassbox: --to q5_k is not a type glassbox writes: choose one of q8_0, q4_0, q4_1, f16, bf16, f32',
     );
     writeFileSync(out, 'old');
     const existing = await quantize(

@@ -418,7 +418,7 @@ function byteLevelTokenizer(
 // ------------------------------------------------------------------------------------------------- writing
 
 /** The types `glassbox quantize` writes, with llama.cpp's llama_ftype number for general.file_type. */
-export const GGUF_WRITE_TYPES = { f32: 0, f16: 1, q4_0: 2, q4_1: 3, q8_0: 7, bf16: 32 } as const;
+export const GGUF_WRITE_TYPES = { q8_0: 7, q4_0: 2, q4_1: 3, f16: 1, bf16: 32, f32: 0 } as const;
 export type GgufWriteType = keyof typeof GGUF_WRITE_TYPES;
 
 export interface GgufWriteResult {

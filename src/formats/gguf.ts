@@ -28,12 +28,12 @@ const MAGIC = [0x47, 0x47, 0x55, 0x46]; // "GGUF"
 export const GGML_TYPE_IDS: Record<QuantType, number> = {
   f32: 0,
   f16: 1,
+  bf16: 30,
+  q8_0: 8,
   q4_0: 2,
   q4_1: 3,
-  q8_0: 8,
   q4_k: 12,
   q6_k: 14,
-  bf16: 30,
 };
 const QUANT_TYPE_BY_ID = new Map(Object.entries(GGML_TYPE_IDS).map(([type, id]) => [id, type as QuantType]));
 
