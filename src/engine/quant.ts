@@ -48,6 +48,7 @@ export interface BlockFormat {
 
 // ------------------------------------------------------------------------------------- float16 and bfloat16
 
+const HOST_IS_LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 const float32 = new Float32Array(1);
 const float32Bits = new Uint32Array(float32.buffer);
 
@@ -108,7 +109,17 @@ export function float32ToBfloat16(value: number): number {
 }
 
 const f32 = Math.fround;
-const readHalf = (view: DataView, offset: number) => float16ToFloat32(view.getUint16(offset, true));
+
+let float16Values: Float32Array | undefined;
+/** All 65,536 float16 values (256 kB, made once): widening then costs a lookup, not a power of two. */
+function float16Table(): Float32Array {
+  if (!float16Values) {
+    float16Values = new Float32Array(1 << 16);
+    for (let bits = 0; bits < 1 << 16; bits++) float16Values[bits] = float16ToFloat32(bits);
+  }
+  return float16Values;
+}
+const readHalf = (view: DataView, offset: number) => float16Table()[view.getUint16(offset, true)];
 const writeHalf = (view: DataView, offset: number, value: number) =>
   view.setUint16(offset, float32ToFloat16(value), true);
 
@@ -323,8 +334,13 @@ export function tensorBytes(type: QuantType, shape: readonly number[]): number |
 export function dequantize(tensor: QuantizedTensor): Float32Array {
   const format = BLOCK_FORMATS[tensor.type];
   const count = tensor.shape.reduce((product, size) => product * size, 1);
+  const { bytes } = tensor;
+  // float32 on a little-endian machine: the bytes already are the numbers (aligned, so no element-wise copy).
+  if (tensor.type === 'f32' && HOST_IS_LITTLE_ENDIAN && bytes.byteOffset % 4 === 0) {
+    return new Float32Array(bytes.buffer, bytes.byteOffset, count).slice();
+  }
   const out = new Float32Array(count);
-  const view = new DataView(tensor.bytes.buffer, tensor.bytes.byteOffset, tensor.bytes.byteLength);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   for (let block = 0; block * format.blockSize < count; block++) {
     format.dequantize(view, block * format.blockBytes, out, block * format.blockSize);
   }
