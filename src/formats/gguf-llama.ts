@@ -140,6 +140,17 @@ export function parseGgufLlama(bytes: Uint8Array, file: string): GgufBundle {
   return { model: ggufModel(gguf, file, tokenizer.vocabSize), tokenizer, rawTokenizer, gguf };
 }
 
+const INTEGER_TYPES: readonly number[] = [
+  GgufType.UINT8,
+  GgufType.INT8,
+  GgufType.UINT16,
+  GgufType.INT16,
+  GgufType.UINT32,
+  GgufType.INT32,
+  GgufType.UINT64,
+  GgufType.INT64,
+];
+
 /** Typed access to the metadata, each refusal naming the key. */
 function metadataReader(gguf: GgufFile, file: string) {
   function fail(problem: string): never {
@@ -150,7 +161,6 @@ function metadataReader(gguf: GgufFile, file: string) {
   const get = (key: string) => gguf.metadata.get(key);
   return {
     fail,
-    has: (key: string) => gguf.metadata.has(key),
     string(key: string, fallback?: string): string {
       const entry = get(key);
       if (!entry) return fallback ?? fail(`missing the metadata key ${key}`);
@@ -161,14 +171,7 @@ function metadataReader(gguf: GgufFile, file: string) {
     integer(key: string, fallback?: number): number {
       const entry = get(key);
       if (!entry) return fallback ?? fail(`missing the metadata key ${key}`);
-      if (
-        entry.type === GgufType.ARRAY ||
-        entry.type === GgufType.STRING ||
-        entry.type === GgufType.BOOL ||
-        entry.type === GgufType.FLOAT32 ||
-        entry.type === GgufType.FLOAT64 ||
-        typeof entry.value !== 'number'
-      ) {
+      if (!INTEGER_TYPES.includes(entry.type) || typeof entry.value !== 'number') {
         return fail(`${key} must be an integer, got ${show(entry)}`);
       }
       return entry.value;
@@ -196,17 +199,6 @@ function metadataReader(gguf: GgufFile, file: string) {
     },
   };
 }
-
-const INTEGER_TYPES = [
-  GgufType.UINT8,
-  GgufType.INT8,
-  GgufType.UINT16,
-  GgufType.INT16,
-  GgufType.UINT32,
-  GgufType.INT32,
-  GgufType.UINT64,
-  GgufType.INT64,
-];
 
 function ggufConfig(gguf: GgufFile, file: string, vocabSize: number, sharedClassifier: boolean): ModelConfig {
   const meta = metadataReader(gguf, file);
