@@ -249,3 +249,16 @@ describe('quantize round trips within the bound each format implies', () => {
     );
   });
 });
+
+it('toGguf refuses a weight too large for the type rather than write a file that would not load', () => {
+  const source = parseGgufLlama(fixture('tiny-gpt2.gguf'), 'tiny-gpt2.gguf');
+  source.model.weights.layers[0].wq.data[33] = 1e6;
+  expect(() => toGguf(source.model, source.rawTokenizer, 'f16')).toThrow(
+    'blk.0.attn_q.weight has values too large for f16 near [1, 1] (its float16 numbers end at 65504)',
+  );
+  expect(() => toGguf(source.model, source.rawTokenizer, 'q8_0')).not.toThrow(); // scale 1e6/127 fits f16
+  source.model.weights.layers[0].wq.data[33] = 1e7;
+  expect(() => toGguf(source.model, source.rawTokenizer, 'q8_0')).toThrow(
+    /^blk\.0\.attn_q\.weight has values too large for q8_0 near \[1, 0\]/,
+  );
+});

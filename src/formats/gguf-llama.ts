@@ -450,8 +450,16 @@ export function toGguf(
       storeAs = 'f16';
       keptAtF16.push(tensorName);
     }
-    const { bytes } = quantize(tensor.data, tensor.shape, storeAs);
-    tensors.push({ name: tensorName, type: storeAs, shape: tensor.shape, bytes });
+    const stored = quantize(tensor.data, tensor.shape, storeAs);
+    // float16 ends at 65504 (and so do the f16 scales of the blocks): refuse to write a file that would not load.
+    const bad = firstNonFinite(dequantize(stored));
+    if (bad >= 0) {
+      throw new Error(
+        `${tensorName} has values too large for ${storeAs} near ${formatIndex(bad, tensor.shape)} ` +
+          `(its float16 numbers end at 65504)`,
+      );
+    }
+    tensors.push({ name: tensorName, type: storeAs, shape: tensor.shape, bytes: stored.bytes });
   };
   // GGUF stores q and k with RoPE's pairs adjacent; a Hugging Face ('half') model is permuted back.
   const interleaved = (tensor: Tensor, heads: number) =>
