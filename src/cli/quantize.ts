@@ -26,8 +26,8 @@ export function quantizeUsage(): string {
   return `quantize options:
   --model PATH        any model the other commands read (.gguf, llama2.c .bin, Hugging Face folder)
   --tokenizer PATH    its tokenizer (default: the one inside a .gguf, or the one beside the model)
-  --to TYPE           ${TYPES.join(', ')}: how the matrices are stored (norms stay f32; a matrix whose rows
-                      are not whole blocks of 32 is kept at f16, as llama.cpp does, and named)
+  --to TYPE           ${TYPES.join(', ')}: how the matrices are stored (norms stay f32; a
+                      matrix whose rows are not whole blocks of 32 stays f16, as in llama.cpp, and is named)
   --out FILE.gguf     the GGUF file to write (atomically: a crash leaves the old file or the new one)
   --force             replace --out if it exists
 `;
