@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { dequantize, float16ToFloat32, quantize, type QuantType } from '../src/engine/quant.ts';
-import { ggmlTypeName, GgufType, parseGguf, type GgufEntry } from '../src/formats/gguf.ts';
+import { ggmlTypeName, GgufType, parseGguf, serializeGguf, type GgufEntry } from '../src/formats/gguf.ts';
 import { GGUF_WRITE_TYPES, parseGgufLlama, toGguf, type GgufWriteType } from '../src/formats/gguf-llama.ts';
 
 const FIXTURES = join(import.meta.dirname, 'fixtures', 'gguf');
@@ -261,4 +261,21 @@ it('toGguf refuses a weight too large for the type rather than write a file that
   expect(() => toGguf(source.model, source.rawTokenizer, 'q8_0')).toThrow(
     /^blk\.0\.attn_q\.weight has values too large for q8_0 near \[1, 0\]/,
   );
+});
+
+it('llama-bpe takes a pre-token that is a whole token as that token (llama.cpp ignore_merges); gpt-2 merges', () => {
+  const file = parseGguf(fixture('tiny-gpt2.gguf'), 'tiny-gpt2.gguf');
+  const withPre = (pre: string) => {
+    const metadata = new Map(file.metadata);
+    metadata.set('tokenizer.ggml.pre', { type: GgufType.STRING, value: pre });
+    // Without the merge "Ġt he", no merge builds token 260 " the" any more.
+    metadata.set('tokenizer.ggml.merges', {
+      type: GgufType.ARRAY,
+      itemType: GgufType.STRING,
+      value: ['Ġ t', 'h e', 'o n'],
+    });
+    return parseGgufLlama(serializeGguf(metadata, [...file.tensors.values()]), `${pre}.gguf`).tokenizer;
+  };
+  expect(withPre('llama-bpe').encode('on the', { bos: false, eos: false })).toEqual([261, 260]);
+  expect(withPre('gpt-2').encode('on the', { bos: false, eos: false })).toEqual([261, 258, 259]);
 });

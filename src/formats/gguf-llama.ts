@@ -30,6 +30,7 @@ import {
   byteLevelString,
   createTokenizer,
   fromByteLevelString,
+  withWholeWords,
   type BpeTokenizer,
   type Merge,
 } from '../tokenizers/bpe.ts';
@@ -100,6 +101,9 @@ const PRE_TOKENIZERS: Record<string, string> = {
   'llama-v3': PRETOKENIZE_PATTERN,
   'gpt-4o': patternNamed('o200k (GPT-4o)'),
 };
+
+/** For these, llama.cpp takes a pre-token that is a whole token as that token before merging (ignore_merges). */
+const WHOLE_WORD_PRE_TOKENIZERS = new Set(['llama-bpe', 'llama3', 'llama-v3']);
 
 /**
  * What glassbox writes as tokenizer.ggml.pre for a pattern: "llama-bpe" for its own pattern, which is Llama 3's
@@ -401,7 +405,8 @@ function byteLevelTokenizer(
   }
   const specialTokens = tokens.flatMap((text, id) => (special(id) ? [{ id, text }] : []));
   try {
-    return { ...createTokenizer({ tokenBytes, merges, specialTokens, pattern }), bosId, eosId };
+    const tokenizer = { ...createTokenizer({ tokenBytes, merges, specialTokens, pattern }), bosId, eosId };
+    return WHOLE_WORD_PRE_TOKENIZERS.has(pre) ? withWholeWords(tokenizer) : tokenizer;
   } catch (error) {
     throw new FormatError(file, `the tokenizer in the metadata: ${(error as Error).message}`);
   }
