@@ -16,7 +16,6 @@
 import { withLayerKernels, type LayerKernels } from '../kernels/layer-reference.ts';
 import type { MatrixKernels } from '../kernels/reference.ts';
 import type { Model, Tensor } from '../engine/model.ts';
-import { temperatureSoftmax } from '../engine/sampling.ts';
 import type { Trace } from '../engine/trace.ts';
 
 /** The L + 1 boundaries of a pass, as [T, dim] tensors with the Trace's names. */
@@ -186,21 +185,25 @@ export function logitLens(
   const T = trace.tokens.length;
   const rows = boundaries(trace);
   const normed = new Float32Array(T * dim);
-  const logits = new Float32Array(T * vocabSize);
   const ids = new Int32Array(rows.length * T * top);
   const probabilities = new Float32Array(rows.length * T * top);
-  const cellProbabilities: Float32Array[] = [];
+  // Each cell keeps its logits' row until the final row is known: the final top token's probability and
+  // rank in every cell are read from them then.
+  const cellLogits: Float32Array[] = [];
+  const cellSoftmax: SoftmaxSums[] = [];
   rows.forEach(({ tensor }, r) => {
+    const logits = new Float32Array(T * vocabSize);
     run.rmsNormRows(normed, tensor.data, model.weights.finalNorm.data, T, dim, normEps);
     run.matmulTransposedB(logits, normed, model.weights.classifier.data, T, dim, vocabSize);
     for (let t = 0; t < T; t++) {
-      const p = temperatureSoftmax(logits.subarray(t * vocabSize, (t + 1) * vocabSize), 1);
-      const best = topIndices(p, top);
-      best.forEach((id, j) => {
+      const row = logits.subarray(t * vocabSize, (t + 1) * vocabSize);
+      const sums = softmaxSums(row);
+      topIndices(row, top).forEach((id, j) => {
         ids[(r * T + t) * top + j] = id;
-        probabilities[(r * T + t) * top + j] = p[id];
+        probabilities[(r * T + t) * top + j] = probabilityOf(row, sums, id);
       });
-      cellProbabilities[r * T + t] = p;
+      cellLogits[r * T + t] = row;
+      cellSoftmax[r * T + t] = sums;
     }
   });
   const last = rows.length - 1;
@@ -209,9 +212,9 @@ export function logitLens(
   for (let t = 0; t < T; t++) {
     const target = ids[(last * T + t) * top];
     for (let r = 0; r < rows.length; r++) {
-      const p = cellProbabilities[r * T + t];
-      finalTopProbability[r * T + t] = p[target];
-      finalTopRank[r * T + t] = rankOf(p, target);
+      const row = cellLogits[r * T + t];
+      finalTopProbability[r * T + t] = probabilityOf(row, cellSoftmax[r * T + t], target);
+      finalTopRank[r * T + t] = rankOf(row, target);
     }
   }
   return {
@@ -255,6 +258,28 @@ export function topIndices(values: ArrayLike<number>, count: number): number[] {
     best[at] = i;
   }
   return best;
+}
+
+interface SoftmaxSums {
+  max: number;
+  sum: number;
+}
+
+/**
+ * The max and the float32 sum of exp(logit − max) over one row, added in the order and precision of
+ * temperatureSoftmax (src/engine/sampling.ts) at temperature 1, so probabilityOf gives its numbers bit for
+ * bit without writing out the whole distribution (the lens needs a few entries of each of its many rows).
+ */
+function softmaxSums(logits: Float32Array): SoftmaxSums {
+  let max = -Infinity;
+  for (let i = 0; i < logits.length; i++) if (logits[i] > max) max = logits[i];
+  let sum = 0;
+  for (let i = 0; i < logits.length; i++) sum = Math.fround(sum + Math.fround(Math.exp(logits[i] - max)));
+  return { max, sum };
+}
+
+function probabilityOf(logits: Float32Array, { max, sum }: SoftmaxSums, index: number): number {
+  return Math.fround(Math.fround(Math.exp(logits[index] - max)) / sum);
 }
 
 /** How many entries are larger than values[index] (0 = it is the largest; ties rank by index). */
