@@ -11,8 +11,10 @@
  *      (scripts/bench-kernels.ts).
  *   4. The same in Chromium (scripts/browser/bench-browser.ts): our kernels against onnxruntime-web, and
  *      stories15M-shape decode — skipped when /usr/bin/chromium is missing, or with `--no-browser`.
+ *   5. The logit lens (src/analysis/lens.ts) of the house model on a 64-token text, beside one plain
+ *      (untraced) forward pass over the same text with the same kernels, and their ratio.
  *
- * `--quick` runs shorter rounds (noisier); `--json` ends the output with one JSON line holding every
+ * `--quick` runs shorter rounds (noisier); `--lens-only` runs part 5 alone; `--json` ends the output with one JSON line holding every
  * figure. The machine is shared, so every figure is the fastest of many timings (see timePerCall in
  * bench-common.ts): the one nothing else interrupted.
  */
@@ -21,13 +23,17 @@ import { existsSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
+import { logitLens } from '../src/analysis/lens.ts';
 import { main as cli } from '../src/cli/main.ts';
+import { loadModelAndTokenizer } from '../src/cli/load.ts';
+import { forward } from '../src/engine/forward.ts';
+import { KVCache } from '../src/engine/kv-cache.ts';
 import { randomModel, STORIES15M_SHAPE } from '../src/engine/init.ts';
 import type { Model } from '../src/engine/model.ts';
 import { loadModel } from '../src/formats/node.ts';
 import { closeKernels, describeKernels, selectKernels, type KernelSet } from '../src/kernels/select.ts';
 import { wasmVariantSupported } from '../src/kernels/wasm.ts';
-import { cell, engineSpeed, tableRow, type EngineSpeed } from './bench-common.ts';
+import { cell, engineSpeed, tableRow, timePerCall, type EngineSpeed } from './bench-common.ts';
 import { runKernelBench } from './bench-kernels.ts';
 import { printBrowserBench, runBrowserBench } from './browser/bench-browser.ts';
 
@@ -140,8 +146,44 @@ async function benchLlama2c(binary: string): Promise<void> {
   results.llama2c = { binary, llama2cTokensPerSecond: llama2c, glassboxTokensPerSecond: glassbox };
 }
 
+/**
+ * The logit lens on a 64-token text of the house model: L + 1 rows of RMSNorm, classifier product and
+ * softmax over every position, against one plain forward pass over the same tokens (what a keystroke costs
+ * without it), both on the default kernels, fastest of many timings each.
+ */
+async function benchLens(): Promise<void> {
+  const folder = resolve(import.meta.dirname, '..', '..', 'models', 'house');
+  const { model, tokenizer } = await loadModelAndTokenizer(folder);
+  const verse =
+    'And God said, Let there be light: and there was light. And God saw the light, that it was good. ';
+  const tokens = tokenizer.encode(verse.repeat(8), { bos: true, eos: false }).slice(0, 64);
+  const kernels = selectKernels('auto');
+  const { trace } = forward(model, tokens, new KVCache(model.config), { trace: true, kernels });
+  const seconds = quick ? 0.3 : 1;
+  const lens = timePerCall(() => logitLens(model, trace, kernels, 5), seconds, ROUNDS);
+  const plain = timePerCall(
+    () => forward(model, tokens, new KVCache(model.config), { kernels, logits: 'last' }),
+    seconds,
+    ROUNDS,
+  );
+  console.log(
+    `\nlogit lens, house model, ${tokens.length} tokens, ${model.config.nLayers + 1} rows (${describeKernels(kernels).split(';')[0]})`,
+  );
+  console.log(tableRow('', 24, ['lens ms', 'forward ms', 'lens÷forward'], 14));
+  console.log(
+    tableRow('', 24, [cell(lens * 1000, 2), cell(plain * 1000, 2), `${cell(lens / plain, 2)}×`], 14),
+  );
+  results.lens = { tokens: tokens.length, lensMs: lens * 1000, forwardMs: plain * 1000, ratio: lens / plain };
+}
+
 async function main(): Promise<void> {
   console.log(`Glassbox bench — Node ${process.version}, ${results.cpu}${quick ? ' (quick: noisier)' : ''}`);
+  if (args.includes('--lens-only')) {
+    await benchLens();
+    closeKernels();
+    if (asJson) console.log(JSON.stringify(results));
+    return;
+  }
   const models: [string, Model][] = [];
   if (existsSync(STORIES260K)) models.push(['stories260K', await loadModel(STORIES260K)]);
   else console.log(`\nstories260K: skipped (${STORIES260K} not found)`);
@@ -153,6 +195,8 @@ async function main(): Promise<void> {
     else if (!existsSync(llama2cBinary)) console.log(`\nllama2.c: skipped (${llama2cBinary} not found)`);
     else await benchLlama2c(llama2cBinary);
   }
+
+  await benchLens();
 
   console.log('\nmatrix kernels, GFLOP/s (scripts/bench-kernels.ts)');
   results.kernels = await runKernelBench({ quick });
