@@ -29,3 +29,8 @@ export function residualAnswer(): Answer<Residual> {
 export function boundaryLabel(row: number): string {
   return row === 0 ? 'embedding' : `after layer ${row - 1}`;
 }
+
+/** The same, as a row of the lens grid in a sentence: "the embedding row", "the row after layer 2". */
+export function boundaryRow(row: number): string {
+  return row === 0 ? 'the embedding row' : `the row after layer ${row - 1}`;
+}
