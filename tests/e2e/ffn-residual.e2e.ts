@@ -13,6 +13,15 @@ import { forward } from '../../src/engine/forward.ts';
 import { KVCache } from '../../src/engine/kv-cache.ts';
 import { ARTIFACTS, e2eUnavailable, openPage, SITE, sessionForSuite, waitForAnalysis } from './harness.ts';
 import { defaultKernels, loadModelFolder } from '../helpers.ts';
+import { runCli } from '../cli-helpers.ts';
+
+/** `glassbox inspect <view> … --json` on the model folder the site serves. */
+async function inspect<T>(view: string, prompt: string, ...extra: string[]): Promise<T> {
+  const folder = join(SITE, 'models', 'house');
+  const result = await runCli(['inspect', view, '--model', folder, '--prompt', prompt, '--json', ...extra]);
+  expect(result.stderr).toBe('');
+  return JSON.parse(result.stdout.toString()) as T;
+}
 
 const unavailable = e2eUnavailable();
 if (unavailable) console.warn(`[e2e] skipped: ${unavailable}`);
@@ -88,6 +97,17 @@ describe.skipIf(unavailable !== undefined)('chapters 9 and 10 in Chromium', () =
     expect([lens.rows, lens.k]).toEqual([L + 1, 5]);
     expect(lens.ids).toEqual(Array.from(expected.ids));
     expectClose(lens.probabilities, expected.probabilities, 1e-5);
+    // … and as `glassbox inspect lens` prints them.
+    const cli = await inspect<{ rows: { cells: { ids: number[]; probabilities: number[] }[] }[] }>(
+      'lens',
+      prompt,
+    );
+    expect(cli.rows.flatMap((row) => row.cells.flatMap((cell) => cell.ids))).toEqual(lens.ids);
+    expectClose(
+      cli.rows.flatMap((row) => row.cells.flatMap((cell) => cell.probabilities)),
+      lens.probabilities,
+      1e-5,
+    );
     const lastLogits = node.trace.logits.data.subarray((T - 1) * node.model.config.vocabSize);
     const argmax = lastLogits.indexOf(Math.max(...lastLogits));
     expect(lens.ids[(L * T + T - 1) * 5]).toBe(argmax);
@@ -141,6 +161,31 @@ describe.skipIf(unavailable !== undefined)('chapters 9 and 10 in Chromium', () =
     await question.getByRole('button', { name: 'Reveal' }).click();
     await expect.poll(() => question.getByRole('status').textContent()).toMatch(/top guess from the/);
 
+    // A keystroke on this page: a 64-token text, from the input event to the lens drawn for it.
+    const verse =
+      'And God said, Let there be light: and there was light. And God saw the light, that it was good. ';
+    const long = node.tokenizer.decode(
+      node.tokenizer.encode(verse.repeat(8), { bos: true, eos: false }).slice(0, 64),
+    );
+    const keystrokeMs = await page.evaluate(async (value) => {
+      const box = document.querySelector<HTMLTextAreaElement>('#prompt')!;
+      const started = performance.now();
+      box.value = value;
+      box.dispatchEvent(new Event('input', { bubbles: true }));
+      type Published = { prompt: string; tokens: number[]; figures: Record<string, { tokens: number[] }> };
+      const hook = () => (globalThis as unknown as { __glassbox: Published }).__glassbox;
+      const drawn = () =>
+        hook().prompt === value && hook().figures['residual.lens']?.tokens.join() === hook().tokens.join();
+      while (!drawn()) await new Promise((resolve) => setTimeout(resolve, 1));
+      await new Promise((resolve) => requestAnimationFrame(() => resolve(undefined)));
+      return performance.now() - started;
+    }, long);
+    const lensMs = (await published<{ lensMs: number; tokens: number[] }>(page, 'residual.lens', {})).lensMs;
+    console.log(
+      `[e2e] chapter 10, 64-token text: keystroke to lens drawn ${keystrokeMs.toFixed(1)} ms (lens in the worker ${lensMs.toFixed(1)} ms)`,
+    );
+    expect(keystrokeMs).toBeLessThan(5_000);
+
     await screenshots(page, 'residual-stream');
     expect(problems.console).toEqual([]);
     await page.close();
@@ -169,6 +214,24 @@ describe.skipIf(unavailable !== undefined)('chapters 9 and 10 in Chromium', () =
       shownTop.top.map((n) => n.activation),
       top.map((n) => n.activation),
       1e-5,
+    );
+    // … and as `glassbox inspect neurons` prints them, with the first one's promoted tokens.
+    const cli = await inspect<{
+      layers: { neurons: { neuron: number; activation: number; promoted: { id: number }[] }[] }[];
+    }>('neurons', prompt, '--layer', String(last), '--position', String(T - 1), '--top', '10');
+    expect(cli.layers[0].neurons.map((n) => n.neuron)).toEqual(shownTop.top.map((n) => n.neuron));
+    expectClose(
+      cli.layers[0].neurons.map((n) => n.activation),
+      shownTop.top.map((n) => n.activation),
+      1e-5,
+    );
+    const firstMemory = await published<{ promoted: { token: number }[] }>(page, 'feed-forward.memory', {
+      tokens: node.tokens,
+      layer: last,
+      neuron: top[0].neuron,
+    });
+    expect(cli.layers[0].neurons[0].promoted.map((p) => p.id)).toEqual(
+      firstMemory.promoted.slice(0, 5).map((p) => p.token),
     );
     const steps = swigluSteps(node.trace, last, T - 1);
     const shownSteps = await published<{ gate: number; up: number; product: number; output: number[] }>(
