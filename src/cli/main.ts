@@ -4,10 +4,10 @@
  *   glassbox generate --model M [--tokenizer T] [--prompt TEXT] [--steps N] [--temperature T] [--top-p P]
  *                     [--top-k K] [--min-p P] [--seed S]
  *   glassbox trace    --model M [--tokenizer T] --prompt TEXT --json [--all]
+ *   glassbox inspect  heads|lens|ablate|neurons --model M [--tokenizer T] --prompt TEXT --json [view options]
  */
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { forward } from '../engine/forward.ts';
 import { generateTokens } from '../engine/generate.ts';
 import { KVCache } from '../engine/kv-cache.ts';
@@ -18,14 +18,19 @@ import {
   validateSamplingSettings,
   type SamplingSettings,
 } from '../engine/sampling.ts';
-import {
-  selectKernels,
-  type KernelPreference,
-  type KernelSet,
-  type ThreadPreference,
-} from '../kernels/select.ts';
 import { MAX_MODEL_FILE_BYTES } from '../formats/node.ts';
 import { MAX_BPE_VOCAB_SIZE } from '../tokenizers/bpe.ts';
+import {
+  HelpRequested,
+  kernelsOption,
+  modelOptions,
+  numberOption,
+  parse,
+  requireModel,
+  requirePromptFits,
+  UsageError,
+} from './args.ts';
+import { inspectCommand, inspectUsage } from './inspect.ts';
 import { loadModelAndTokenizer } from './load.ts';
 import { trainTokenizerCommand } from './train-tokenizer.ts';
 import { DEFAULT_TRAIN_SETTINGS, trainModel, type TrainSettings } from './train/run.ts';
@@ -43,6 +48,7 @@ const USAGE = `Usage: glassbox <command> [options]
 Commands (each also takes --help):
   generate   Generate text from a prompt (llama2.c "run" semantics and output)
   trace      Print the tokens, logits and (with --all) every intermediate tensor as JSON
+  inspect    Print what a chapter's figure shows (head scores, logit lens, ablation map, neurons) as JSON
   train      Train a Llama-style model on a UTF-8 text file (checkpoints, --resume, log, loss plot)
   train-tokenizer  Learn a byte-level BPE vocabulary from a UTF-8 text file (tokenizer.json)
   help       Show this message
@@ -67,6 +73,7 @@ trace options:
   --json              print JSON (the only format for now)
   --all               include the whole Trace (every intermediate tensor), not just tokens and logits
 
+${inspectUsage()}
 train options (defaults in brackets; a resumed run keeps the settings it started with):
   --input FILE        UTF-8 text (or .gz); blank-line-separated blocks are held out by a seeded rule for validation
   --out DIR           output folder: config.json, model.safetensors, tokenizer.json, checkpoint, log, loss.svg
@@ -92,68 +99,8 @@ Examples:
   glassbox generate --model stories260K.bin --tokenizer tok512.bin --temperature 0 --steps 200
   glassbox generate --model stories15M.bin --prompt "Once upon a time" --seed 42
   glassbox trace --model stories260K.bin --tokenizer tok512.bin --prompt "Lily and Tom" --json
+  glassbox inspect heads --model models/house --prompt "In the beginning" --json
 `;
-
-class UsageError extends Error {}
-
-/** `glassbox <command> --help`: not an error; main prints the usage to stdout. */
-class HelpRequested extends Error {}
-
-const modelOptions = {
-  model: { type: 'string' },
-  tokenizer: { type: 'string' },
-  prompt: { type: 'string' },
-  kernels: { type: 'string' },
-  threads: { type: 'string' },
-} as const satisfies ParseArgsConfig['options'];
-
-const KERNEL_CHOICES: readonly KernelPreference[] = ['auto', 'wasm', 'ts', 'wasm-simd', 'wasm-relaxed-simd'];
-
-const THREAD_CHOICES: Record<string, ThreadPreference> = { '1': 1, '2': 2, auto: 'auto' };
-
-/**
- * --kernels: which matrix kernels to run (default auto: the fastest this runtime supports); --threads: on
- * how many threads (default 1).
- */
-function kernelsOption(value: string | undefined, threads = '1'): KernelSet {
-  const preference = (value ?? 'auto') as KernelPreference;
-  if (!KERNEL_CHOICES.includes(preference)) {
-    throw new UsageError(`--kernels must be one of ${KERNEL_CHOICES.join(', ')}; got "${value}"`);
-  }
-  if (!Object.hasOwn(THREAD_CHOICES, threads)) {
-    throw new UsageError(`--threads must be one of 1, 2, auto; got "${threads}"`);
-  }
-  return selectKernels(preference, { threads: THREAD_CHOICES[threads] });
-}
-
-/** Every command takes --help (and -h), which wins over everything else on the line. */
-function parse<O extends ParseArgsConfig['options']>(args: string[], options: O) {
-  if (args.includes('--help') || args.includes('-h')) throw new HelpRequested();
-  try {
-    return parseArgs({ args, options, strict: true, allowPositionals: false }).values;
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-}
-
-/**
- * A number option: absent → fallback; present → must parse completely to a finite number. Range checks
- * (≥ 0, whole, …) belong to each option; "Infinity", "NaN" and "1e400" (which overflows) stop here.
- */
-function numberOption(value: string | undefined, name: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  const parsed = Number(value);
-  if (value.trim() === '' || Number.isNaN(parsed))
-    throw new UsageError(`--${name} must be a number, got "${value}"`);
-  if (!Number.isFinite(parsed)) throw new UsageError(`--${name} must be a finite number, got "${value}"`);
-  return parsed;
-}
-
-function requireModel(model: string | undefined): string {
-  if (!model)
-    throw new UsageError('--model is required (a llama2.c .bin file or a Hugging Face Llama folder)');
-  return model;
-}
 
 async function generateCommand(args: string[], io: CliIO): Promise<number> {
   const values = parse(args, {
@@ -223,15 +170,6 @@ async function generateCommand(args: string[], io: CliIO): Promise<number> {
     io.stderr.write(`achieved tok/s: ${((sampled - 1) / seconds).toFixed(6)} (kernels: ${kernels.name})\n`);
   }
   return 0;
-}
-
-/** A prompt longer than the context cannot be run; say so rather than printing a cut-off prompt. */
-function requirePromptFits(promptTokens: number, contextLength: number): void {
-  if (promptTokens > contextLength) {
-    throw new UsageError(
-      `the prompt is ${promptTokens} tokens; this model's context holds ${contextLength}: shorten the prompt`,
-    );
-  }
 }
 
 /** llama2.c seeds from the clock when no seed (or 0) is given; so do we. */
@@ -461,6 +399,8 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
         return await generateCommand(rest, io);
       case 'trace':
         return await traceCommand(rest, io);
+      case 'inspect':
+        return await inspectCommand(rest, io);
       case 'train':
         return await train(rest, io);
       case 'train-tokenizer':

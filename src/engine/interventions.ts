@@ -250,3 +250,24 @@ export function scaleNeurons(
     }
   }
 }
+
+/** One line saying what an intervention changes, for a figure's caption or a CLI's report. */
+export function describeIntervention(intervention: Intervention): string {
+  switch (intervention.kind) {
+    case 'patchResidual':
+      return `the stream entering layer ${intervention.layer} at position ${intervention.position} patched from another run`;
+    case 'overrideAttention': {
+      const weights = intervention.set.map(({ key, weight }) => `${weight} on position ${key}`).join(', ');
+      const rest = intervention.renormalise ? ', the rest rescaled to sum to 1' : '';
+      return `head ${intervention.head} of layer ${intervention.layer}: position ${intervention.position} attends with ${weights}${rest}`;
+    }
+    case 'ablateHead':
+      return `head ${intervention.head} of layer ${intervention.layer} ${intervention.mode === 'zero' ? 'zeroed' : 'replaced by its mean output'}`;
+    case 'scaleNeuron': {
+      const where = intervention.positions
+        ? ` at position${intervention.positions.length === 1 ? '' : 's'} ${intervention.positions.join(', ')}`
+        : '';
+      return `neuron ${intervention.neuron} of layer ${intervention.layer} ×${intervention.factor}${where}`;
+    }
+  }
+}

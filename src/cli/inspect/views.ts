@@ -1,0 +1,7 @@
+/**
+ * The views of `glassbox inspect`, one file each in this folder: add a view by writing its file and one
+ * entry here (the key is the view's name on the command line).
+ */
+import type { InspectView } from '../inspect.ts';
+
+export const INSPECT_VIEWS = {} satisfies Record<string, InspectView>;
