@@ -3,5 +3,10 @@
  * entry here (the key is the view's name on the command line).
  */
 import type { InspectView } from '../inspect.ts';
+import { lensView } from './lens.ts';
+import { neuronsView } from './neurons.ts';
 
-export const INSPECT_VIEWS = {} satisfies Record<string, InspectView>;
+export const INSPECT_VIEWS = {
+  lens: lensView,
+  neurons: neuronsView,
+} satisfies Record<string, InspectView>;
