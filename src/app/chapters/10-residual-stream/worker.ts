@@ -17,7 +17,7 @@ import { current, requireModel, traceFor } from '../../lib/worker/state.ts';
 /** How many tokens each lens cell keeps. */
 export const LENS_TOP = 5;
 
-export interface ResidualView {
+export interface StreamView {
   /** The tokens of the pass (BOS first), so the page can drop an answer for an older text. */
   tokens: number[];
   /** The boundaries' Trace names: layers[0].input … layers[L−1].input, layers[L−1].residualAfterFfn. */
@@ -26,6 +26,12 @@ export interface ResidualView {
   stream: Float64Array;
   attention: Float64Array;
   feedForward: Float64Array;
+}
+
+export interface LensView {
+  tokens: number[];
+  /** The boundaries' Trace names, one per row of the lens. */
+  names: string[];
   lens: {
     k: number;
     /** [L + 1, T, k] top ids and their probabilities. */
@@ -59,22 +65,28 @@ function checkPosition(tokens: readonly number[], position: number): void {
 }
 
 export const handlers = {
-  /** The stream's norms, what each block adds, and the logit lens, for a pass over `tokens`. */
-  residual(tokens: number[]): ResidualView {
+  /** The stream's norms and what each block adds, for a pass over `tokens`. */
+  stream(tokens: number[]): StreamView {
+    const norms = streamNorms(traceFor(tokens));
+    const answer: StreamView = { tokens: [...tokens], ...norms };
+    return Comlink.transfer(answer, [norms.stream.buffer, norms.attention.buffer, norms.feedForward.buffer]);
+  },
+
+  /**
+   * The logit lens of a pass over `tokens`: L + 1 more classifier products on the reader's kernels, asked
+   * apart from the stream's norms so that those figures need not wait for it.
+   */
+  lens(tokens: number[]): LensView {
     const { model, tokenizer } = requireModel();
     const trace = traceFor(tokens);
-    const norms = streamNorms(trace);
     const started = performance.now();
     const lens = logitLens(model, trace, selectKernels(current.choice), LENS_TOP);
     const ms = performance.now() - started;
     const pieces: Record<number, string> = {};
     for (const id of lens.ids) pieces[id] ??= tokenizer.pieceLabel(id);
-    const answer: ResidualView = {
+    const answer: LensView = {
       tokens: [...tokens],
-      names: norms.names,
-      stream: norms.stream,
-      attention: norms.attention,
-      feedForward: norms.feedForward,
+      names: lens.names,
       lens: {
         k: lens.k,
         ids: lens.ids,
@@ -86,9 +98,6 @@ export const handlers = {
       },
     };
     return Comlink.transfer(answer, [
-      norms.stream.buffer,
-      norms.attention.buffer,
-      norms.feedForward.buffer,
       lens.ids.buffer,
       lens.probabilities.buffer,
       lens.finalTopProbability.buffer,
