@@ -233,7 +233,10 @@ export function logitLens(
  * The first boundary from which on the lens's top token at `position` is the model's final answer (and
  * stays so at every later boundary): where the model "knows" its prediction, by this reading.
  */
-export function firstSettledRow(lens: LogitLens, position: number): number {
+export function firstSettledRow(
+  lens: Pick<LogitLens, 'rows' | 'positions' | 'k' | 'ids'>,
+  position: number,
+): number {
   const { rows, positions: T, k } = lens;
   const answer = lens.ids[((rows - 1) * T + position) * k];
   let first = rows - 1;
