@@ -559,6 +559,6 @@ describe.skipIf(unavailable !== undefined)('the course in Chromium', () => {
           await page.close();
         }
       }
-    }, 180_000); // every page at two widths with axe: a minute on a quiet machine, more under load
+    }, 300_000); // every page at two widths with axe: a few minutes under load, more as chapters are written
   }
 });
