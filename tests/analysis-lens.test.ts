@@ -26,6 +26,7 @@ import type { Model, ModelConfig } from '../src/engine/model.ts';
 import type { Trace } from '../src/engine/trace.ts';
 import { temperatureSoftmax } from '../src/engine/sampling.ts';
 import { parseLlama2cCheckpoint } from '../src/formats/llama2c.ts';
+import { withLayerKernels } from '../src/kernels/layer-reference.ts';
 import { referenceKernels } from '../src/kernels/reference.ts';
 import { selectKernels } from '../src/kernels/select.ts';
 import { defaultKernels, loadModelFolder, seededRandom } from './helpers.ts';
@@ -140,6 +141,40 @@ function checkLastRow(model: Model, trace: Trace, lens: ReturnType<typeof logitL
   }
 }
 
+/**
+ * Every cell, bit for bit, is what the engine's own softmax (sampling.ts's temperatureSoftmax) gives for
+ * that cell's logits computed with the same kernels: the lens's shortcuts (only the top entries written, the
+ * negligible terms skipped) change no bit. Also its ranks against a count.
+ */
+function checkBitForBit(model: Model, trace: Trace, kernels: Parameters<typeof logitLens>[2], k: number) {
+  const lens = logitLens(model, trace, kernels, k);
+  const { dim, vocabSize, normEps } = model.config;
+  const T = trace.tokens.length;
+  const run = withLayerKernels(kernels);
+  const sources = boundaries(trace).map((b) => b.tensor);
+  const normed = new Float32Array(T * dim);
+  const logits = new Float32Array(T * vocabSize);
+  const lastIds = lens.ids.subarray((lens.rows - 1) * T * k);
+  sources.forEach((tensor, r) => {
+    run.rmsNormRows(normed, tensor.data, model.weights.finalNorm.data, T, dim, normEps);
+    run.matmulTransposedB(logits, normed, model.weights.classifier.data, T, dim, vocabSize);
+    for (let t = 0; t < T; t++) {
+      const row = logits.subarray(t * vocabSize, (t + 1) * vocabSize);
+      const p = temperatureSoftmax(row, 1);
+      for (let j = 0; j < k; j++) {
+        const id = lens.ids[(r * T + t) * k + j];
+        expect(lens.probabilities[(r * T + t) * k + j]).toBe(p[id]);
+      }
+      const target = lastIds[t * k];
+      expect(lens.finalTopProbability[r * T + t]).toBe(p[target]);
+      const above = Array.from(row).filter(
+        (v, i) => v > row[target] || (v === row[target] && i < target),
+      ).length;
+      expect(lens.finalTopRank[r * T + t]).toBe(above);
+    }
+  });
+}
+
 describe('logit lens on random models', () => {
   for (const seed of [1, 2, 3]) {
     it(`seed ${seed}: every cell equals a float64 recomputation; the last row is the model's logits`, () => {
@@ -149,6 +184,7 @@ describe('logit lens on random models', () => {
       const trace = traced(model, tokens);
       const lens = checkLens(model, trace, referenceKernels, 4);
       checkLastRow(model, trace, lens);
+      checkBitForBit(model, trace, referenceKernels, 4);
     });
   }
 
@@ -283,6 +319,7 @@ describeShared('logit lens on stories260K', () => {
       const trace = traced(model, tokens, kernels);
       const lens = checkLens(model, trace, kernels, 3);
       checkLastRow(model, trace, lens);
+      checkBitForBit(model, trace, kernels, 3);
     }
   });
 });
@@ -295,6 +332,7 @@ describe('logit lens on the house model', () => {
     const trace = traced(model, tokens, kernels);
     const lens = checkLens(model, trace, kernels, 5);
     checkLastRow(model, trace, lens);
+    checkBitForBit(model, trace, kernels, 5);
     const T = tokens.length;
     const settled = firstSettledRow(lens, T - 1);
     expect(settled).toBeGreaterThanOrEqual(0);

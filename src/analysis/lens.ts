@@ -214,7 +214,8 @@ export function logitLens(
     for (let r = 0; r < rows.length; r++) {
       const row = cellLogits[r * T + t];
       finalTopProbability[r * T + t] = probabilityOf(row, cellSoftmax[r * T + t], target);
-      finalTopRank[r * T + t] = rankOf(row, target);
+      const inTop = ids.subarray((r * T + t) * top, (r * T + t + 1) * top).indexOf(target);
+      finalTopRank[r * T + t] = inTop >= 0 ? inTop : rankOf(row, target);
     }
   }
   return {
@@ -275,9 +276,22 @@ interface SoftmaxSums {
  */
 function softmaxSums(logits: Float32Array): SoftmaxSums {
   let max = -Infinity;
-  for (let i = 0; i < logits.length; i++) if (logits[i] > max) max = logits[i];
+  let at = 0;
+  for (let i = 0; i < logits.length; i++) {
+    if (logits[i] > max) {
+      max = logits[i];
+      at = i;
+    }
+  }
   let sum = 0;
-  for (let i = 0; i < logits.length; i++) sum = Math.fround(sum + Math.fround(Math.exp(logits[i] - max)));
+  for (let i = 0; i < at; i++) sum = Math.fround(sum + Math.fround(Math.exp(logits[i] - max)));
+  // From the largest term on (exp(0) = 1) the float32 sum is ≥ 1, so a term below 2⁻²⁴, half its last bit,
+  // rounds away to nothing: exp(x) < 2⁻²⁴ for x < −16.64, and skipping those terms changes no bit.
+  const negligible = max - 17;
+  for (let i = at; i < logits.length; i++) {
+    if (logits[i] < negligible) continue;
+    sum = Math.fround(sum + Math.fround(Math.exp(logits[i] - max)));
+  }
   return { max, sum };
 }
 
