@@ -302,4 +302,41 @@ describe.skipIf(unavailable !== undefined)('chapters 9 and 10 in Chromium', () =
     expect(problems.console).toEqual([]);
     await page.close();
   }, 120_000);
+
+  it('shows no NaN, Infinity or undefined for an empty text or an odd token in the link', async () => {
+    const { page, problems } = await openPage(session);
+    for (const slug of ['feed-forward', 'residual-stream']) {
+      for (const query of [
+        'prompt=',
+        'prompt=Let%20there%20be%20light&token=1e400',
+        'prompt=light&token=NaN',
+      ]) {
+        await page.goto(`${session.origin}/${slug}?${query}`);
+        await waitForAnalysis(page);
+        await page.waitForFunction(
+          (names) => {
+            const figures = (globalThis as { __glassbox?: { figures?: Record<string, unknown> } }).__glassbox
+              ?.figures;
+            return names.every((name) => figures?.[name] !== undefined);
+          },
+          slug === 'feed-forward'
+            ? ['feed-forward.steps', 'feed-forward.top', 'feed-forward.memory', 'feed-forward.scale']
+            : ['residual.norm', 'residual.stream', 'residual.lens', 'residual.contexts'],
+          { timeout: 20_000 },
+        );
+        const text = await page.evaluate(() => {
+          const main = document.querySelector('main')!.cloneNode(true) as HTMLElement;
+          main.querySelectorAll('figure.code').forEach((listing) => listing.remove());
+          return main.textContent ?? '';
+        });
+        const bad = /NaN|Infinity|undefined/.exec(text);
+        expect(
+          bad,
+          `/${slug}?${query}: …${bad ? text.slice(Math.max(0, bad.index - 100), bad.index + 40) : ''}…`,
+        ).toBeNull();
+      }
+    }
+    expect(problems.console).toEqual([]);
+    await page.close();
+  }, 120_000);
 });
