@@ -3,7 +3,7 @@
  * bench page, scripts/browser/): the timing loop, the matrix shapes, the engine measurements, and the
  * one-node ONNX models onnxruntime runs the same products with. Nothing here imports a Node module.
  */
-import { forward } from '../src/engine/forward.ts';
+import { forward, forwardBatch } from '../src/engine/forward.ts';
 import { KVCache } from '../src/engine/kv-cache.ts';
 import type { Model } from '../src/engine/model.ts';
 import type { MatrixKernels } from '../src/kernels/reference.ts';
@@ -320,4 +320,36 @@ export function tableRow(label: string, labelWidth: number, cells: string[], cel
 /** A number for a table, or "—" when there is none. */
 export function cell(value: number | null | undefined, digits = 1): string {
   return value == null || !Number.isFinite(value) ? '—' : value.toFixed(digits);
+}
+
+/**
+ * Batched decode: tokens/s of one pass in which each of `batchSize` sequences (each with its own cache already
+ * holding `context` positions) decodes one token — forwardBatch, as the continuous batcher runs it.
+ */
+export function batchedDecodeTokensPerSecond(
+  model: Model,
+  kernels: MatrixKernels,
+  batchSize: number,
+  context: number,
+  minSeconds: number,
+  rounds: number,
+): number {
+  const batch = Array.from({ length: batchSize }, (_, b) => {
+    const cache = new KVCache(model.config);
+    const prompt = Array.from(
+      { length: context },
+      (_, i) => (i * 7919 + b * 104729) % model.config.vocabSize,
+    );
+    forward(model, prompt, cache, { logits: 'last', kernels });
+    return { tokens: [prompt[0]], cache };
+  });
+  const seconds = timePerCall(
+    () => {
+      for (const { cache } of batch) cache.length = context; // each pass decodes the same position again
+      forwardBatch(model, batch, { logits: 'last', kernels });
+    },
+    minSeconds,
+    rounds,
+  );
+  return batchSize / seconds;
 }

@@ -5,17 +5,20 @@
  *      prompt in one pass) of stories260K (from ../shared, when present) and of a randomly initialised
  *      model of stories15M's shape, with the readable TypeScript kernels, the WebAssembly ones on one
  *      thread, and on two.
+ *      Then batched decoding: 1, 2, 4 and 8 sequences decoding in one pass (forwardBatch), as ratios.
+ *   1b. Chapter 8's ablation map on the house model: a 64-token text, one pass per head (src/analysis/heads.ts),
+ *      in ms and passes/s, and as a ratio to one plain forward pass over the same text, timed in the same run.
+ *   1c. Chapter 10's logit lens (src/analysis/lens.ts) of the house model on a 64-token text, beside one
+ *      plain forward pass over the same text with the same kernels, and their ratio.
  *   2. With `--llama2c PATH`: a llama2.c `run` binary you built (e.g. `gcc -O3 -o run run.c -lm`) on
  *      stories260K, beside our CLI doing the same (greedy, 256 steps), both as their "achieved tok/s".
  *   3. The matrix kernels' GFLOP/s on the engine's and the trainer's shapes, beside onnxruntime
  *      (scripts/bench-kernels.ts).
  *   4. The same in Chromium (scripts/browser/bench-browser.ts): our kernels against onnxruntime-web, and
  *      stories15M-shape decode — skipped when /usr/bin/chromium is missing, or with `--no-browser`.
- *   5. The logit lens (src/analysis/lens.ts) of the house model on a 64-token text, beside one plain
- *      (untraced) forward pass over the same text with the same kernels, and their ratio.
  *
- * `--quick` runs shorter rounds (noisier); `--lens-only` runs part 5 alone; `--json` ends the output with one JSON line holding every
- * figure. The machine is shared, so every figure is the fastest of many timings (see timePerCall in
+ * `--quick` runs shorter rounds (noisier); `--lens-only` runs part 1c alone; `--json` ends the output with
+ * one JSON line holding every figure. The machine is shared, so every figure is the fastest of many timings (see timePerCall in
  * bench-common.ts): the one nothing else interrupted.
  */
 import { execFile } from 'node:child_process';
@@ -23,9 +26,10 @@ import { existsSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
+import { ablationMap } from '../src/analysis/heads.ts';
 import { logitLens } from '../src/analysis/lens.ts';
-import { main as cli } from '../src/cli/main.ts';
 import { loadModelAndTokenizer } from '../src/cli/load.ts';
+import { main as cli } from '../src/cli/main.ts';
 import { forward } from '../src/engine/forward.ts';
 import { KVCache } from '../src/engine/kv-cache.ts';
 import { randomModel, STORIES15M_SHAPE } from '../src/engine/init.ts';
@@ -33,7 +37,14 @@ import type { Model } from '../src/engine/model.ts';
 import { loadModel } from '../src/formats/node.ts';
 import { closeKernels, describeKernels, selectKernels, type KernelSet } from '../src/kernels/select.ts';
 import { wasmVariantSupported } from '../src/kernels/wasm.ts';
-import { cell, engineSpeed, tableRow, timePerCall, type EngineSpeed } from './bench-common.ts';
+import {
+  batchedDecodeTokensPerSecond,
+  cell,
+  engineSpeed,
+  tableRow,
+  timePerCall,
+  type EngineSpeed,
+} from './bench-common.ts';
 import { runKernelBench } from './bench-kernels.ts';
 import { printBrowserBench, runBrowserBench } from './browser/bench-browser.ts';
 
@@ -64,6 +75,53 @@ function kernelSets(): Record<string, KernelSet> {
     'wasm 1 thread': selectKernels('wasm', { threads: 1 }),
     'wasm 2 threads': selectKernels('wasm', { threads: 2 }),
   };
+}
+
+const HOUSE = resolve(import.meta.dirname, '..', '..', 'models', 'house');
+const ABLATION_TEXT =
+  'In the beginning God created the heavens and the earth. The earth was formless and empty. Darkness was on ' +
+  'the surface of the deep and God’s Spirit was hovering over the surface of the waters. God said, Let there be ' +
+  'light, and there was light. God saw the light, and saw that it was good. God divided the light from the darkness.';
+
+/**
+ * Chapter 8's ablation map of the house model on a 64-token text (WebAssembly, one thread, as in the page's
+ * worker): its time, its passes per second, and its time over one plain forward pass of the same text (the
+ * map's clean traced pass is computed once beforehand, as the page's is).
+ */
+async function benchAblation(): Promise<void> {
+  if (!existsSync(HOUSE)) {
+    console.log(`
+ablation map: skipped (${HOUSE} not found)`);
+    return;
+  }
+  const { model, tokenizer } = await loadModelAndTokenizer(HOUSE);
+  const kernels = selectKernels('wasm', { threads: 1 });
+  const tokens = tokenizer.encode(ABLATION_TEXT, { bos: true, eos: false }).slice(0, 64);
+  const pass = (trace: boolean) =>
+    forward(model, tokens, new KVCache(model.config), { kernels, trace, logits: trace ? 'last' : 'all' });
+  const clean = pass(true).trace!;
+  let passes = 0;
+  const mapSeconds = timePerCall(
+    () => (passes = ablationMap(model, clean, kernels).passes),
+    quick ? 0.5 : 2,
+    ROUNDS,
+  );
+  const forwardSeconds = timePerCall(() => pass(false), quick ? 0.3 : 1, ROUNDS);
+  const ablation = {
+    tokens: tokens.length,
+    passes,
+    ms: mapSeconds * 1000,
+    passesPerSecond: passes / mapSeconds,
+    forwardMs: forwardSeconds * 1000,
+    ratioToForward: mapSeconds / forwardSeconds,
+  };
+  console.log(`
+ablation map, house model, ${tokens.length} tokens (${kernels.variant}, 1 thread)`);
+  console.log(
+    `  ${passes} passes in ${cell(ablation.ms, 1)} ms (${cell(ablation.passesPerSecond)} passes/s); ` +
+      `one forward pass ${cell(ablation.forwardMs, 2)} ms; map ÷ forward ${cell(ablation.ratioToForward, 1)}×`,
+  );
+  results.ablation = ablation;
 }
 
 /** Decode and prefill tokens/s of each model with each kernel set, as a table with ratios. */
@@ -105,6 +163,27 @@ function benchEngine(models: [string, Model][]): void {
   if (decodeMs)
     console.log(`stories15M-shape decode, wasm 1 thread: ${(1000 / decodeMs).toFixed(2)} ms/token`);
   results.engine = figures;
+}
+
+/**
+ * Batched decoding on the stories15M shape with two threads: tokens/s when 1, 2, 4 and 8 sequences (each 64
+ * positions in) decode one token per pass, and the ratio to one sequence. Decoding one token reads every
+ * weight for little arithmetic; a batch shares that read.
+ */
+function benchBatching(model: Model): void {
+  const kernels = selectKernels('wasm', { threads: 2 });
+  const sizes = [1, 2, 4, 8];
+  console.log(`
+batched decode, stories15M-shape, 64 positions in (${kernels.name})`);
+  console.log(tableRow('sequences per pass', 24, ['tokens/s', '÷ batch 1'], 12));
+  const figures: Record<string, number> = {};
+  for (const size of sizes) {
+    figures[size] = batchedDecodeTokensPerSecond(model, kernels, size, 64, quick ? 0.2 : 0.5, ROUNDS);
+    console.log(
+      tableRow(`${size}`, 24, [cell(figures[size]), `${cell(figures[size] / figures[1], 2)}×`], 12),
+    );
+  }
+  results.batching = figures;
 }
 
 /** "achieved tok/s: 1234.5" as llama2.c's run and our CLI both print it to stderr. */
@@ -152,8 +231,11 @@ async function benchLlama2c(binary: string): Promise<void> {
  * without it), both on the default kernels, fastest of many timings each.
  */
 async function benchLens(): Promise<void> {
-  const folder = resolve(import.meta.dirname, '..', '..', 'models', 'house');
-  const { model, tokenizer } = await loadModelAndTokenizer(folder);
+  if (!existsSync(HOUSE)) {
+    console.log(`\nlogit lens: skipped (${HOUSE} not found)`);
+    return;
+  }
+  const { model, tokenizer } = await loadModelAndTokenizer(HOUSE);
   const verse =
     'And God said, Let there be light: and there was light. And God saw the light, that it was good. ';
   const tokens = tokenizer.encode(verse.repeat(8), { bos: true, eos: false }).slice(0, 64);
@@ -189,14 +271,15 @@ async function main(): Promise<void> {
   else console.log(`\nstories260K: skipped (${STORIES260K} not found)`);
   models.push(['stories15M-shape', randomModel(STORIES15M_SHAPE, 15)]);
   benchEngine(models);
+  benchBatching(models[models.length - 1][1]);
+  await benchAblation();
+  await benchLens();
 
   if (llama2cBinary) {
     if (!existsSync(STORIES260K)) console.log('\nllama2.c: skipped (stories260K not found)');
     else if (!existsSync(llama2cBinary)) console.log(`\nllama2.c: skipped (${llama2cBinary} not found)`);
     else await benchLlama2c(llama2cBinary);
   }
-
-  await benchLens();
 
   console.log('\nmatrix kernels, GFLOP/s (scripts/bench-kernels.ts)');
   results.kernels = await runKernelBench({ quick });

@@ -16,11 +16,10 @@ describe('the chapter registry', () => {
     for (const chapter of ALL_CHAPTERS) {
       expect(chapter.written).toBe(existsSync(`${FOLDER}/${chapter.folder}/page.svx`));
     }
-    // The written chapters are those with a page; the first planned one is the first without.
-    const written = ALL_CHAPTERS.filter((chapter) => existsSync(`${FOLDER}/${chapter.folder}/page.svx`));
-    expect(CHAPTERS.map((chapter) => chapter.number)).toEqual(written.map((chapter) => chapter.number));
-    expect(CHAPTERS.slice(0, 6).map((chapter) => chapter.number)).toEqual([1, 2, 3, 4, 5, 6]);
-    expect(PLANNED[0]?.slug).toBe(ALL_CHAPTERS.find((chapter) => !written.includes(chapter))?.slug);
+    // Chapters 1–7 are written (later ones may be written out of order); none is both written and planned.
+    const written = CHAPTERS.map((chapter) => chapter.number);
+    expect(written.slice(0, 7)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect(PLANNED.filter((chapter) => written.includes(chapter.number))).toEqual([]);
   });
 
   it('refuses a folder named unlike its declaration, a gap or repeat in the numbers, and a repeated slug', () => {

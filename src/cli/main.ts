@@ -5,11 +5,16 @@
  *                     [--top-k K] [--min-p P] [--seed S]
  *   glassbox trace    --model M [--tokenizer T] --prompt TEXT --json [--all]
  *   glassbox inspect  heads|lens|ablate|neurons --model M [--tokenizer T] --prompt TEXT --json [view options]
+ *   glassbox quantize --model IN [--tokenizer T] --to q8_0|q4_0|q4_1|f16|bf16|f32 --out FILE.gguf [--force]
  */
+import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { forward } from '../engine/forward.ts';
 import { generateTokens } from '../engine/generate.ts';
+import type { Model } from '../engine/model.ts';
+import { speculativeGenerate, type SpeculativeStats } from '../engine/speculative.ts';
+import { findTokenizerFile, loadModel } from '../formats/node.ts';
 import { KVCache } from '../engine/kv-cache.ts';
 import { XorShiftRng } from '../engine/rng.ts';
 import {
@@ -29,8 +34,10 @@ import {
   requireModel,
   requirePromptFits,
   UsageError,
+  wholeNumberOption,
 } from './args.ts';
 import { inspectCommand, inspectUsage } from './inspect.ts';
+import { quantizeCommand, quantizeUsage } from './quantize.ts';
 import { loadModelAndTokenizer } from './load.ts';
 import { trainTokenizerCommand } from './train-tokenizer.ts';
 import { DEFAULT_TRAIN_SETTINGS, trainModel, type TrainSettings } from './train/run.ts';
@@ -51,11 +58,14 @@ Commands (each also takes --help):
   inspect    Print what a chapter's figure shows (head scores, logit lens, ablation map, neurons) as JSON
   train      Train a Llama-style model on a UTF-8 text file (checkpoints, --resume, log, loss plot)
   train-tokenizer  Learn a byte-level BPE vocabulary from a UTF-8 text file (tokenizer.json)
+  quantize   Write any model as a GGUF file (llama.cpp's format) with its matrices in q8_0, q4_0, q4_1, f16 …
   help       Show this message
 
 Model options (both commands):
-  --model PATH        llama2.c checkpoint (.bin) or a Hugging Face Llama folder (config.json + model.safetensors)
-  --tokenizer PATH    llama2.c tokenizer (.bin) or BPE tokenizer.json; default: the one beside the model
+  --model PATH        llama2.c checkpoint (.bin), llama.cpp GGUF (.gguf), or a Hugging Face Llama folder
+                      (config.json + model.safetensors)
+  --tokenizer PATH    llama2.c tokenizer (.bin) or BPE tokenizer.json; default: the one inside a .gguf, or
+                      the one beside the model
   --kernels K         matrix kernels: auto (default: fastest available), wasm, ts (the readable reference)
   --threads N         threads for the large matrix products: 1 (default), 2, or auto
 
@@ -67,6 +77,9 @@ generate options:
   --top-k K           keep only the K most likely tokens (default 0 = off)
   --min-p P           keep tokens with p >= P * max p (default 0 = off)
   --seed S            random seed, a positive integer (default: the current time, printed to stderr)
+  --draft PATH        speculative decoding: a small model with the same tokenizer guesses, the model checks
+                      (greedy text is exactly the model's own; sampled text has the model's distribution)
+  --draft-tokens K    tokens the draft guesses per round (default 4)
 
 trace options:
   --prompt TEXT       the text to run
@@ -89,6 +102,7 @@ train options (defaults in brackets; a resumed run keeps the settings it started
   --threads N         threads computing the shards at once: 1, 2, … or auto [auto: one per core, ≤ shards];
                       the same run gives the same numbers on any number of threads
 
+${quantizeUsage()}
 train-tokenizer options:
   --input FILE        UTF-8 text (or .gz)
   --vocab-size N      tokens in the vocabulary, counting 256 bytes and 2 special tokens (default 4096)
@@ -100,6 +114,7 @@ Examples:
   glassbox generate --model stories15M.bin --prompt "Once upon a time" --seed 42
   glassbox trace --model stories260K.bin --tokenizer tok512.bin --prompt "Lily and Tom" --json
   glassbox inspect heads --model models/house --prompt "In the beginning" --json
+  glassbox quantize --model models/house --to q8_0 --out house-q8_0.gguf
 `;
 
 async function generateCommand(args: string[], io: CliIO): Promise<number> {
@@ -111,6 +126,8 @@ async function generateCommand(args: string[], io: CliIO): Promise<number> {
     'top-k': { type: 'string' },
     'min-p': { type: 'string' },
     seed: { type: 'string' },
+    draft: { type: 'string' },
+    'draft-tokens': { type: 'string' },
   });
   const steps = numberOption(values.steps, 'steps', 256);
   if (!Number.isInteger(steps) || steps < 0)
@@ -130,7 +147,17 @@ async function generateCommand(args: string[], io: CliIO): Promise<number> {
   const seed = parseSeed(values.seed);
   const kernels = kernelsOption(values.kernels, values.threads);
 
+  if (values['draft-tokens'] !== undefined && values.draft === undefined)
+    throw new UsageError('--draft-tokens needs --draft (the model that guesses)');
+  const draftTokens = wholeNumberOption(values['draft-tokens'], 'draft-tokens', 4, 1, 32);
+
   const { model, tokenizer } = await loadModelAndTokenizer(modelPath, values.tokenizer);
+  const draft = values.draft
+    ? {
+        draft: await loadDraftModel(values.draft, model, values.tokenizer ?? findTokenizerFile(modelPath)!),
+        draftTokens,
+      }
+    : undefined;
   if (sampling.temperature > 0 && samplesGreedily(sampling.temperature)) {
     io.stderr.write(
       `temperature ${sampling.temperature} is below ${MIN_SAMPLING_TEMPERATURE}: sampling greedily, as with 0\n`,
@@ -144,17 +171,23 @@ async function generateCommand(args: string[], io: CliIO): Promise<number> {
 
   requirePromptFits(promptTokens.length, model.config.seqLen);
 
-  let previous = promptTokens[0];
-  let startTime = 0;
-  let sampled = 0;
-  for (const { token, fromPrompt } of generateTokens(model, promptTokens, {
+  const loopOptions = {
     steps,
     sampling,
     rng: new XorShiftRng(seed),
     kernels,
     // llama2.c stops when BOS (the start of the next story) is sampled; our own models also stop at EOS.
     stopTokens: tokenizer.family === 'llama2c' ? [tokenizer.bosId] : [tokenizer.bosId, tokenizer.eosId],
-  })) {
+  };
+  const stats: SpeculativeStats = { proposed: 0, accepted: 0, targetPasses: 0, draftPasses: 0 };
+  const generated = draft
+    ? speculativeGenerate(model, promptTokens, { ...loopOptions, ...draft }, stats)
+    : generateTokens(model, promptTokens, loopOptions);
+
+  let previous = promptTokens[0];
+  let startTime = 0;
+  let sampled = 0;
+  for (const { token, fromPrompt } of generated) {
     const piece = tokenizer.decodePiece(previous, token);
     io.stdout.write(tokenizer.family === 'llama2c' ? llama2cPrintable(piece) : piece);
     previous = token;
@@ -169,7 +202,33 @@ async function generateCommand(args: string[], io: CliIO): Promise<number> {
     const seconds = (performance.now() - startTime) / 1000;
     io.stderr.write(`achieved tok/s: ${((sampled - 1) / seconds).toFixed(6)} (kernels: ${kernels.name})\n`);
   }
+  if (draft) {
+    const rate = stats.proposed > 0 ? ((100 * stats.accepted) / stats.proposed).toFixed(1) : '0.0';
+    io.stderr.write(
+      `speculative decoding: the draft's guesses accepted ${stats.accepted} of ${stats.proposed} (${rate}%), ` +
+        `${draft.draftTokens} per round; ${stats.targetPasses} target passes for ${sampled} tokens\n`,
+    );
+  }
   return 0;
+}
+
+/**
+ * The draft model for speculative decoding: it must share the target's tokenizer (the same vocabulary, and —
+ * when a tokenizer file sits beside it — the same file), since its guesses are token ids the target checks.
+ */
+async function loadDraftModel(path: string, target: Model, targetTokenizer: string): Promise<Model> {
+  const draft = await loadModel(path);
+  if (draft.config.vocabSize !== target.config.vocabSize)
+    throw new UsageError(
+      `--draft ${path} has a vocabulary of ${draft.config.vocabSize} tokens, the model ${target.config.vocabSize}: ` +
+        `the draft must share the model's tokenizer`,
+    );
+  const draftTokenizer = findTokenizerFile(path);
+  if (draftTokenizer && !(await readFile(draftTokenizer)).equals(await readFile(targetTokenizer)))
+    throw new UsageError(
+      `--draft ${path}: its tokenizer (${draftTokenizer}) is not the model's (${targetTokenizer}); the draft must share it`,
+    );
+  return draft;
 }
 
 /** llama2.c seeds from the clock when no seed (or 0) is given; so do we. */
@@ -405,6 +464,8 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
         return await train(rest, io);
       case 'train-tokenizer':
         return await trainTokenizer(rest, io);
+      case 'quantize':
+        return await quantizeCommand(rest, { log: (line) => io.stderr.write(line + '\n') });
       case 'help':
       case '--help':
       case '-h':

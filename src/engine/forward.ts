@@ -18,7 +18,7 @@
 import { withLayerKernels, type EngineKernels, type LayerKernels } from '../kernels/layer-reference.ts';
 import type { MatrixKernels } from '../kernels/reference.ts';
 import type { AttentionRecord } from './attention.ts';
-import type { KVCache } from './kv-cache.ts';
+import type { KVStore } from './kv-cache.ts';
 import { headDim, type LayerWeights, type Model, type Tensor } from './model.ts';
 import {
   checkInterventions,
@@ -77,169 +77,258 @@ function allocateActivations(model: Model, T: number) {
 
 type Activations = ReturnType<typeof allocateActivations>;
 
-/** What every block of one pass shares: the model, the kernels, the buffers, where the pass starts. */
+/**
+ * One sequence in a pass: its KV cache, the position its new tokens start at, and which of the pass's rows
+ * they are. A pass usually holds one sequence; a batched pass (forwardBatch) holds several, one after another,
+ * so every weight matrix is read once for all of them.
+ */
+interface Sequence {
+  cache: KVStore;
+  /** Position of its first new token (the number of positions already in its cache). */
+  startPos: number;
+  /** How many new tokens it has, and the first row of the pass they occupy. */
+  T: number;
+  firstRow: number;
+}
+
+/** What every block of one pass shares: the model, the kernels, the buffers, the sequences in it. */
 interface Pass {
   model: Model;
   kernels: EngineKernels;
   act: Activations;
-  cache: KVCache;
-  /** Tokens in this pass. */
-  T: number;
-  /** Position of the first of them (the number already in the cache). */
-  startPos: number;
+  /** Rows in this pass: every sequence's new tokens. */
+  rows: number;
+  sequences: Sequence[];
   interventions: readonly Intervention[];
   recorder: Recorder;
+}
+
+/** The rows of `sequence` in a [rows, width] array of the pass. */
+function rowsOf(array: Float32Array, sequence: Sequence, width: number): Float32Array {
+  return array.subarray(sequence.firstRow * width, (sequence.firstRow + sequence.T) * width);
+}
+
+/** Runs the embedding and every block over the pass's rows; leaves RMSNorm(final stream) in act.normed. */
+function runBlocks(pass: Pass, tokens: readonly number[]): void {
+  const { model, act, kernels, recorder, interventions, rows } = pass;
+  const { dim, normEps, nLayers } = model.config;
+  const { weights } = model;
+  // Interventions name positions of one sequence: only a pass of one sequence takes them.
+  const [first] = pass.sequences;
+
+  tokens.forEach((token, row) =>
+    embed(act.x.subarray(row * dim, (row + 1) * dim), weights.tokenEmbedding.data, token, dim),
+  );
+  recorder.embeddings(act.x, [rows, dim]);
+
+  weights.layers.forEach((layer, l) => {
+    patchResidual(act.x, l, interventions, first, dim);
+    recorder.layerTensor('input', act.x, [rows, dim]);
+    attentionBlock(pass, layer, l); // x = x + Attention(RMSNorm(x))
+    feedForwardBlock(pass, layer, l); //   x = x + SwiGLU-FFN(RMSNorm(x))
+    recorder.endLayer();
+  });
+  patchResidual(act.x, nLayers, interventions, first, dim);
+  for (const sequence of pass.sequences) sequence.cache.length = sequence.startPos + sequence.T;
+
+  kernels.rmsNormRows(act.normed, act.x, weights.finalNorm.data, rows, dim, normEps);
+  recorder.finalNorm(act.normed, [rows, dim]);
 }
 
 export function forward(
   model: Model,
   tokens: readonly number[],
-  cache: KVCache,
+  cache: KVStore,
   options: ForwardOptions & { trace: true },
 ): TracedForwardResult;
 export function forward(
   model: Model,
   tokens: readonly number[],
-  cache: KVCache,
+  cache: KVStore,
   options: ForwardOptions,
 ): ForwardResult;
 export function forward(
   model: Model,
   tokens: readonly number[],
-  cache: KVCache,
+  cache: KVStore,
   options: ForwardOptions,
 ): ForwardResult {
   checkInput(model, tokens, cache);
   const interventions = options.interventions ?? [];
   checkInterventions(model.config, interventions);
-  const { config, weights } = model;
-  const { dim, vocabSize, normEps } = config;
+  const { dim, vocabSize } = model.config;
   const T = tokens.length;
   const pass: Pass = {
     model,
     kernels: withLayerKernels(options.kernels),
     act: allocateActivations(model, T),
-    cache,
-    T,
-    startPos: cache.length,
+    rows: T,
+    sequences: [{ cache, startPos: cache.length, T, firstRow: 0 }],
     interventions,
     recorder: options.trace === true ? new TraceRecorder() : NOT_RECORDING,
   };
-  const { act, kernels, recorder } = pass;
+  const startPos = cache.length;
+  runBlocks(pass, tokens);
 
-  tokens.forEach((token, t) =>
-    embed(act.x.subarray(t * dim, (t + 1) * dim), weights.tokenEmbedding.data, token, dim),
-  );
-  recorder.embeddings(act.x, [T, dim]);
-
-  weights.layers.forEach((layer, l) => {
-    patchResidual(act.x, l, interventions, pass, dim);
-    recorder.layerTensor('input', act.x, [T, dim]);
-    attentionBlock(pass, layer, l); // x = x + Attention(RMSNorm(x))
-    feedForwardBlock(pass, layer, l); //   x = x + SwiGLU-FFN(RMSNorm(x))
-    recorder.endLayer();
-  });
-  patchResidual(act.x, config.nLayers, interventions, pass, dim);
-  cache.length = pass.startPos + T;
-
-  kernels.rmsNormRows(act.normed, act.x, weights.finalNorm.data, T, dim, normEps);
-  recorder.finalNorm(act.normed, [T, dim]);
   const rows = options.logits === 'last' ? 1 : T;
-  const logits = new Float32Array(rows * vocabSize);
-  const finalRows = act.normed.subarray((T - rows) * dim);
-  kernels.matmulTransposedB(logits, finalRows, weights.classifier.data, rows, dim, vocabSize);
+  const logits = classify(pass, pass.act.normed.subarray((T - rows) * dim), rows);
 
   // A Trace holds every position's logits: a traced pass asked for the last row computes them all too.
   const allLogits = () => ({
-    data: rows === T ? logits : classify(pass, act.normed),
+    data: rows === T ? logits : classify(pass, pass.act.normed, T),
     shape: [T, vocabSize],
   });
-  const trace = recorder.finish(tokens, pass.startPos, interventions, allLogits);
+  const trace = pass.recorder.finish(tokens, startPos, interventions, allLogits);
   return { logits, trace };
+}
+
+/** One sequence of a batched pass: its new tokens and its own KV cache. */
+export interface BatchEntry {
+  tokens: readonly number[];
+  cache: KVStore;
+}
+
+/**
+ * Several sequences of different lengths in one pass: their rows go through every matrix product together
+ * (each weight is read once for the whole batch, which is what makes batching pay when decoding is limited by
+ * memory bandwidth), while RoPE, the KV cache and attention stay per sequence. Each sequence's logits equal
+ * those of `forward` on it alone. Returns per sequence [T, V] logits, or with logits: 'last' its last row [1, V].
+ * No Trace and no interventions: those are for looking inside one sequence.
+ */
+export function forwardBatch(
+  model: Model,
+  batch: readonly BatchEntry[],
+  options: Pick<ForwardOptions, 'kernels' | 'logits'>,
+): Float32Array[] {
+  if (batch.length === 0) throw new Error('forwardBatch: the batch is empty');
+  batch.forEach(({ tokens, cache }) => checkInput(model, tokens, cache));
+  if (new Set(batch.map(({ cache }) => cache)).size < batch.length)
+    throw new Error('forwardBatch: two sequences share one KV cache; each needs its own');
+  const { dim, vocabSize } = model.config;
+  let firstRow = 0;
+  const sequences = batch.map(({ tokens, cache }) => {
+    const sequence = { cache, startPos: cache.length, T: tokens.length, firstRow };
+    firstRow += tokens.length;
+    return sequence;
+  });
+  const pass: Pass = {
+    model,
+    kernels: withLayerKernels(options.kernels),
+    act: allocateActivations(model, firstRow),
+    rows: firstRow,
+    sequences,
+    interventions: [],
+    recorder: NOT_RECORDING,
+  };
+  runBlocks(
+    pass,
+    batch.flatMap(({ tokens }) => tokens),
+  );
+
+  if (options.logits !== 'last') {
+    const logits = classify(pass, pass.act.normed, pass.rows);
+    return sequences.map((sequence) => rowsOf(logits, sequence, vocabSize).slice());
+  }
+  // Only each sequence's last row: gather them, then one product for the batch.
+  const lastRows = new Float32Array(sequences.length * dim);
+  sequences.forEach((sequence, i) => {
+    const last = sequence.firstRow + sequence.T - 1;
+    lastRows.set(pass.act.normed.subarray(last * dim, (last + 1) * dim), i * dim);
+  });
+  const logits = classify(pass, lastRows, sequences.length);
+  return sequences.map((_, i) => logits.slice(i * vocabSize, (i + 1) * vocabSize));
 }
 
 /** x = x + Attention(RMSNorm(x)): causal, grouped-query, with RoPE on q and k; the new k, v join the cache. */
 function attentionBlock(pass: Pass, layer: LayerWeights, l: number): void {
-  const { model, kernels, act, cache, T, startPos, recorder } = pass;
-  const { dim, nHeads, nKvHeads, normEps, ropeLayout, ropeTheta } = model.config;
+  const { model, kernels, act, rows, recorder } = pass;
+  const { dim, nHeads, nKvHeads, normEps } = model.config;
   const hd = headDim(model.config);
   const qDim = nHeads * hd;
   const kvDim = nKvHeads * hd;
 
-  kernels.rmsNormRows(act.normed, act.x, layer.attnNorm.data, T, dim, normEps);
-  kernels.matmulTransposedB(act.q, act.normed, layer.wq.data, T, dim, qDim);
-  kernels.matmulTransposedB(act.k, act.normed, layer.wk.data, T, dim, kvDim);
-  kernels.matmulTransposedB(act.v, act.normed, layer.wv.data, T, dim, kvDim);
-  recorder.layerTensor('attnNorm', act.normed, [T, dim]);
-  recorder.layerTensor('q', act.q, [T, nHeads, hd]);
-  recorder.layerTensor('k', act.k, [T, nKvHeads, hd]);
-  recorder.layerTensor('v', act.v, [T, nKvHeads, hd]);
+  kernels.rmsNormRows(act.normed, act.x, layer.attnNorm.data, rows, dim, normEps);
+  kernels.matmulTransposedB(act.q, act.normed, layer.wq.data, rows, dim, qDim);
+  kernels.matmulTransposedB(act.k, act.normed, layer.wk.data, rows, dim, kvDim);
+  kernels.matmulTransposedB(act.v, act.normed, layer.wv.data, rows, dim, kvDim);
+  recorder.layerTensor('attnNorm', act.normed, [rows, dim]);
+  recorder.layerTensor('q', act.q, [rows, nHeads, hd]);
+  recorder.layerTensor('k', act.k, [rows, nKvHeads, hd]);
+  recorder.layerTensor('v', act.v, [rows, nKvHeads, hd]);
 
-  kernels.applyRopeRows(act.q, startPos, T, nHeads, hd, ropeLayout, ropeTheta);
-  kernels.applyRopeRows(act.k, startPos, T, nKvHeads, hd, ropeLayout, ropeTheta);
-  recorder.layerTensor('qRope', act.q, [T, nHeads, hd]);
-  recorder.layerTensor('kRope', act.k, [T, nKvHeads, hd]);
+  // Positions, the cache and attention belong to each sequence; everything else is row by row.
+  for (const sequence of pass.sequences) attendWithinSequence(pass, sequence, l);
+  recorder.layerTensor('qRope', act.q, [rows, nHeads, hd]);
+  recorder.layerTensor('kRope', act.k, [rows, nKvHeads, hd]);
+
+  kernels.matmulTransposedB(act.projected, act.attnOutput, layer.wo.data, rows, qDim, dim);
+  addInPlace(act.x, act.projected);
+  recorder.layerTensor('attnOutput', act.attnOutput, [rows, qDim]);
+  recorder.layerTensor('attnProjected', act.projected, [rows, dim]);
+  recorder.layerTensor('residualAfterAttn', act.x, [rows, dim]);
+}
+
+/** RoPE on one sequence's q and k, its new k and v into its cache, then its tokens attend over that cache. */
+function attendWithinSequence(pass: Pass, sequence: Sequence, l: number): void {
+  const { model, kernels, act, recorder } = pass;
+  const { nHeads, nKvHeads, ropeLayout, ropeTheta } = model.config;
+  const { cache, startPos, T } = sequence;
+  const hd = headDim(model.config);
+  const qDim = nHeads * hd;
+  const kvDim = nKvHeads * hd;
+  const queries = rowsOf(act.q, sequence, qDim);
+  const keys = rowsOf(act.k, sequence, kvDim);
+
+  kernels.applyRopeRows(queries, startPos, T, nHeads, hd, ropeLayout, ropeTheta);
+  kernels.applyRopeRows(keys, startPos, T, nKvHeads, hd, ropeLayout, ropeTheta);
   // The new keys and values join the cache before attention, so each token can attend to itself.
-  cache.keys[l].set(act.k, startPos * kvDim);
-  cache.values[l].set(act.v, startPos * kvDim);
+  cache.write(l, startPos, keys, rowsOf(act.v, sequence, kvDim));
+  const cached = cache.read(l, startPos + T);
 
+  const output = rowsOf(act.attnOutput, sequence, qDim);
   const shape = { nHeads, nKvHeads, headDim: hd };
   const record = recorder.attentionRecord(nHeads, startPos, T);
-  kernels.causalSelfAttention(
-    act.attnOutput,
-    act.q,
-    cache.keys[l],
-    cache.values[l],
-    startPos,
-    T,
-    shape,
-    record,
-  );
+  kernels.causalSelfAttention(output, queries, cached.keys, cached.values, startPos, T, shape, record);
   interveneOnAttention(l, pass.interventions, {
     config: model.config,
-    rows: pass,
-    queries: act.q,
-    keys: cache.keys[l],
-    values: cache.values[l],
-    output: act.attnOutput,
+    rows: sequence,
+    queries,
+    keys: cached.keys,
+    values: cached.values,
+    output,
     tracedWeights: record?.weights,
   });
-  kernels.matmulTransposedB(act.projected, act.attnOutput, layer.wo.data, T, qDim, dim);
-  addInPlace(act.x, act.projected);
-  recorder.layerTensor('attnOutput', act.attnOutput, [T, qDim]);
-  recorder.layerTensor('attnProjected', act.projected, [T, dim]);
-  recorder.layerTensor('residualAfterAttn', act.x, [T, dim]);
 }
 
 /** x = x + SwiGLU-FFN(RMSNorm(x)), where FFN(h) = wDown · (silu(wGate·h) ⊙ (wUp·h)). */
 function feedForwardBlock(pass: Pass, layer: LayerWeights, l: number): void {
-  const { model, kernels, act, T, recorder } = pass;
+  const { model, kernels, act, rows, recorder } = pass;
   const { dim, hiddenDim, normEps } = model.config;
 
-  kernels.rmsNormRows(act.normed, act.x, layer.ffnNorm.data, T, dim, normEps);
-  kernels.matmulTransposedB(act.gate, act.normed, layer.wGate.data, T, dim, hiddenDim);
-  kernels.matmulTransposedB(act.up, act.normed, layer.wUp.data, T, dim, hiddenDim);
+  kernels.rmsNormRows(act.normed, act.x, layer.ffnNorm.data, rows, dim, normEps);
+  kernels.matmulTransposedB(act.gate, act.normed, layer.wGate.data, rows, dim, hiddenDim);
+  kernels.matmulTransposedB(act.up, act.normed, layer.wUp.data, rows, dim, hiddenDim);
   kernels.swiglu(act.activation, act.gate, act.up);
-  scaleNeurons(act.activation, l, pass.interventions, pass, hiddenDim);
-  kernels.matmulTransposedB(act.projected, act.activation, layer.wDown.data, T, hiddenDim, dim);
+  scaleNeurons(act.activation, l, pass.interventions, pass.sequences[0], hiddenDim);
+  kernels.matmulTransposedB(act.projected, act.activation, layer.wDown.data, rows, hiddenDim, dim);
   addInPlace(act.x, act.projected);
-  recorder.layerTensor('ffnNorm', act.normed, [T, dim]);
-  recorder.layerTensor('ffnGate', act.gate, [T, hiddenDim]);
-  recorder.layerTensor('ffnUp', act.up, [T, hiddenDim]);
-  recorder.layerTensor('ffnActivation', act.activation, [T, hiddenDim]);
-  recorder.layerTensor('ffnOutput', act.projected, [T, dim]);
-  recorder.layerTensor('residualAfterFfn', act.x, [T, dim]);
+  recorder.layerTensor('ffnNorm', act.normed, [rows, dim]);
+  recorder.layerTensor('ffnGate', act.gate, [rows, hiddenDim]);
+  recorder.layerTensor('ffnUp', act.up, [rows, hiddenDim]);
+  recorder.layerTensor('ffnActivation', act.activation, [rows, hiddenDim]);
+  recorder.layerTensor('ffnOutput', act.projected, [rows, dim]);
+  recorder.layerTensor('residualAfterFfn', act.x, [rows, dim]);
 }
 
 function addInPlace(target: Float32Array, delta: Float32Array): void {
   for (let i = 0; i < target.length; i++) target[i] += delta[i];
 }
 
-/** logits = classifier · normed, for every row of `normed`. */
-function classify(pass: Pass, normed: Float32Array): Float32Array {
+/** logits = classifier · normed, for the first `rows` rows of `normed`. */
+function classify(pass: Pass, normed: Float32Array, rows: number): Float32Array {
   const { dim, vocabSize } = pass.model.config;
-  const logits = new Float32Array(pass.T * vocabSize);
-  pass.kernels.matmulTransposedB(logits, normed, pass.model.weights.classifier.data, pass.T, dim, vocabSize);
+  const logits = new Float32Array(rows * vocabSize);
+  pass.kernels.matmulTransposedB(logits, normed, pass.model.weights.classifier.data, rows, dim, vocabSize);
   return logits;
 }
 
@@ -343,7 +432,7 @@ export function causalMask(startPos: number, T: number): Float32Array {
   return mask;
 }
 
-function checkInput(model: Model, tokens: readonly number[], cache: KVCache) {
+function checkInput(model: Model, tokens: readonly number[], cache: KVStore) {
   if (tokens.length === 0) throw new Error('forward: no tokens given');
   if (cache.length + tokens.length > cache.capacity) {
     throw new Error(

@@ -149,3 +149,23 @@ export function validateSamplingSettings(s: SamplingSettings): void {
   const minP = s.minP ?? 0;
   check(Number.isFinite(minP) && minP >= 0 && minP <= 1, `min-p must be between 0 and 1, got ${minP}`);
 }
+
+/**
+ * The whole distribution sampleToken draws from, as one probability per vocabulary entry: softmax(logits / T),
+ * with the tokens the filters drop set to 0 and the rest renormalised to sum to 1 (greedy: all of it on the
+ * highest logit). Speculative decoding needs it written out, to compare the draft's and the target's.
+ */
+export function samplingDistribution(logits: Float32Array, settings: SamplingSettings): Float64Array {
+  const distribution = new Float64Array(logits.length);
+  if (samplesGreedily(settings.temperature)) {
+    distribution[argmax(logits)] = 1;
+    return distribution;
+  }
+  const probs = temperatureSoftmax(logits, settings.temperature);
+  const kept = anyFilter(settings)
+    ? filterCandidates(probs, settings)
+    : Array.from(probs, (probability, token) => ({ token, probability }));
+  const keptMass = kept.reduce((sum, c) => sum + c.probability, 0);
+  for (const { token, probability } of kept) distribution[token] = probability / keptMass;
+  return distribution;
+}

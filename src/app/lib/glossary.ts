@@ -194,12 +194,62 @@ export const GLOSSARY = {
     term: 'causal mask',
     definition: 'The rule that a token may read only itself and the tokens before it, never the ones after.',
     chapter: 'position',
+    also: 'attention',
   },
   sqrtD: {
     term: '√d (score scale)',
     definition:
       'Attention divides each query–key score by the square root of the head’s width d, so that wide vectors do not give ever larger scores.',
     chapter: 'position',
+    also: 'attention',
+  },
+  value: {
+    term: 'value',
+    definition:
+      'The third vector attention computes for each token, beside its query and key: what the token hands over when another token reads it. A head’s output is a weighted average of values.',
+    chapter: 'attention',
+  },
+  attentionWeights: {
+    term: 'attention weights',
+    definition:
+      'The softmax of one query’s scores: how much the token reads each token up to itself. Each row is positive and adds up to 1; keys after the token get exactly 0.',
+    chapter: 'attention',
+  },
+  intervention: {
+    term: 'intervention',
+    definition:
+      'A change made on purpose inside a forward pass (an attention row set by hand, a head silenced), after which the engine computes the rest of the pass as usual, to see what the changed part was doing.',
+    chapter: 'attention',
+  },
+  previousTokenHead: {
+    term: 'previous-token head',
+    definition:
+      'An attention head that puts most of each token’s weight on the token just before it, so that later layers know what came before each token.',
+    chapter: 'heads',
+  },
+  attentionSink: {
+    term: 'attention sink',
+    definition:
+      'A token (usually the first) on which heads park the attention they have no use for: softmax makes every row of weights sum to 1, so the weight has to go somewhere.',
+    chapter: 'heads',
+  },
+  inductionHead: {
+    term: 'induction head',
+    definition:
+      'A head that, from the current token, attends to the token that followed an earlier copy of it, so the model can repeat what came next last time.',
+    chapter: 'heads',
+  },
+  kvCache: {
+    term: 'KV cache',
+    definition:
+      'The keys and values of every earlier position, kept while generating so that each new token does not recompute them: 2 × layers × key/value heads × head size numbers per position.',
+    chapter: 'heads',
+  },
+  ablation: {
+    term: 'ablation',
+    definition:
+      'Removing one part of a model on purpose (a head, a neuron) and measuring what gets worse, to learn what that part does.',
+    chapter: 'heads',
   },
   residualStream: {
     term: 'residual stream',
@@ -229,12 +279,6 @@ export const GLOSSARY = {
     term: 'key–value memory',
     definition:
       'A way to read a feed-forward neuron: its rows of the gate and up matrices are a key that matches some streams, and its column of the down matrix is the value it then adds, which raises the scores of some next tokens and lowers others.',
-    chapter: 'feed-forward',
-  },
-  ablation: {
-    term: 'ablation',
-    definition:
-      'Switching part of a model off (setting a neuron’s activation or a head’s output to zero) and measuring what changes: a test of what that part does.',
     chapter: 'feed-forward',
   },
 } satisfies Record<string, GlossaryEntry>;

@@ -1,8 +1,8 @@
 /**
- * The engine's source files, for the in-app source viewer, and the chapters' own modules (the analysis a
- * figure does on the engine's numbers, such as PCA, and the handlers that slice the Trace in the worker):
- * each is highlighted at build time and loaded only when its page is opened. Generated files (the
- * WebAssembly bytes as base64) are left out.
+ * The engine's source files and the shared analyses (src/analysis), for the in-app source viewer, and the
+ * chapters' own modules (the analysis a figure does on the engine's numbers, such as PCA, and the handlers
+ * that slice the Trace in the worker): each is highlighted at build time and loaded only when its page is
+ * opened. Generated files (the WebAssembly bytes as base64) are left out.
  */
 import type { Excerpt } from '../build/plugins.ts';
 
@@ -14,6 +14,7 @@ const modules = import.meta.glob<Excerpt>(
     '../../kernels/*.as',
     '../../formats/*.ts',
     '../../tokenizers/*.ts',
+    '../../analysis/*.ts',
     '../chapters/*/*.ts',
     '!../chapters/*/chapter.ts',
     '!../../kernels/wasm-binaries.ts',

@@ -3,10 +3,14 @@
  * entry here (the key is the view's name on the command line).
  */
 import type { InspectView } from '../inspect.ts';
+import { ablateView } from './ablate.ts';
+import { headsView } from './heads.ts';
 import { lensView } from './lens.ts';
 import { neuronsView } from './neurons.ts';
 
 export const INSPECT_VIEWS = {
+  heads: headsView,
+  ablate: ablateView,
   lens: lensView,
   neurons: neuronsView,
 } satisfies Record<string, InspectView>;
