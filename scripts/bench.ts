@@ -8,6 +8,8 @@
  *      Then batched decoding: 1, 2, 4 and 8 sequences decoding in one pass (forwardBatch), as ratios.
  *   1b. Chapter 8's ablation map on the house model: a 64-token text, one pass per head (src/analysis/heads.ts),
  *      in ms and passes/s, and as a ratio to one plain forward pass over the same text, timed in the same run.
+ *   1c. Chapter 10's logit lens (src/analysis/lens.ts) of the house model on a 64-token text, beside one
+ *      plain forward pass over the same text with the same kernels, and their ratio.
  *   2. With `--llama2c PATH`: a llama2.c `run` binary you built (e.g. `gcc -O3 -o run run.c -lm`) on
  *      stories260K, beside our CLI doing the same (greedy, 256 steps), both as their "achieved tok/s".
  *   3. The matrix kernels' GFLOP/s on the engine's and the trainer's shapes, beside onnxruntime
@@ -15,8 +17,8 @@
  *   4. The same in Chromium (scripts/browser/bench-browser.ts): our kernels against onnxruntime-web, and
  *      stories15M-shape decode — skipped when /usr/bin/chromium is missing, or with `--no-browser`.
  *
- * `--quick` runs shorter rounds (noisier); `--json` ends the output with one JSON line holding every
- * figure. The machine is shared, so every figure is the fastest of many timings (see timePerCall in
+ * `--quick` runs shorter rounds (noisier); `--lens-only` runs part 1c alone; `--json` ends the output with
+ * one JSON line holding every figure. The machine is shared, so every figure is the fastest of many timings (see timePerCall in
  * bench-common.ts): the one nothing else interrupted.
  */
 import { execFile } from 'node:child_process';
@@ -25,6 +27,7 @@ import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { ablationMap } from '../src/analysis/heads.ts';
+import { logitLens } from '../src/analysis/lens.ts';
 import { loadModelAndTokenizer } from '../src/cli/load.ts';
 import { main as cli } from '../src/cli/main.ts';
 import { forward } from '../src/engine/forward.ts';
@@ -222,8 +225,47 @@ async function benchLlama2c(binary: string): Promise<void> {
   results.llama2c = { binary, llama2cTokensPerSecond: llama2c, glassboxTokensPerSecond: glassbox };
 }
 
+/**
+ * The logit lens on a 64-token text of the house model: L + 1 rows of RMSNorm, classifier product and
+ * softmax over every position, against one plain forward pass over the same tokens (what a keystroke costs
+ * without it), both on the default kernels, fastest of many timings each.
+ */
+async function benchLens(): Promise<void> {
+  if (!existsSync(HOUSE)) {
+    console.log(`\nlogit lens: skipped (${HOUSE} not found)`);
+    return;
+  }
+  const { model, tokenizer } = await loadModelAndTokenizer(HOUSE);
+  const verse =
+    'And God said, Let there be light: and there was light. And God saw the light, that it was good. ';
+  const tokens = tokenizer.encode(verse.repeat(8), { bos: true, eos: false }).slice(0, 64);
+  const kernels = selectKernels('auto');
+  const { trace } = forward(model, tokens, new KVCache(model.config), { trace: true, kernels });
+  const seconds = quick ? 0.3 : 1;
+  const lens = timePerCall(() => logitLens(model, trace, kernels, 5), seconds, ROUNDS);
+  const plain = timePerCall(
+    () => forward(model, tokens, new KVCache(model.config), { kernels, logits: 'last' }),
+    seconds,
+    ROUNDS,
+  );
+  console.log(
+    `\nlogit lens, house model, ${tokens.length} tokens, ${model.config.nLayers + 1} rows (${describeKernels(kernels).split(';')[0]})`,
+  );
+  console.log(tableRow('', 24, ['lens ms', 'forward ms', 'lens÷forward'], 14));
+  console.log(
+    tableRow('', 24, [cell(lens * 1000, 2), cell(plain * 1000, 2), `${cell(lens / plain, 2)}×`], 14),
+  );
+  results.lens = { tokens: tokens.length, lensMs: lens * 1000, forwardMs: plain * 1000, ratio: lens / plain };
+}
+
 async function main(): Promise<void> {
   console.log(`Glassbox bench — Node ${process.version}, ${results.cpu}${quick ? ' (quick: noisier)' : ''}`);
+  if (args.includes('--lens-only')) {
+    await benchLens();
+    closeKernels();
+    if (asJson) console.log(JSON.stringify(results));
+    return;
+  }
   const models: [string, Model][] = [];
   if (existsSync(STORIES260K)) models.push(['stories260K', await loadModel(STORIES260K)]);
   else console.log(`\nstories260K: skipped (${STORIES260K} not found)`);
@@ -231,6 +273,7 @@ async function main(): Promise<void> {
   benchEngine(models);
   benchBatching(models[models.length - 1][1]);
   await benchAblation();
+  await benchLens();
 
   if (llama2cBinary) {
     if (!existsSync(STORIES260K)) console.log('\nllama2.c: skipped (stories260K not found)');

@@ -16,8 +16,10 @@ describe('the chapter registry', () => {
     for (const chapter of ALL_CHAPTERS) {
       expect(chapter.written).toBe(existsSync(`${FOLDER}/${chapter.folder}/page.svx`));
     }
-    expect(CHAPTERS.map((chapter) => chapter.number)).toEqual([1, 2, 3, 4, 5, 6, 8, 11, 12]);
-    expect(PLANNED[0]?.slug).toBe('attention');
+    // Chapters 1–7 are written (later ones may be written out of order); none is both written and planned.
+    const written = CHAPTERS.map((chapter) => chapter.number);
+    expect(written.slice(0, 7)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect(PLANNED.filter((chapter) => written.includes(chapter.number))).toEqual([]);
   });
 
   it('refuses a folder named unlike its declaration, a gap or repeat in the numbers, and a repeated slug', () => {

@@ -68,6 +68,25 @@ describeShared('modelFromFiles', () => {
   });
 });
 
+const GGUF_FIXTURES = join(import.meta.dirname, 'fixtures', 'gguf');
+
+it('a .gguf file alone is a whole bundle (its tokenizer is in the metadata); a tokenizer chosen with it wins', () => {
+  const gguf = file(join(GGUF_FIXTURES, 'tiny-gpt2.gguf'));
+  const alone = modelFromFiles([gguf]);
+  expect(alone.source).toBe('tiny-gpt2.gguf');
+  expect(alone.tokenizer.family).toBe('bpe');
+  expect(alone.model.config.vocabSize).toBe(262);
+  const trained = trainBpe('some text to learn from\n'.repeat(10), { vocabSize: 260 });
+  const bytes = new TextEncoder().encode(toTokenizerJson(trained.tokenizer));
+  expect(refusal([gguf, { name: 'tokenizer.json', bytes }]).message).toBe(
+    "tokenizer.json: the tokenizer has 260 tokens but the model's vocabulary has 262: they do not belong together",
+  );
+  const broken = gguf.bytes.slice(0, 1000);
+  expect(refusal([{ name: 'broken.gguf', bytes: broken }]).message).toMatch(
+    /^broken\.gguf: array "tokenizer\.ggml\.tokens" says it has \d+ string items, at least \d+ bytes, but only \d+ bytes are left in the file$/,
+  );
+});
+
 it('src/formats/bundle.ts runs in the browser: nothing it imports touches node:', () => {
   const seen = new Set<string>();
   const visit = (path: string) => {

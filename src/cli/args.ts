@@ -68,7 +68,9 @@ export function numberOption(value: string | undefined, name: string, fallback: 
 
 export function requireModel(model: string | undefined): string {
   if (!model)
-    throw new UsageError('--model is required (a llama2.c .bin file or a Hugging Face Llama folder)');
+    throw new UsageError(
+      '--model is required (a .gguf file, a llama2.c .bin file or a Hugging Face Llama folder)',
+    );
   return model;
 }
 

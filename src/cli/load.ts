@@ -4,7 +4,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { FormatError } from '../formats/errors.ts';
 import { describeNonFile } from './output-path.ts';
-import { findTokenizerFile, loadModel } from '../formats/node.ts';
+import { findTokenizerFile, isGgufPath, loadGguf, loadModel } from '../formats/node.ts';
 import type { Model } from '../engine/model.ts';
 import { checkTokenizerFits, tokenizerFromFile } from '../formats/bundle.ts';
 import type { Tokenizer } from '../tokenizers/tokenizer.ts';
@@ -31,6 +31,14 @@ export async function loadModelAndTokenizer(
   modelPath: string,
   tokenizerPath?: string,
 ): Promise<{ model: Model; tokenizer: Tokenizer }> {
+  if (isGgufPath(modelPath)) {
+    // A GGUF file carries its tokenizer; --tokenizer may still choose another.
+    const { model, tokenizer } = await loadGguf(modelPath);
+    if (!tokenizerPath) return { model, tokenizer };
+    const chosen = await loadTokenizer(tokenizerPath, model.config.vocabSize);
+    checkTokenizerFits(model, chosen, tokenizerPath);
+    return { model, tokenizer: chosen };
+  }
   const model = await loadModel(modelPath);
   const path = tokenizerPath ?? findTokenizerFile(modelPath);
   if (!path) {

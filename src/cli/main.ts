@@ -5,6 +5,7 @@
  *                     [--top-k K] [--min-p P] [--seed S]
  *   glassbox trace    --model M [--tokenizer T] --prompt TEXT --json [--all]
  *   glassbox inspect  heads|lens|ablate|neurons --model M [--tokenizer T] --prompt TEXT --json [view options]
+ *   glassbox quantize --model IN [--tokenizer T] --to q8_0|q4_0|q4_1|f16|bf16|f32 --out FILE.gguf [--force]
  */
 import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
@@ -36,6 +37,7 @@ import {
   wholeNumberOption,
 } from './args.ts';
 import { inspectCommand, inspectUsage } from './inspect.ts';
+import { quantizeCommand, quantizeUsage } from './quantize.ts';
 import { loadModelAndTokenizer } from './load.ts';
 import { trainTokenizerCommand } from './train-tokenizer.ts';
 import { DEFAULT_TRAIN_SETTINGS, trainModel, type TrainSettings } from './train/run.ts';
@@ -56,11 +58,14 @@ Commands (each also takes --help):
   inspect    Print what a chapter's figure shows (head scores, logit lens, ablation map, neurons) as JSON
   train      Train a Llama-style model on a UTF-8 text file (checkpoints, --resume, log, loss plot)
   train-tokenizer  Learn a byte-level BPE vocabulary from a UTF-8 text file (tokenizer.json)
+  quantize   Write any model as a GGUF file (llama.cpp's format) with its matrices in q8_0, q4_0, q4_1, f16 …
   help       Show this message
 
 Model options (both commands):
-  --model PATH        llama2.c checkpoint (.bin) or a Hugging Face Llama folder (config.json + model.safetensors)
-  --tokenizer PATH    llama2.c tokenizer (.bin) or BPE tokenizer.json; default: the one beside the model
+  --model PATH        llama2.c checkpoint (.bin), llama.cpp GGUF (.gguf), or a Hugging Face Llama folder
+                      (config.json + model.safetensors)
+  --tokenizer PATH    llama2.c tokenizer (.bin) or BPE tokenizer.json; default: the one inside a .gguf, or
+                      the one beside the model
   --kernels K         matrix kernels: auto (default: fastest available), wasm, ts (the readable reference)
   --threads N         threads for the large matrix products: 1 (default), 2, or auto
 
@@ -97,6 +102,7 @@ train options (defaults in brackets; a resumed run keeps the settings it started
   --threads N         threads computing the shards at once: 1, 2, … or auto [auto: one per core, ≤ shards];
                       the same run gives the same numbers on any number of threads
 
+${quantizeUsage()}
 train-tokenizer options:
   --input FILE        UTF-8 text (or .gz)
   --vocab-size N      tokens in the vocabulary, counting 256 bytes and 2 special tokens (default 4096)
@@ -108,6 +114,7 @@ Examples:
   glassbox generate --model stories15M.bin --prompt "Once upon a time" --seed 42
   glassbox trace --model stories260K.bin --tokenizer tok512.bin --prompt "Lily and Tom" --json
   glassbox inspect heads --model models/house --prompt "In the beginning" --json
+  glassbox quantize --model models/house --to q8_0 --out house-q8_0.gguf
 `;
 
 async function generateCommand(args: string[], io: CliIO): Promise<number> {
@@ -456,6 +463,8 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
         return await train(rest, io);
       case 'train-tokenizer':
         return await trainTokenizer(rest, io);
+      case 'quantize':
+        return await quantizeCommand(rest, { log: (line) => io.stderr.write(line + '\n') });
       case 'help':
       case '--help':
       case '-h':

@@ -28,7 +28,7 @@ export function mulberry32(seed: number): () => number {
 }
 
 /** Standard normal samples by the Box–Muller transform. */
-function normalSampler(uniform: () => number): () => number {
+export function normalSampler(uniform: () => number): () => number {
   return () => {
     const u = 1 - uniform(); // in (0, 1], so log(u) is finite
     return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * uniform());

@@ -3,14 +3,16 @@
  * the model and its tokenizer, parse both with the loaders, and check they belong together. Runs anywhere:
  * no node: imports (the CLI's file reading is in src/cli/load.ts and src/formats/node.ts).
  *
- * Recognised sets: a llama2.c checkpoint .bin with its tokenizer (.bin, or a tokenizer.json); or a Hugging Face
- * config.json + model.safetensors with its tokenizer.json.
+ * Recognised sets: a llama2.c checkpoint .bin with its tokenizer (.bin, or a tokenizer.json); a Hugging Face
+ * config.json + model.safetensors with its tokenizer.json; or a GGUF file, which carries its tokenizer (a
+ * tokenizer file chosen with it takes its place).
  */
 import type { Model } from '../engine/model.ts';
 import { bpeTokenizer, fromTokenizerJson } from '../tokenizers/bpe.ts';
 import { llama2cTokenizer, parseLlama2cTokenizer } from '../tokenizers/llama2c.ts';
 import type { Tokenizer } from '../tokenizers/tokenizer.ts';
 import { FormatError } from './errors.ts';
+import { parseGgufLlama, type RawTokenizer } from './gguf-llama.ts';
 import { parseHfLlama } from './hf-llama.ts';
 import { parseLlama2cCheckpoint } from './llama2c.ts';
 
@@ -35,15 +37,21 @@ function utf8Text(file: NamedFile): string {
   }
 }
 
+/** A tokenizer's own data from its file: tokenizer.json (byte-level BPE) by its name, else a llama2.c .bin. */
+export function rawTokenizerFromFile(file: NamedFile, modelVocabSize: number): RawTokenizer {
+  if (!file.name.toLowerCase().endsWith('.json'))
+    return { kind: 'llama', tokenizer: parseLlama2cTokenizer(file.bytes, file.name, modelVocabSize) };
+  return { kind: 'gpt2', tokenizer: fromTokenizerJson(utf8Text(file), file.name) };
+}
+
 /** A tokenizer from its file: tokenizer.json (byte-level BPE) by its name, else a llama2.c tokenizer .bin. */
 export function tokenizerFromFile(file: NamedFile, modelVocabSize: number): Tokenizer {
-  if (!file.name.toLowerCase().endsWith('.json'))
-    return llama2cTokenizer(parseLlama2cTokenizer(file.bytes, file.name, modelVocabSize));
+  const raw = rawTokenizerFromFile(file, modelVocabSize);
+  if (raw.kind === 'llama') return llama2cTokenizer(raw.tokenizer);
   try {
-    return bpeTokenizer(fromTokenizerJson(utf8Text(file), file.name));
+    return bpeTokenizer(raw.tokenizer);
   } catch (error) {
     // e.g. "this tokenizer has no <|bos|> token": every refusal names the file.
-    if (error instanceof FormatError) throw error;
     throw new FormatError(file.name, (error as Error).message);
   }
 }
@@ -62,6 +70,7 @@ export function checkTokenizerFits(model: Model, tokenizer: Tokenizer, tokenizer
 /** Tells the files apart by name (and, for two .bin files, by "tok" in the name, then by size). */
 export function modelFromFiles(files: readonly NamedFile[]): ModelBundle {
   const named = (test: RegExp) => files.filter((file) => test.test(file.name));
+  const gguf = named(/\.gguf$/i)[0];
   const safetensors = named(/\.safetensors$/i)[0];
   const config = files.find((file) => baseName(file.name).toLowerCase() === 'config.json');
   const tokenizerJson = named(/\.json$/i).find((file) => file !== config);
@@ -76,7 +85,14 @@ export function modelFromFiles(files: readonly NamedFile[]): ModelBundle {
   let model: Model;
   let rest: NamedFile[];
   let source: string;
-  if (safetensors) {
+  if (gguf) {
+    const bundle = parseGgufLlama(gguf.bytes, gguf.name);
+    const chosen = tokenizerJson ?? bins[0];
+    if (!chosen) return { model: bundle.model, tokenizer: bundle.tokenizer, source: gguf.name };
+    model = bundle.model;
+    rest = [chosen];
+    source = gguf.name;
+  } else if (safetensors) {
     if (!config) {
       throw new FormatError(
         safetensors.name,
@@ -96,7 +112,7 @@ export function modelFromFiles(files: readonly NamedFile[]): ModelBundle {
   } else {
     throw new FormatError(
       describe,
-      'no model here: choose a llama2.c .bin checkpoint, or config.json with model.safetensors',
+      'no model here: choose a .gguf file, a llama2.c .bin checkpoint, or config.json with model.safetensors',
     );
   }
   const tokenizerFile = tokenizerJson ?? rest[0];

@@ -262,6 +262,27 @@ export function permuteForHalfRope(weight: Tensor, nHeads: number): Tensor {
 }
 
 /**
+ * The inverse of permuteForHalfRope: rotate-half rows back to llama2.c's (and GGUF's) interleaved pairs, as
+ * llama.cpp's convert_hf_to_gguf.py does for q and k. Within each head, row j becomes row 2j and row hd/2 + j
+ * becomes row 2j + 1.
+ */
+export function permuteFromHalfRope(weight: Tensor, nHeads: number): Tensor {
+  const [rows, cols] = weight.shape;
+  const hd = rows / nHeads;
+  const out = new Float32Array(weight.data.length);
+  for (let h = 0; h < nHeads; h++) {
+    for (let j = 0; j < hd / 2; j++) {
+      for (const half of [0, 1]) {
+        const from = h * hd + half * (hd / 2) + j;
+        const to = h * hd + 2 * j + half;
+        out.set(weight.data.subarray(from * cols, (from + 1) * cols), to * cols);
+      }
+    }
+  }
+  return { data: out, shape: [rows, cols] };
+}
+
+/**
  * Writes a model as a Hugging Face Llama checkpoint. A llama2.c ('interleaved') model has its q/k rows permuted
  * so that HF's rotate-half RoPE computes the same function; a 'half' model is written as it is.
  */

@@ -89,7 +89,12 @@ function rejectOtherFormats(bytes: Uint8Array, file: string): void {
         `legacy float32 format (export.py --version 0)`,
     );
   }
-  if (ascii(0, 4) === 'GGUF') throw new FormatError(file, `this is a GGUF file, which is not supported yet`);
+  if (ascii(0, 4) === 'GGUF') {
+    throw new FormatError(
+      file,
+      `this is a GGUF file (llama.cpp's), not a llama2.c checkpoint: name it .gguf`,
+    );
+  }
   if (ascii(0, 4) === 'PK\x03\x04') {
     throw new FormatError(file, `this is a zip archive (a PyTorch checkpoint?), not a llama2.c checkpoint`);
   }

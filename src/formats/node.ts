@@ -8,6 +8,7 @@ import type { Stats } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Model } from '../engine/model.ts';
 import { FormatError } from './errors.ts';
+import { parseGgufLlama, type GgufBundle } from './gguf-llama.ts';
 import { parseHfLlama } from './hf-llama.ts';
 import { parseLlama2cCheckpoint } from './llama2c.ts';
 
@@ -95,8 +96,16 @@ async function loadHfLlama(configPath: string, weightsPath: string): Promise<Mod
   return parseHfLlama(configText, weights, { config: configPath, weights: weightsPath });
 }
 
+/** A GGUF file: the model, the tokenizer in its metadata, and its stored (quantized) tensors. */
+export async function loadGguf(path: string): Promise<GgufBundle> {
+  return parseGgufLlama(await readModelFile(path, 'GGUF file'), path);
+}
+
+export const isGgufPath = (path: string) => basename(path).toLowerCase().endsWith('.gguf');
+
 /**
  * Loads a model from disk:
+ * - a `.gguf` file → llama.cpp's GGUF (the weights dequantized to float32);
  * - a `.bin` file → llama2.c float32 checkpoint;
  * - a directory, or the path of its config.json or of a `.safetensors` file → Hugging Face Llama layout.
  * Every problem, including missing files, is a FormatError that names the file.
@@ -110,9 +119,10 @@ export async function loadModel(path: string): Promise<Model> {
   if (name === HF_CONFIG) return loadHfLlama(path, join(dirname(path), HF_WEIGHTS));
   if (name.endsWith('.safetensors')) return loadHfLlama(join(dirname(path), HF_CONFIG), path);
   if (name.endsWith('.bin')) return parseLlama2cCheckpoint(await readModelFile(path, 'model file'), path);
+  if (isGgufPath(path)) return (await loadGguf(path)).model;
   throw new FormatError(
     path,
-    `cannot tell what kind of model this is: expected a llama2.c .bin file, or a Hugging Face directory ` +
+    `cannot tell what kind of model this is: expected a llama2.c .bin file, a .gguf file, or a Hugging Face directory ` +
       `(or its config.json / model.safetensors)`,
   );
 }

@@ -14,6 +14,7 @@
  * finding the first value that is not a finite number.
  */
 import type { Tensor } from '../engine/model.ts';
+import { bfloat16ToFloat32, float16ToFloat32 } from '../engine/quant.ts';
 import { FormatError } from './errors.ts';
 
 /** The element types this loader reads; F16 and BF16 are widened to float32 on load. */
@@ -45,6 +46,9 @@ const OTHER_SAFETENSORS_DTYPES = new Set([
 ]); // prettier-ignore
 
 const METADATA_KEY = '__metadata__';
+
+/** The float16/bfloat16 widening lives with the other element types (src/engine/quant.ts). */
+export { bfloat16ToFloat32, float16ToFloat32 };
 
 const HOST_IS_LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
@@ -83,23 +87,6 @@ export function formatIndex(flatIndex: number, shape: readonly number[]): string
     rest = Math.floor(rest / shape[axis]);
   }
   return `[${coordinates.join(', ')}]`;
-}
-
-/** float16 bits → its value. 1 sign bit, 5 exponent bits (bias 15), 10 fraction bits. */
-export function float16ToFloat32(bits: number): number {
-  const sign = bits & 0x8000 ? -1 : 1;
-  const exponent = (bits >> 10) & 0x1f;
-  const fraction = bits & 0x3ff;
-  // Exponent 0: zero or subnormal, no implicit leading 1, fixed scale 2^-14 · fraction/1024 = fraction · 2^-24.
-  if (exponent === 0) return sign * fraction * 2 ** -24;
-  // Exponent 31: infinity (fraction 0) or NaN.
-  if (exponent === 31) return fraction === 0 ? sign * Infinity : NaN;
-  return sign * (1 + fraction / 1024) * 2 ** (exponent - 15);
-}
-
-/** bfloat16 is the top half of a float32 (same 8-bit exponent, 7 fraction bits), so widening is a shift. */
-export function bfloat16ToFloat32(bits: number): number {
-  return new Float32Array(new Uint32Array([(bits & 0xffff) << 16]).buffer)[0];
 }
 
 function decodeTensor(

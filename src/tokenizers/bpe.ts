@@ -62,6 +62,11 @@ export interface BpeTokenizer {
   readonly mergeRanks: ReadonlyMap<number, number>;
   /** Pre-token → token ids, so each distinct word is encoded once. */
   readonly cache: Map<string, readonly number[]>;
+  /**
+   * Llama 3's rule (tiktoken's, llama.cpp's `ignore_merges` for "llama-bpe"): a pre-token that is itself a token
+   * is that token, whatever the merges would build. Maps such a pre-token to its id; absent for plain BPE.
+   */
+  readonly wholeWords?: ReadonlyMap<string, number>;
 }
 
 /** Pairs are stored under one number, left·2^21 + right: exact in a double, and ordered by (left, right). */
@@ -123,6 +128,26 @@ export function createTokenizer(parts: {
     mergeRanks,
     cache: new Map(),
   };
+}
+
+/**
+ * The same tokenizer with Llama 3's whole-word rule (see `wholeWords`): every ordinary token whose bytes are
+ * whole UTF-8 text is looked up before merging.
+ */
+export function withWholeWords(tokenizer: BpeTokenizer): BpeTokenizer {
+  const special = new Set(tokenizer.specialTokens.map((token) => token.id));
+  const strict = new TextDecoder('utf-8', { fatal: true });
+  const wholeWords = new Map<string, number>();
+  tokenizer.tokenBytes.forEach((bytes, id) => {
+    if (special.has(id)) return;
+    try {
+      const text = strict.decode(bytes);
+      if (!wholeWords.has(text)) wholeWords.set(text, id);
+    } catch {
+      // part of a character: never a whole pre-token
+    }
+  });
+  return { ...tokenizer, wholeWords, cache: new Map() };
 }
 
 /** The base vocabulary of a tokenizer trained here: 256 bytes, then the special tokens. */
@@ -383,6 +408,8 @@ function requireSpecial(id: number | undefined, text: string): number {
 export function encodePiece(tokenizer: BpeTokenizer, piece: string): readonly number[] {
   const cached = tokenizer.cache.get(piece);
   if (cached) return cached;
+  const whole = tokenizer.wholeWords?.get(piece);
+  if (whole !== undefined) return [whole];
   let tokens = Array.from(utf8Encoder.encode(piece), (byte) => tokenizer.byteIds[byte]);
   while (tokens.length > 1) {
     const rank = earliestMergeRank(tokenizer, tokens);
@@ -700,7 +727,8 @@ function readVocab(vocab: Json | undefined, specialTokens: SpecialToken[], probl
   return tokenBytes;
 }
 
-function fromByteLevelString(text: string, onError: () => never): Uint8Array {
+/** A token written in GPT-2's printable alphabet back to its bytes; `onError` for a character outside it. */
+export function fromByteLevelString(text: string, onError: () => never): Uint8Array {
   return Uint8Array.from(Array.from(text), (char) => UNICODE_TO_BYTE.get(char) ?? onError());
 }
 

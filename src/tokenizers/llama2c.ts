@@ -113,6 +113,19 @@ export function parseLlama2cTokenizer(bytes: Uint8Array, file: string, vocabSize
     );
   }
 
+  return llama2cTokenizerFromPieces(pieces, Float32Array.from(scores), maxTokenLength, file);
+}
+
+/**
+ * A tokenizer from its pieces and scores, however they were stored (a tokenizer.bin, or a GGUF file's
+ * metadata): checks the ids run.c hard-codes and builds the lookup tables.
+ */
+export function llama2cTokenizerFromPieces(
+  pieces: Uint8Array[],
+  scores: Float32Array,
+  maxTokenLength: number,
+  file: string,
+): Llama2cTokenizer {
   const pieceKeys = pieces.map(binaryString);
   const idByPiece = new Map<string, number>();
   pieceKeys.forEach((key, id) => {
@@ -128,7 +141,7 @@ export function parseLlama2cTokenizer(bytes: Uint8Array, file: string, vocabSize
     vocabSize: pieces.length,
     maxTokenLength,
     pieces,
-    scores: Float32Array.from(scores),
+    scores,
     unkId: UNK_ID,
     bosId: BOS_ID,
     eosId: EOS_ID,

@@ -13,6 +13,7 @@ import { generateTokens } from '../../src/engine/generate.ts';
 import { XorShiftRng } from '../../src/engine/rng.ts';
 import { KVCache } from '../../src/engine/kv-cache.ts';
 import { temperatureSoftmax } from '../../src/engine/sampling.ts';
+import { modelFromFiles } from '../../src/formats/bundle.ts';
 import { parseLlama2cCheckpoint } from '../../src/formats/llama2c.ts';
 import type { Model } from '../../src/engine/model.ts';
 import { llama2cTokenizer, parseLlama2cTokenizer } from '../../src/tokenizers/llama2c.ts';
@@ -385,7 +386,7 @@ describe.skipIf(unavailable !== undefined)('the course in Chromium', () => {
     expect(problems.console).toEqual([]);
     expect(problems.failed).toEqual([]);
     await page.close();
-  }, 180_000); // 15 values × 4 pages (chapter 11 also draws its continuations on each): over a minute under load
+  }, 180_000); // every value on four pages (chapter 11 also draws its continuations): over a minute under load
 
   it('uses the kernels a link asks for, reports them, and switches without reloading the model', async () => {
     const engine = nodeEngine();
@@ -520,6 +521,36 @@ describe.skipIf(unavailable !== undefined)('the course in Chromium', () => {
     },
   );
 
+  it('opens a GGUF file (model and tokenizer in one), each quantization giving what Node computes', async () => {
+    const { page } = await openPage(session);
+    await page.goto(`${session.origin}/whole-machine?prompt=Lily`);
+    await waitForAnalysis(page, 'Lily');
+    // Tiny random-weight models written by the gguf package (a SentencePiece "llama" tokenizer) and by
+    // `glassbox quantize` (a byte-level BPE "gpt2" tokenizer, q8_0 and q4_0 blocks).
+    for (const name of ['tiny-llama.gguf', 'glassbox-q8_0.gguf', 'glassbox-q4_0.gguf']) {
+      const bytes = readFileSync(join('tests/fixtures/gguf', name));
+      await page
+        .locator('input[type=file]')
+        .setInputFiles([{ name, mimeType: 'application/octet-stream', buffer: bytes }]);
+      await page.waitForFunction(
+        (file) =>
+          (globalThis as unknown as { __glassbox: { model: { label: string } } }).__glassbox.model.label ===
+          file,
+        name,
+      );
+      const shown = await waitForAnalysis(page, 'Lily');
+      const { model, tokenizer } = modelFromFiles([{ name, bytes: new Uint8Array(bytes) }]);
+      const expected = nodeEngine({ model, tokenizer }).nextToken('Lily');
+      expect(shown.tokens, name).toEqual(expected.tokens);
+      expect(
+        shown.top.map((t) => t.token),
+        name,
+      ).toEqual(expected.top.map((t) => t.token));
+      shown.top.forEach((t, i) => expect(t.probability).toBeCloseTo(expected.top[i].probability, 5));
+    }
+    await page.close();
+  });
+
   it('says clearly when the model is missing or malformed', async () => {
     for (const [what, reply, message] of [
       ['missing', { status: 404 }, /model\.safetensors could not be loaded \(HTTP 404/],
@@ -541,9 +572,10 @@ describe.skipIf(unavailable !== undefined)('the course in Chromium', () => {
     }
   });
 
+  // One test per page and scheme, so the time each takes does not add up as chapters are written.
   for (const scheme of ['light', 'dark'] as const) {
-    it(`has no serious or critical axe violation in ${scheme} mode, and screenshots`, async () => {
-      for (const chapter of [...CHAPTERS, '', 'source/src/engine/forward.ts']) {
+    for (const chapter of [...CHAPTERS, '', 'source/src/engine/forward.ts']) {
+      it(`has no serious or critical axe violation on /${chapter} in ${scheme} mode, and screenshots`, async () => {
         for (const width of scheme === 'light' ? [1280, 375] : [1280]) {
           const { page } = await openPage(session);
           await page.emulateMedia({ colorScheme: scheme, reducedMotion: 'reduce' });
@@ -560,7 +592,7 @@ describe.skipIf(unavailable !== undefined)('the course in Chromium', () => {
           });
           await page.close();
         }
-      }
-    }, 180_000); // every page at two widths with axe: a minute on a quiet machine, more under load
+      });
+    }
   }
 });

@@ -71,12 +71,14 @@ export const GLOSSARY = {
     definition:
       'The feed-forward step of Llama-style models: one matrix product, passed through the SiLU function, scales a second product number by number.',
     chapter: 'whole-machine',
+    also: 'feed-forward',
   },
   rmsnorm: {
     term: 'RMSNorm',
     definition:
       'A rescaling of a vector so that its numbers have a root-mean-square of 1, then multiplied by learned weights; it keeps the numbers at a steady size from block to block.',
     chapter: 'whole-machine',
+    also: 'residual-stream',
   },
   logits: {
     term: 'logits',
@@ -193,12 +195,32 @@ export const GLOSSARY = {
     term: 'causal mask',
     definition: 'The rule that a token may read only itself and the tokens before it, never the ones after.',
     chapter: 'position',
+    also: 'attention',
   },
   sqrtD: {
     term: '√d (score scale)',
     definition:
       'Attention divides each query–key score by the square root of the head’s width d, so that wide vectors do not give ever larger scores.',
     chapter: 'position',
+    also: 'attention',
+  },
+  value: {
+    term: 'value',
+    definition:
+      'The third vector attention computes for each token, beside its query and key: what the token hands over when another token reads it. A head’s output is a weighted average of values.',
+    chapter: 'attention',
+  },
+  attentionWeights: {
+    term: 'attention weights',
+    definition:
+      'The softmax of one query’s scores: how much the token reads each token up to itself. Each row is positive and adds up to 1; keys after the token get exactly 0.',
+    chapter: 'attention',
+  },
+  intervention: {
+    term: 'intervention',
+    definition:
+      'A change made on purpose inside a forward pass (an attention row set by hand, a head silenced), after which the engine computes the rest of the pass as usual, to see what the changed part was doing.',
+    chapter: 'attention',
   },
   previousTokenHead: {
     term: 'previous-token head',
@@ -230,6 +252,36 @@ export const GLOSSARY = {
     definition:
       'Removing one part of a model on purpose (a head, a neuron) and measuring what gets worse, to learn what that part does.',
     chapter: 'heads',
+  },
+  residualStream: {
+    term: 'residual stream',
+    definition:
+      'The one vector per token that runs through the whole model: each attention and feed-forward block reads it (normalized) and adds its result to it, so nothing a block writes is thrown away.',
+    chapter: 'residual-stream',
+  },
+  logitLens: {
+    term: 'logit lens',
+    definition:
+      'Reading the residual stream between two layers as if it were the last: the final RMSNorm and the classifier turn it into a next-token distribution, which shows what the model would predict at that depth.',
+    chapter: 'residual-stream',
+  },
+  contextualEmbedding: {
+    term: 'contextual embedding',
+    definition:
+      'A token’s vector after some layers: unlike its row of the embedding table, which is the same wherever the token stands, it depends on the tokens around it.',
+    chapter: 'residual-stream',
+  },
+  hiddenWidth: {
+    term: 'hidden width',
+    definition:
+      'The number of neurons in a feed-forward block, the width its gate and up projections widen the stream to before the down projection narrows it back: three times the model’s width here, 8/3 in Llama’s rule.',
+    chapter: 'feed-forward',
+  },
+  keyValueMemory: {
+    term: 'key–value memory',
+    definition:
+      'A way to read a feed-forward neuron: its rows of the gate and up matrices are a key that matches some streams, and its column of the down matrix is the value it then adds, which raises the scores of some next tokens and lowers others.',
+    chapter: 'feed-forward',
   },
   greedy: {
     term: 'greedy decoding',

@@ -9,6 +9,7 @@ import type { Excerpt } from '../build/plugins.ts';
 const modules = import.meta.glob<Excerpt>(
   [
     '../../engine/**/*.ts',
+    '../../analysis/*.ts',
     '../../kernels/*.ts',
     '../../kernels/*.as',
     '../../formats/*.ts',

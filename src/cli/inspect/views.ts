@@ -5,8 +5,12 @@
 import type { InspectView } from '../inspect.ts';
 import { ablateView } from './ablate.ts';
 import { headsView } from './heads.ts';
+import { lensView } from './lens.ts';
+import { neuronsView } from './neurons.ts';
 
 export const INSPECT_VIEWS = {
   heads: headsView,
   ablate: ablateView,
+  lens: lensView,
+  neurons: neuronsView,
 } satisfies Record<string, InspectView>;

@@ -59,6 +59,11 @@ export function sequentialRgb(t: number, dark: boolean): Rgb {
   return mix(stops[index], stops[index + 1], scaled - index);
 }
 
+/** Text colour that reads on a cell filled with `rgb` (near-black on light fills, white on dark ones). */
+export function inkOn([r, g, b]: Rgb): string {
+  return 0.2126 * r + 0.7152 * g + 0.0722 * b > 140 ? '#111' : '#fff';
+}
+
 export function css([r, g, b]: Rgb): string {
   return `rgb(${r} ${g} ${b})`;
 }

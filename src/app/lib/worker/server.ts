@@ -126,8 +126,9 @@ const api = {
   },
 
   /**
-   * Loads a model the reader chose from their disk: a llama2.c checkpoint (.bin) with its tokenizer
-   * (.bin, or a tokenizer.json), or a Hugging Face folder's config.json + model.safetensors + tokenizer.
+   * Loads a model the reader chose from their disk: a GGUF file (tokenizer inside), a llama2.c checkpoint
+   * (.bin) with its tokenizer (.bin, or a tokenizer.json), or a Hugging Face folder's config.json +
+   * model.safetensors + tokenizer.
    * Throws a specific message for anything missing or malformed; the loaded model stays until this succeeds.
    */
   loadFiles(files: NamedFile[]): ModelInfo {
