@@ -11,7 +11,7 @@ import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { forward } from '../engine/forward.ts';
-import { generateTokens } from '../engine/generate.ts';
+import { generateTokens, stopTokensFor } from '../engine/generate.ts';
 import type { Model } from '../engine/model.ts';
 import { speculativeGenerate, type SpeculativeStats } from '../engine/speculative.ts';
 import { findTokenizerFile, loadModel } from '../formats/node.ts';
@@ -176,8 +176,7 @@ async function generateCommand(args: string[], io: CliIO): Promise<number> {
     sampling,
     rng: new XorShiftRng(seed),
     kernels,
-    // llama2.c stops when BOS (the start of the next story) is sampled; our own models also stop at EOS.
-    stopTokens: tokenizer.family === 'llama2c' ? [tokenizer.bosId] : [tokenizer.bosId, tokenizer.eosId],
+    stopTokens: stopTokensFor(tokenizer),
   };
   const stats: SpeculativeStats = { proposed: 0, accepted: 0, targetPasses: 0, draftPasses: 0 };
   const generated = draft

@@ -363,8 +363,10 @@ describe.skipIf(unavailable !== undefined)('the course in Chromium', () => {
     ];
     const { page, problems } = await openPage(session);
     for (const value of values) {
-      const numbers = ['temperature', 'seed', 'token'].map((name) => `${name}=${encodeURIComponent(value)}`);
-      for (const slug of ['whole-machine', 'embeddings']) {
+      const numbers = ['temperature', 'seed', 'token', 'top-k', 'top-p', 'min-p'].map(
+        (name) => `${name}=${encodeURIComponent(value)}`,
+      );
+      for (const slug of ['whole-machine', 'embeddings', 'sampling', 'generation']) {
         await page.goto(
           `${session.origin}/${slug}?prompt=${encodeURIComponent(prompt)}&${numbers.join('&')}`,
         );
@@ -384,7 +386,7 @@ describe.skipIf(unavailable !== undefined)('the course in Chromium', () => {
     expect(problems.console).toEqual([]);
     expect(problems.failed).toEqual([]);
     await page.close();
-  }, 180_000); // twenty page loads: about half a minute on a quiet machine
+  }, 180_000); // every value on four pages (chapter 11 also draws its continuations): over a minute under load
 
   it('uses the kernels a link asks for, reports them, and switches without reloading the model', async () => {
     const engine = nodeEngine();

@@ -97,6 +97,7 @@ export const GLOSSARY = {
     definition:
       'A number the logits are divided by before softmax: below 1 it sharpens the distribution towards the likeliest tokens, above 1 it flattens it.',
     chapter: 'whole-machine',
+    also: 'sampling',
   },
   codePoint: {
     term: 'code point',
@@ -244,6 +245,7 @@ export const GLOSSARY = {
     definition:
       'The keys and values of every earlier position, kept while generating so that each new token does not recompute them: 2 × layers × key/value heads × head size numbers per position.',
     chapter: 'heads',
+    also: 'generation',
   },
   ablation: {
     term: 'ablation',
@@ -280,6 +282,72 @@ export const GLOSSARY = {
     definition:
       'A way to read a feed-forward neuron: its rows of the gate and up matrices are a key that matches some streams, and its column of the down matrix is the value it then adds, which raises the scores of some next tokens and lowers others.',
     chapter: 'feed-forward',
+  },
+  greedy: {
+    term: 'greedy decoding',
+    definition:
+      'Always taking the single most likely next token, with no randomness: temperature 0. The same text always gives the same continuation.',
+    chapter: 'sampling',
+  },
+  topK: {
+    term: 'top-k',
+    definition:
+      'A sampling filter: keep only the k most likely tokens, then draw among them. 0 turns it off.',
+    chapter: 'sampling',
+  },
+  minP: {
+    term: 'min-p',
+    definition:
+      'A sampling filter: keep the tokens whose probability is at least min-p times that of the most likely one. 0 turns it off.',
+    chapter: 'sampling',
+  },
+  topP: {
+    term: 'top-p (nucleus sampling)',
+    definition:
+      'A sampling filter: keep the fewest most likely tokens whose probabilities add up to more than p, then draw among them. 0 or 1 turns it off.',
+    chapter: 'sampling',
+  },
+  renormalise: {
+    term: 'renormalise',
+    definition:
+      'Divide the probabilities that survive a filter by their sum, so they add up to 1 again: each survivor keeps its share, relative to the others.',
+    chapter: 'sampling',
+  },
+  seed: {
+    term: 'seed',
+    definition:
+      'The number a pseudo-random generator starts from. The same seed gives the same sequence of random numbers, so the same draws.',
+    chapter: 'sampling',
+  },
+  autoregressive: {
+    term: 'autoregressive',
+    definition:
+      'Writing one token at a time, each chosen from a distribution computed over all the tokens before it, including those the model wrote itself.',
+    chapter: 'generation',
+  },
+  prefill: {
+    term: 'prefill and decode',
+    definition:
+      'Prefill reads the whole prompt in one pass and fills the KV cache; each decode step then reads a single new token and adds one row per layer.',
+    chapter: 'generation',
+  },
+  stopToken: {
+    term: 'stop token',
+    definition:
+      'A token that ends generation when it is sampled, such as the end-of-text or start-of-text token; it is not shown.',
+    chapter: 'generation',
+  },
+  surprise: {
+    term: 'surprise (−log p)',
+    definition:
+      'How unexpected a token was to the model: −ln of the probability it gave that token. 0 means certain; each extra nat means e times less likely.',
+    chapter: 'generation',
+  },
+  perplexity: {
+    term: 'perplexity',
+    definition:
+      'e to the mean surprise of a text’s tokens: the number of equally likely choices the model’s average uncertainty amounts to. Lower means the text is more predictable to the model.',
+    chapter: 'generation',
   },
 } satisfies Record<string, GlossaryEntry>;
 

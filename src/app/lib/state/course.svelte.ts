@@ -24,6 +24,11 @@ export const DEFAULTS = {
   model: 'house',
   temperature: 0.8,
   seed: 42,
+  /** The sampler's filters (chapter 11), off by the engine's rules at 0 (top-p also at 1); top-p 0.9 is
+   * llama2.c's default. */
+  topK: 0,
+  topP: 0.9,
+  minP: 0,
   kernels: 'auto' as KernelChoice,
   /** The token the chapters look at closely (embedding row, q/k pairs…): its position, -1 for the last. */
   token: -1,
@@ -83,6 +88,9 @@ export function readQuery(params: URLSearchParams): Omit<CourseState, 'prompt'> 
     model: params.get('model') === 'local' ? 'local' : DEFAULTS.model,
     temperature: number('temperature', DEFAULTS.temperature, 0, 2),
     seed: Math.round(number('seed', DEFAULTS.seed, 1, 2 ** 31)),
+    topK: Math.round(number('top-k', DEFAULTS.topK, 0, 1e6)),
+    topP: number('top-p', DEFAULTS.topP, 0, 1),
+    minP: number('min-p', DEFAULTS.minP, 0, 1),
     kernels: KERNEL_CHOICES.find((choice) => choice === params.get('kernels')) ?? DEFAULTS.kernels,
     token: Math.round(number('token', DEFAULTS.token, -1, 1e6)),
   };
@@ -103,6 +111,9 @@ export function toQuery(state: CourseState): string {
   if (state.model !== DEFAULTS.model) params.set('model', state.model);
   if (state.temperature !== DEFAULTS.temperature) params.set('temperature', String(state.temperature));
   if (state.seed !== DEFAULTS.seed) params.set('seed', String(state.seed));
+  if (state.topK !== DEFAULTS.topK) params.set('top-k', String(state.topK));
+  if (state.topP !== DEFAULTS.topP) params.set('top-p', String(state.topP));
+  if (state.minP !== DEFAULTS.minP) params.set('min-p', String(state.minP));
   if (state.kernels !== DEFAULTS.kernels) params.set('kernels', state.kernels);
   if (state.token !== DEFAULTS.token) params.set('token', String(state.token));
   return params.toString();

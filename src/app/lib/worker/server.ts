@@ -5,7 +5,7 @@
  * belong together, is decided by src/formats/bundle.ts, as in the CLI.
  */
 import * as Comlink from 'comlink';
-import { generateTokens } from '../../../engine/generate.ts';
+import { generateTokens, stopTokensFor } from '../../../engine/generate.ts';
 import { parameterCount, type Model } from '../../../engine/model.ts';
 import { XorShiftRng } from '../../../engine/rng.ts';
 import { modelFromFiles, type NamedFile } from '../../../formats/bundle.ts';
@@ -188,7 +188,7 @@ const api = {
       steps,
       sampling: { temperature: settings.temperature },
       rng: new XorShiftRng(settings.seed),
-      stopTokens: [tokenizer.bosId, tokenizer.eosId],
+      stopTokens: stopTokensFor(tokenizer),
       kernels: selectKernels(settings.kernels),
     })) {
       if (step.fromPrompt) continue;
