@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { MAX_TEXT_BYTES, readTrainingText } from '../src/cli/text-input.ts';
+import { MAX_TEXT_BYTES, readTextFile } from '../src/cli/text-input.ts';
 import { decode, encode, fromTokenizerJson } from '../src/tokenizers/bpe.ts';
 import { fifo, runCli, unwritableFolder } from './cli-helpers.ts';
 
@@ -48,20 +48,20 @@ describe('glassbox train-tokenizer', () => {
   it('reads gzip input and names bad input precisely', async () => {
     const gz = join(dir, 'small.txt.gz');
     writeFileSync(gz, gzipSync(Buffer.from(text)));
-    expect(await readTrainingText(gz)).toBe(text);
+    expect(await readTextFile(gz)).toBe(text);
 
     const bad = join(dir, 'latin1.txt');
     writeFileSync(bad, Buffer.concat([Buffer.from('abc'), Buffer.from([0xff]), Buffer.from('def')]));
-    await expect(readTrainingText(bad)).rejects.toThrow(
+    await expect(readTextFile(bad)).rejects.toThrow(
       `${bad}: not valid UTF-8 (first bad byte at offset 3)`,
     );
     const empty = join(dir, 'empty.txt');
     writeFileSync(empty, '');
-    await expect(readTrainingText(empty)).rejects.toThrow(/the text is empty/);
+    await expect(readTextFile(empty)).rejects.toThrow(/the text is empty/);
     const notGzip = join(dir, 'fake.gz');
     writeFileSync(notGzip, 'plain');
-    await expect(readTrainingText(notGzip)).rejects.toThrow(/not a readable gzip file/);
-    await expect(readTrainingText(join(dir, 'missing.txt'))).rejects.toThrow(/no such file/);
+    await expect(readTextFile(notGzip)).rejects.toThrow(/not a readable gzip file/);
+    await expect(readTextFile(join(dir, 'missing.txt'))).rejects.toThrow(/no such file/);
   });
 
   it('wrong arguments give usage and a specific message', async () => {
@@ -129,13 +129,13 @@ describe('glassbox train-tokenizer: outputs are checked before work starts, and 
 
   it('an input that is a FIFO or a directory says so (and does not block reading a pipe)', async () => {
     const pipe = fifo(join(dir, 'in.fifo'));
-    await expect(readTrainingText(pipe)).rejects.toThrow(`${pipe}: is a FIFO (named pipe), not a text file`);
-    await expect(readTrainingText(dir)).rejects.toThrow(`${dir}: is a directory, not a text file`);
+    await expect(readTextFile(pipe)).rejects.toThrow(`${pipe}: is a FIFO (named pipe), not a text file`);
+    await expect(readTextFile(dir)).rejects.toThrow(`${dir}: is a directory, not a text file`);
   });
 
   it('a gzip bomb is refused once decompression passes the limit', async () => {
     const bomb = join(dir, 'bomb.txt.gz');
     writeFileSync(bomb, gzipSync(Buffer.alloc(MAX_TEXT_BYTES + 1, 0x61), { level: 1 }));
-    await expect(readTrainingText(bomb)).rejects.toThrow(/decompresses to more than the \d+-byte limit/);
+    await expect(readTextFile(bomb)).rejects.toThrow(/decompresses to more than the \d+-byte limit/);
   });
 });

@@ -6,7 +6,7 @@ import { existsSync, readFileSync, statSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadModelAndTokenizer } from '../src/cli/load.ts';
-import { readTrainingText } from '../src/cli/text-input.ts';
+import { readTextFile } from '../src/cli/text-input.ts';
 import { houseValidationLoss } from '../src/cli/train/evaluate.ts';
 import { forward } from '../src/engine/forward.ts';
 import { KVCache } from '../src/engine/kv-cache.ts';
@@ -41,7 +41,7 @@ describeHouse('the house model', () => {
     expect(stated).toBeGreaterThan(1);
     const summary = JSON.parse(readFileSync(join(HOUSE, 'training.json'), 'utf8'));
     const { model, tokenizer } = await loadModelAndTokenizer(HOUSE);
-    const text = await readTrainingText(resolve(import.meta.dirname, '..', summary.settings.input));
+    const text = await readTextFile(resolve(import.meta.dirname, '..', summary.settings.input));
     const perplexity = Math.exp(houseValidationLoss(model, tokenizer, text, summary.settings));
     expect(Math.abs(perplexity - stated) / stated).toBeLessThan(0.01);
   }, 120_000);

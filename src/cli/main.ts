@@ -5,6 +5,7 @@
  *                     [--top-k K] [--min-p P] [--seed S]
  *   glassbox trace    --model M [--tokenizer T] --prompt TEXT --json [--all]
  *   glassbox inspect  heads|lens|ablate|neurons --model M [--tokenizer T] --prompt TEXT --json [view options]
+ *   glassbox perplexity --model M [--tokenizer T] --text FILE [--json]
  *   glassbox quantize --model IN [--tokenizer T] --to q8_0|q4_0|q4_1|f16|bf16|f32 --out FILE.gguf [--force]
  */
 import { readFile } from 'node:fs/promises';
@@ -39,6 +40,9 @@ import {
 import { inspectCommand, inspectUsage } from './inspect.ts';
 import { quantizeCommand, quantizeUsage } from './quantize.ts';
 import { loadModelAndTokenizer } from './load.ts';
+import { readTextFile } from './text-input.ts';
+import { perplexity } from '../analysis/perplexity.ts';
+import { FormatError } from '../formats/errors.ts';
 import { trainTokenizerCommand } from './train-tokenizer.ts';
 import { DEFAULT_TRAIN_SETTINGS, trainModel, type TrainSettings } from './train/run.ts';
 import { llama2cPrintable } from './printable.ts';
@@ -56,6 +60,7 @@ Commands (each also takes --help):
   generate   Generate text from a prompt (llama2.c "run" semantics and output)
   trace      Print the tokens, logits and (with --all) every intermediate tensor as JSON
   inspect    Print what a chapter's figure shows (head scores, logit lens, ablation map, neurons) as JSON
+  perplexity How surprised the model is by a text file: mean negative log-likelihood and perplexity
   train      Train a Llama-style model on a UTF-8 text file (checkpoints, --resume, log, loss plot)
   train-tokenizer  Learn a byte-level BPE vocabulary from a UTF-8 text file (tokenizer.json)
   quantize   Write any model as a GGUF file (llama.cpp's format) with its matrices in q8_0, q4_0, q4_1, f16 …
@@ -87,6 +92,10 @@ trace options:
   --all               include the whole Trace (every intermediate tensor), not just tokens and logits
 
 ${inspectUsage()}
+perplexity options:
+  --text FILE         UTF-8 text (or .gz), read in windows of the model's context, each starting from BOS
+  --json              print { "tokens": n, "nll": mean negative log-likelihood in nats, "perplexity": e^nll }
+
 train options (defaults in brackets; a resumed run keeps the settings it started with):
   --input FILE        UTF-8 text (or .gz); blank-line-separated blocks are held out by a seeded rule for validation
   --out DIR           output folder: config.json, model.safetensors, tokenizer.json, checkpoint, log, loss.svg
@@ -249,6 +258,34 @@ async function traceCommand(args: string[], io: CliIO): Promise<number> {
   requirePromptFits(tokens.length, model.config.seqLen);
   const { trace } = forward(model, tokens, new KVCache(model.config), { trace: true, kernels });
   io.stdout.write(traceToJson(model, tokenizer, trace, { all: values.all === true }) + '\n');
+  return 0;
+}
+
+/** Perplexity of a text file (src/analysis/perplexity.ts): the number the model card and chapter 16 report. */
+async function perplexityCommand(args: string[], io: CliIO): Promise<number> {
+  const values = parse(args, {
+    model: { type: 'string' },
+    tokenizer: { type: 'string' },
+    kernels: { type: 'string' },
+    threads: { type: 'string' },
+    text: { type: 'string' },
+    json: { type: 'boolean' },
+  });
+  if (values.text === undefined) throw new UsageError('--text FILE is required for perplexity');
+  const kernels = kernelsOption(values.kernels, values.threads);
+  const { model, tokenizer } = await loadModelAndTokenizer(requireModel(values.model), values.tokenizer);
+  const tokens = tokenizer.encode(await readTextFile(values.text), { bos: false, eos: false });
+  if (tokens.length === 0) throw new FormatError(values.text, 'holds no text to measure');
+  const result = perplexity(model, tokens, tokenizer.bosId, kernels);
+  if (values.json) {
+    const { tokens: count, nll, perplexity: value } = result;
+    io.stdout.write(JSON.stringify({ tokens: count, nll, perplexity: value }) + '\n');
+  } else {
+    io.stdout.write(
+      `perplexity ${result.perplexity.toFixed(3)}: mean negative log-likelihood ${result.nll.toFixed(4)} nats ` +
+        `over ${result.tokens} tokens (${result.windows} windows of up to ${model.config.seqLen} positions)\n`,
+    );
+  }
   return 0;
 }
 
@@ -459,6 +496,8 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
         return await traceCommand(rest, io);
       case 'inspect':
         return await inspectCommand(rest, io);
+      case 'perplexity':
+        return await perplexityCommand(rest, io);
       case 'train':
         return await train(rest, io);
       case 'train-tokenizer':

@@ -1,6 +1,6 @@
 /**
- * Reading a training text from disk: plain UTF-8 or gzip-compressed (`.gz`), with a clear message for
- * anything else (missing, empty, too large, not UTF-8).
+ * Reading a text from disk (to train on, or to measure perplexity on): plain UTF-8 or gzip-compressed
+ * (`.gz`), with a clear message for anything else (missing, empty, too large, not UTF-8).
  */
 import { readFile, stat } from 'node:fs/promises';
 import { gunzipSync } from 'node:zlib';
@@ -8,13 +8,13 @@ import { FormatError } from '../formats/errors.ts';
 import { describeNonFile } from './output-path.ts';
 
 /**
- * The largest text we train on, before or after decompression. JavaScript strings hold at most about 2^29
+ * The largest text we read, before or after decompression. JavaScript strings hold at most about 2^29
  * characters, so much larger texts could not be decoded anyway; and the limit also bounds what refusing a
  * gzip bomb costs (decompression stops here).
  */
 export const MAX_TEXT_BYTES = 256 * 1024 * 1024;
 
-export async function readTrainingText(path: string): Promise<string> {
+export async function readTextFile(path: string): Promise<string> {
   const info = await stat(path).catch((error: NodeJS.ErrnoException) => error);
   if (info instanceof Error) {
     throw new FormatError(path, info.code === 'ENOENT' ? 'no such file' : `cannot read it: ${info.message}`);

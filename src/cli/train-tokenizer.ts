@@ -12,7 +12,7 @@ import {
 } from '../tokenizers/bpe.ts';
 import { checkDistinctOutputs, checkOutputFile } from './output-path.ts';
 import { writeFileAtomic } from './train/files.ts';
-import { readTrainingText } from './text-input.ts';
+import { readTextFile } from './text-input.ts';
 
 export interface TrainTokenizerOptions {
   input: string;
@@ -44,7 +44,7 @@ export async function trainTokenizerCommand(options: TrainTokenizerOptions): Pro
     checkDistinctOutputs(options.out, options.merges);
     checkOutputFile(options.merges, 'the merges', [options.input]);
   }
-  const text = await readTrainingText(options.input);
+  const text = await readTextFile(options.input);
   const start = performance.now();
   const reportEvery = Math.max(1, Math.round((options.vocabSize - 258) / 10));
   const trained = trainBpe(text, {

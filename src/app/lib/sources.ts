@@ -14,7 +14,6 @@ const modules = import.meta.glob<Excerpt>(
     '../../kernels/*.as',
     '../../formats/*.ts',
     '../../tokenizers/*.ts',
-    '../../analysis/*.ts',
     '../chapters/*/*.ts',
     '!../chapters/*/chapter.ts',
     '!../../kernels/wasm-binaries.ts',

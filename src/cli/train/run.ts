@@ -25,7 +25,7 @@ import { selectKernels, type KernelPreference } from '../../kernels/select.ts';
 import { bpeTokenizer, toTokenizerJson, trainBpe } from '../../tokenizers/bpe.ts';
 import type { Tokenizer } from '../../tokenizers/tokenizer.ts';
 import type { BpeTokenizer } from '../../tokenizers/bpe.ts';
-import { readTrainingText } from '../text-input.ts';
+import { readTextFile } from '../text-input.ts';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
 import { writeFileAtomic } from './files.ts';
 import { logText, readLog, truncateLog, type LogLine } from './log.ts';
@@ -222,7 +222,7 @@ export async function trainModel(
     );
   }
 
-  const text = await readTrainingText(settings.input);
+  const text = await readTextFile(settings.input);
   checkInputUnchanged(settings, text, io);
   const split = trainValidationSplit(text);
   const tokenizer = prepareTokenizer(settings, split.train.join('\n\n'), out, options.resume, io);
