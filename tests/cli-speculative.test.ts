@@ -48,3 +48,16 @@ describe('glassbox generate --draft', () => {
     expect(result.stderr).toMatch(/has a vocabulary of 512 tokens, the model 4096: the draft must share/);
   });
 });
+
+describe('the shipped draft for the house model', () => {
+  it('shares the house tokenizer, and speculative greedy text is the house model’s own', async () => {
+    const alone = await runCli(greedy);
+    const speculative = await runCli([...greedy, '--draft', 'models/house-draft']);
+    expect(speculative.code).toBe(0);
+    expect(speculative.stdout.toString()).toBe(alone.stdout.toString());
+    const [, accepted, proposed] = /accepted (\d+) of (\d+)/.exec(speculative.stderr)!.map(Number);
+    // A real draft: right often enough to matter, not always.
+    expect(accepted).toBeGreaterThan(0);
+    expect(accepted).toBeLessThan(proposed);
+  });
+});
