@@ -26,26 +26,14 @@ import { forward } from '../src/engine/forward.ts';
 import { randomModel } from '../src/engine/init.ts';
 import type { Intervention } from '../src/engine/interventions.ts';
 import { KVCache } from '../src/engine/kv-cache.ts';
-import { kvHeadOf, type Model, type ModelConfig } from '../src/engine/model.ts';
+import { kvHeadOf, type Model } from '../src/engine/model.ts';
 import type { Trace } from '../src/engine/trace.ts';
 import { tsKernels } from '../src/kernels/select.ts';
 import { parseLlama2cCheckpoint } from '../src/formats/llama2c.ts';
-import { defaultKernels, loadModelFolder, maxAbsDiff, seededRandom } from './helpers.ts';
+import { defaultKernels, loadModelFolder, maxAbsDiff, seededRandom, smallConfig } from './helpers.ts';
 import { describeShared, STORIES260K } from './shared.ts';
 
-const CONFIG: ModelConfig = {
-  dim: 32,
-  hiddenDim: 64,
-  nLayers: 3,
-  nHeads: 4,
-  nKvHeads: 2,
-  vocabSize: 50,
-  seqLen: 40,
-  normEps: 1e-5,
-  ropeTheta: 10000,
-  ropeLayout: 'interleaved',
-  sharedClassifier: false,
-};
+const CONFIG = smallConfig({ hiddenDim: 64, nLayers: 3, seqLen: 40 });
 
 function traced(model: Model, tokens: number[], interventions: Intervention[] = []): Trace {
   return forward(model, tokens, new KVCache(model.config), {

@@ -22,29 +22,17 @@ import {
 import { forward } from '../src/engine/forward.ts';
 import { randomModel } from '../src/engine/init.ts';
 import { KVCache } from '../src/engine/kv-cache.ts';
-import type { Model, ModelConfig } from '../src/engine/model.ts';
+import type { Model } from '../src/engine/model.ts';
 import type { Trace } from '../src/engine/trace.ts';
 import { temperatureSoftmax } from '../src/engine/sampling.ts';
 import { parseLlama2cCheckpoint } from '../src/formats/llama2c.ts';
 import { withLayerKernels } from '../src/kernels/layer-reference.ts';
 import { referenceKernels } from '../src/kernels/reference.ts';
 import { selectKernels } from '../src/kernels/select.ts';
-import { defaultKernels, loadModelFolder, seededRandom } from './helpers.ts';
+import { defaultKernels, loadModelFolder, seededRandom, smallConfig } from './helpers.ts';
 import { describeShared, STORIES260K } from './shared.ts';
 
-const CONFIG: ModelConfig = {
-  dim: 24,
-  hiddenDim: 40,
-  nLayers: 3,
-  nHeads: 4,
-  nKvHeads: 2,
-  vocabSize: 50,
-  seqLen: 16,
-  normEps: 1e-5,
-  ropeTheta: 10000,
-  ropeLayout: 'interleaved',
-  sharedClassifier: false,
-};
+const CONFIG = smallConfig({ dim: 24, hiddenDim: 40, nLayers: 3, seqLen: 16 });
 
 /** A random model whose norm gains are random too (randomModel leaves them at 1). */
 function modelWithGains(seed: number): Model {

@@ -21,27 +21,15 @@ import {
 import { forward } from '../src/engine/forward.ts';
 import { randomModel } from '../src/engine/init.ts';
 import { KVCache } from '../src/engine/kv-cache.ts';
-import type { Model, ModelConfig } from '../src/engine/model.ts';
+import type { Model } from '../src/engine/model.ts';
 import { temperatureSoftmax } from '../src/engine/sampling.ts';
 import type { Trace } from '../src/engine/trace.ts';
 import { parseLlama2cCheckpoint } from '../src/formats/llama2c.ts';
 import { referenceKernels } from '../src/kernels/reference.ts';
-import { defaultKernels, loadModelFolder, seededRandom } from './helpers.ts';
+import { defaultKernels, loadModelFolder, seededRandom, smallConfig } from './helpers.ts';
 import { describeShared, STORIES260K } from './shared.ts';
 
-const CONFIG: ModelConfig = {
-  dim: 16,
-  hiddenDim: 48,
-  nLayers: 2,
-  nHeads: 2,
-  nKvHeads: 1,
-  vocabSize: 40,
-  seqLen: 12,
-  normEps: 1e-5,
-  ropeTheta: 10000,
-  ropeLayout: 'interleaved',
-  sharedClassifier: false,
-};
+const CONFIG = smallConfig({ dim: 16, hiddenDim: 48, nHeads: 2, nKvHeads: 1, vocabSize: 40, seqLen: 12 });
 
 function modelWithGains(seed: number): Model {
   const model = randomModel(CONFIG, seed, 0.3);

@@ -10,7 +10,7 @@ import { removedBy, seededDraw, sortedDistribution } from '../src/analysis/sampl
 import { forward } from '../src/engine/forward.ts';
 import { randomModel } from '../src/engine/init.ts';
 import { KVCache } from '../src/engine/kv-cache.ts';
-import type { Model, ModelConfig } from '../src/engine/model.ts';
+import type { Model } from '../src/engine/model.ts';
 import { XorShiftRng } from '../src/engine/rng.ts';
 import {
   filterCandidates,
@@ -19,7 +19,7 @@ import {
   type SamplingSettings,
 } from '../src/engine/sampling.ts';
 import { parseLlama2cCheckpoint } from '../src/formats/llama2c.ts';
-import { defaultKernels, loadModelFolder, seededRandom } from './helpers.ts';
+import { defaultKernels, loadModelFolder, seededRandom, smallConfig } from './helpers.ts';
 import { haveShared, STORIES260K } from './shared.ts';
 
 const kernels = defaultKernels();
@@ -28,19 +28,7 @@ function lastLogits(model: Model, tokens: number[]): Float32Array {
   return forward(model, tokens, new KVCache(model.config), { logits: 'last', kernels }).logits;
 }
 
-const config: ModelConfig = {
-  dim: 32,
-  hiddenDim: 56,
-  nLayers: 2,
-  nHeads: 4,
-  nKvHeads: 2,
-  vocabSize: 300,
-  seqLen: 32,
-  normEps: 1e-5,
-  ropeTheta: 10000,
-  ropeLayout: 'interleaved',
-  sharedClassifier: false,
-};
+const config = smallConfig({ vocabSize: 300 });
 
 /** Rows of logits to test on: a random model with large weights (peaked) and small ones (flat). */
 function randomRows(): Float32Array[] {

@@ -33,6 +33,7 @@ import { randomModel } from '../src/engine/init.ts';
 import { headDim, kvHeadOf, parameterCount } from '../src/engine/model.ts';
 import { MIN_SAMPLING_TEMPERATURE, temperatureSoftmax } from '../src/engine/sampling.ts';
 import type { Tokenizer } from '../src/tokenizers/tokenizer.ts';
+import { smallConfig } from './helpers.ts';
 
 // --- colour science for the palette rule: sRGB → linear → (simulated deficiency) → CIELAB -------------
 
@@ -201,19 +202,15 @@ describe('chapter 5: the close-up of a matrix', () => {
 });
 
 describe('chapter 6 on a model with a 2^20-position context', () => {
-  const config = {
+  const config = smallConfig({
     dim: 64,
     hiddenDim: 96,
-    nLayers: 2,
-    nHeads: 4,
-    nKvHeads: 2,
     vocabSize: 40,
     seqLen: 2 ** 20,
-    normEps: 1e-5,
     ropeTheta: 500000,
-    ropeLayout: 'half' as const,
+    ropeLayout: 'half',
     sharedClassifier: true,
-  };
+  });
   const model = randomModel(config, 3, 0.3);
   setLoaded({
     model,

@@ -36,7 +36,7 @@ import {
   type RopeGeometry,
 } from '../src/app/chapters/06-position/position.ts';
 import { describeShared, STORIES260K, STORIES260K_HF, TOK512 } from './shared.ts';
-import { loadModelFolder } from './helpers.ts';
+import { loadModelFolder, smallConfig } from './helpers.ts';
 
 // The fastest kernels this runtime has, as the CLI and the course choose by default.
 const kernels = selectKernels('auto');
@@ -348,23 +348,7 @@ describeHouse('chapter 6 on the house model (Hugging Face layout)', () => {
 
 describe('chapter 6 on a model with the interleaved (llama2.c) layout', () => {
   it("extracts pairs that turn into the Trace's qRope/kRope", () => {
-    const model = randomModel(
-      {
-        dim: 64,
-        hiddenDim: 96,
-        nLayers: 2,
-        nHeads: 4,
-        nKvHeads: 2,
-        vocabSize: 50,
-        seqLen: 32,
-        normEps: 1e-5,
-        ropeTheta: 10000,
-        ropeLayout: 'interleaved',
-        sharedClassifier: true,
-      },
-      7,
-      0.3,
-    );
+    const model = randomModel(smallConfig({ dim: 64, hiddenDim: 96, sharedClassifier: true }), 7, 0.3);
     const tokens = [1, 5, 9, 13, 2, 40, 33, 7, 11, 19, 23, 29];
     expect(expectPairsRotateIntoTrace(model, tokens)).toBeLessThan(2e-5);
     expect(expectPairsRotateIntoTrace(model, tokens, 'half')).toBeGreaterThan(1e-2);

@@ -52,9 +52,7 @@ describe('glassbox train-tokenizer', () => {
 
     const bad = join(dir, 'latin1.txt');
     writeFileSync(bad, Buffer.concat([Buffer.from('abc'), Buffer.from([0xff]), Buffer.from('def')]));
-    await expect(readTextFile(bad)).rejects.toThrow(
-      `${bad}: not valid UTF-8 (first bad byte at offset 3)`,
-    );
+    await expect(readTextFile(bad)).rejects.toThrow(`${bad}: not valid UTF-8 (first bad byte at offset 3)`);
     const empty = join(dir, 'empty.txt');
     writeFileSync(empty, '');
     await expect(readTextFile(empty)).rejects.toThrow(/the text is empty/);

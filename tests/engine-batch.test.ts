@@ -8,25 +8,12 @@ import { forward, forwardBatch } from '../src/engine/forward.ts';
 import { generateTokens } from '../src/engine/generate.ts';
 import { randomModel } from '../src/engine/init.ts';
 import { KVCache } from '../src/engine/kv-cache.ts';
-import type { ModelConfig } from '../src/engine/model.ts';
 import { XorShiftRng } from '../src/engine/rng.ts';
 import { referenceKernels, type MatrixKernels } from '../src/kernels/reference.ts';
 import { selectKernels } from '../src/kernels/select.ts';
-import { loadModelFolder, maxAbsDiff } from './helpers.ts';
+import { loadModelFolder, maxAbsDiff, smallConfig } from './helpers.ts';
 
-const config: ModelConfig = {
-  dim: 32,
-  hiddenDim: 56,
-  nLayers: 2,
-  nHeads: 4,
-  nKvHeads: 2,
-  vocabSize: 50,
-  seqLen: 32,
-  normEps: 1e-5,
-  ropeTheta: 10000,
-  ropeLayout: 'interleaved',
-  sharedClassifier: false,
-};
+const config = smallConfig();
 const model = randomModel(config, 5, 0.3);
 
 const KERNEL_SETS: [string, MatrixKernels][] = [

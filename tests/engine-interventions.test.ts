@@ -8,26 +8,14 @@ import { forward } from '../src/engine/forward.ts';
 import { randomModel } from '../src/engine/init.ts';
 import { describeIntervention, type Intervention } from '../src/engine/interventions.ts';
 import { KVCache } from '../src/engine/kv-cache.ts';
-import { headDim, kvHeadOf, type Model, type ModelConfig } from '../src/engine/model.ts';
+import { headDim, kvHeadOf, type Model } from '../src/engine/model.ts';
 import { referenceKernels, type MatrixKernels } from '../src/kernels/reference.ts';
 import { selectKernels } from '../src/kernels/select.ts';
 import { loadModel } from '../src/formats/node.ts';
-import { maxAbsDiff } from './helpers.ts';
+import { maxAbsDiff, smallConfig } from './helpers.ts';
 import { haveShared, STORIES260K } from './shared.ts';
 
-const config: ModelConfig = {
-  dim: 32,
-  hiddenDim: 56,
-  nLayers: 3,
-  nHeads: 4,
-  nKvHeads: 2,
-  vocabSize: 50,
-  seqLen: 32,
-  normEps: 1e-5,
-  ropeTheta: 10000,
-  ropeLayout: 'interleaved',
-  sharedClassifier: false,
-};
+const config = smallConfig({ nLayers: 3 });
 // Large weights, so attention is far from uniform and every head matters.
 const randomLlama = randomModel(config, 11, 0.3);
 const tokens = [1, 17, 4, 33, 8, 8, 21, 49, 0, 12, 5];

@@ -10,28 +10,14 @@ import { selectKernels } from '../src/kernels/select.ts';
 import { forward } from '../src/engine/forward.ts';
 import { randomModel } from '../src/engine/init.ts';
 import { KVCache } from '../src/engine/kv-cache.ts';
-import type { ModelConfig } from '../src/engine/model.ts';
 import { applyRope, rmsNorm, softmax } from '../src/engine/ops.ts';
 import { referenceKernels } from '../src/kernels/reference.ts';
-import { maxAbsDiff, seededRandom } from './helpers.ts';
+import { maxAbsDiff, seededRandom, smallConfig } from './helpers.ts';
 
 // The fastest kernels this runtime has, as the CLI and the course choose by default.
 const kernels = selectKernels('auto');
 
-const config = (overrides: Partial<ModelConfig> = {}): ModelConfig => ({
-  dim: 32,
-  hiddenDim: 56,
-  nLayers: 2,
-  nHeads: 4,
-  nKvHeads: 2,
-  vocabSize: 50,
-  seqLen: 32,
-  normEps: 1e-5,
-  ropeTheta: 10000,
-  ropeLayout: 'interleaved',
-  sharedClassifier: false,
-  ...overrides,
-});
+const config = smallConfig;
 
 // Larger-than-usual weights so attention patterns are far from uniform and the checks have teeth.
 const model = randomModel(config(), 7, 0.3);

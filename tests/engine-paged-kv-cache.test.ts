@@ -7,24 +7,12 @@ import { describe, expect, it } from 'vitest';
 import { forward, forwardBatch } from '../src/engine/forward.ts';
 import { randomModel } from '../src/engine/init.ts';
 import { KVCache, type KVStore } from '../src/engine/kv-cache.ts';
-import type { ModelConfig } from '../src/engine/model.ts';
 import { BlockPool, PagedKVCache } from '../src/engine/paged-kv-cache.ts';
 import { referenceKernels, type MatrixKernels } from '../src/kernels/reference.ts';
 import { selectKernels } from '../src/kernels/select.ts';
+import { smallConfig } from './helpers.ts';
 
-const config: ModelConfig = {
-  dim: 32,
-  hiddenDim: 56,
-  nLayers: 2,
-  nHeads: 4,
-  nKvHeads: 2,
-  vocabSize: 50,
-  seqLen: 40,
-  normEps: 1e-5,
-  ropeTheta: 10000,
-  ropeLayout: 'interleaved',
-  sharedClassifier: false,
-};
+const config = smallConfig({ seqLen: 40 });
 const model = randomModel(config, 9, 0.3);
 const prompt = [1, 22, 5, 17, 40, 3, 3, 28, 11, 9];
 

@@ -8,13 +8,13 @@ import { forward } from '../src/engine/forward.ts';
 import { generateTokens } from '../src/engine/generate.ts';
 import { randomModel } from '../src/engine/init.ts';
 import { KVCache } from '../src/engine/kv-cache.ts';
-import type { Model, ModelConfig } from '../src/engine/model.ts';
+import type { Model } from '../src/engine/model.ts';
 import { XorShiftRng } from '../src/engine/rng.ts';
 import { samplingDistribution, type SamplingSettings } from '../src/engine/sampling.ts';
 import { speculativeGenerate, type SpeculativeStats } from '../src/engine/speculative.ts';
 import { referenceKernels } from '../src/kernels/reference.ts';
 import { selectKernels } from '../src/kernels/select.ts';
-import { loadModelFolder } from './helpers.ts';
+import { loadModelFolder, smallConfig } from './helpers.ts';
 
 const kernels = selectKernels('auto');
 
@@ -100,19 +100,7 @@ describe('greedy speculative decoding on the house model', () => {
 });
 
 describe('sampled speculative decoding keeps the target’s distribution', () => {
-  const config: ModelConfig = {
-    dim: 16,
-    hiddenDim: 32,
-    nLayers: 2,
-    nHeads: 2,
-    nKvHeads: 1,
-    vocabSize: 6,
-    seqLen: 16,
-    normEps: 1e-5,
-    ropeTheta: 10000,
-    ropeLayout: 'interleaved',
-    sharedClassifier: false,
-  };
+  const config = smallConfig({ dim: 16, hiddenDim: 32, nHeads: 2, nKvHeads: 1, vocabSize: 6, seqLen: 16 });
   // Large weights make peaked, different distributions (the draft's flatter), so the rule both keeps and refuses.
   const target = randomModel(config, 21, 1.0);
   const draft = randomModel(config, 23, 1.0);
@@ -182,7 +170,7 @@ describe('sampled speculative decoding keeps the target’s distribution', () =>
 });
 
 describe('speculative decoding refuses a pair that cannot work', () => {
-  const base: ModelConfig = {
+  const base = smallConfig({
     dim: 16,
     hiddenDim: 32,
     nLayers: 1,
@@ -190,11 +178,7 @@ describe('speculative decoding refuses a pair that cannot work', () => {
     nKvHeads: 1,
     vocabSize: 10,
     seqLen: 16,
-    normEps: 1e-5,
-    ropeTheta: 10000,
-    ropeLayout: 'interleaved',
-    sharedClassifier: false,
-  };
+  });
   const target: Model = randomModel(base, 1);
   const options = { steps: 8, sampling: { temperature: 0 }, rng: new XorShiftRng(1n), kernels };
   it('different vocabularies, no guesses, a shorter context', () => {

@@ -7,7 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import { mulberry32 } from '../src/engine/init.ts';
-import type { Model } from '../src/engine/model.ts';
+import type { Model, ModelConfig } from '../src/engine/model.ts';
 import { parseHfLlama } from '../src/formats/hf-llama.ts';
 import { selectKernels, type KernelSet } from '../src/kernels/select.ts';
 import { bpeTokenizer, fromTokenizerJson } from '../src/tokenizers/bpe.ts';
@@ -77,3 +77,24 @@ export const TINY_TRAINING_MODEL = {
   seqLen: 16,
   batchSize: 4,
 } as const;
+
+/**
+ * A small Llama configuration for tests on random weights — two layers, grouped-query attention (4 query heads
+ * sharing 2 key/value heads), head width 8 — with `overrides` for what a test needs otherwise.
+ */
+export function smallConfig(overrides: Partial<ModelConfig> = {}): ModelConfig {
+  return {
+    dim: 32,
+    hiddenDim: 56,
+    nLayers: 2,
+    nHeads: 4,
+    nKvHeads: 2,
+    vocabSize: 50,
+    seqLen: 32,
+    normEps: 1e-5,
+    ropeTheta: 10000,
+    ropeLayout: 'interleaved',
+    sharedClassifier: false,
+    ...overrides,
+  };
+}

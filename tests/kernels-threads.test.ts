@@ -15,7 +15,6 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { forward } from '../src/engine/forward.ts';
 import { randomModel } from '../src/engine/init.ts';
 import { KVCache } from '../src/engine/kv-cache.ts';
-import type { ModelConfig } from '../src/engine/model.ts';
 import { LinearHeap } from '../src/kernels/heap.ts';
 import type { MatrixKernels } from '../src/kernels/reference.ts';
 import { describeKernels, selectKernels, wasmKernels } from '../src/kernels/select.ts';
@@ -27,7 +26,7 @@ import {
 } from '../src/kernels/threads.ts';
 import { instantiateKernels, wasmVariantSupported, type WasmVariant } from '../src/kernels/wasm.ts';
 import { describeShared, STORIES260K, TOK512 } from './shared.ts';
-import { seededRandom } from './helpers.ts';
+import { seededRandom, smallConfig } from './helpers.ts';
 
 // Node 20 has relaxed SIMD behind a flag (Node 22 turns it on).
 if (!wasmVariantSupported('wasm-relaxed-simd')) setFlagsFromString('--experimental-wasm-relaxed-simd');
@@ -124,19 +123,7 @@ describeThreads('products on two threads', () => {
   }
 
   it('a forward pass gives the same logits on two threads as on one, prefill and decode', () => {
-    const config: ModelConfig = {
-      dim: 96,
-      hiddenDim: 256,
-      nLayers: 2,
-      nHeads: 4,
-      nKvHeads: 2,
-      vocabSize: 1000,
-      seqLen: 64,
-      normEps: 1e-5,
-      ropeTheta: 10000,
-      ropeLayout: 'interleaved',
-      sharedClassifier: false,
-    };
+    const config = smallConfig({ dim: 96, hiddenDim: 256, vocabSize: 1000, seqLen: 64 });
     const model = randomModel(config, 7);
     const one = selectKernels('wasm', { threads: 1 });
     const two = selectKernels('wasm', { threads: 2 });

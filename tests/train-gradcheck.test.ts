@@ -50,6 +50,7 @@ import {
   toFloat64,
   zerosLike,
 } from '../src/engine/train/parameters.ts';
+import { smallConfig } from './helpers.ts';
 
 const H = 1e-5;
 const FLOOR = 1e-6;
@@ -211,19 +212,17 @@ describe('each op’s backward pass matches finite differences (float64)', () =>
   });
 });
 
-const tinyConfig = (layout: RopeLayout, shared: boolean): ModelConfig => ({
-  dim: 8,
-  hiddenDim: 12,
-  nLayers: 2,
-  nHeads: 2,
-  nKvHeads: 1,
-  vocabSize: 11,
-  seqLen: 8,
-  normEps: 1e-5,
-  ropeTheta: 10000,
-  ropeLayout: layout,
-  sharedClassifier: shared,
-});
+const tinyConfig = (layout: RopeLayout, shared: boolean): ModelConfig =>
+  smallConfig({
+    dim: 8,
+    hiddenDim: 12,
+    nHeads: 2,
+    nKvHeads: 1,
+    vocabSize: 11,
+    seqLen: 8,
+    ropeLayout: layout,
+    sharedClassifier: shared,
+  });
 
 const tinyBatch: Batch = {
   batchSize: 2,

@@ -9,7 +9,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { mulberry32, randomModel } from '../src/engine/init.ts';
-import type { ModelConfig } from '../src/engine/model.ts';
 import { createAdamWState, type AdamWState } from '../src/engine/train/adamw.ts';
 import { BatchSampler, type Batch } from '../src/engine/train/data.ts';
 import { TrainingModel } from '../src/engine/train/model.ts';
@@ -26,20 +25,15 @@ import { adamwStep, DEFAULT_ADAMW } from '../src/engine/train/adamw.ts';
 import { clipGradientNorm } from '../src/engine/train/clip.ts';
 import { learningRateAt } from '../src/engine/train/schedule.ts';
 import type { TrainSettings } from '../src/cli/train/run.ts';
+import { smallConfig } from './helpers.ts';
 
-const config: ModelConfig = {
-  dim: 32,
+const config = smallConfig({
   hiddenDim: 64,
-  nLayers: 2,
-  nHeads: 4,
-  nKvHeads: 2,
   vocabSize: 128,
   seqLen: 16,
-  normEps: 1e-5,
-  ropeTheta: 10000,
   ropeLayout: 'half',
   sharedClassifier: true,
-};
+});
 
 function batches(count: number, batchSize: number): Batch[] {
   const random = mulberry32(11);

@@ -17,22 +17,10 @@ import { namedParameters, zerosLike, type Weights } from '../src/engine/train/pa
 import { learningRateAt, type ScheduleConfig } from '../src/engine/train/schedule.ts';
 import { LocalShardWorker, shardGradients, type ShardWorker } from '../src/engine/train/shards.ts';
 import { evaluateLoss, trainStep, type TrainStepOptions } from '../src/engine/train/step.ts';
-import { maxAbsDiff } from './helpers.ts';
+import { maxAbsDiff, smallConfig } from './helpers.ts';
 
-const config = (overrides: Partial<ModelConfig> = {}): ModelConfig => ({
-  dim: 32,
-  hiddenDim: 64,
-  nLayers: 2,
-  nHeads: 4,
-  nKvHeads: 2,
-  vocabSize: 256,
-  seqLen: 32,
-  normEps: 1e-5,
-  ropeTheta: 10000,
-  ropeLayout: 'half',
-  sharedClassifier: true,
-  ...overrides,
-});
+const config = (overrides: Partial<ModelConfig> = {}): ModelConfig =>
+  smallConfig({ hiddenDim: 64, vocabSize: 256, ropeLayout: 'half', sharedClassifier: true, ...overrides });
 
 describe('the training forward pass computes what the inference engine computes', () => {
   // Attention here is written as matrix products and in the engine as loops, so the float32 sums round
