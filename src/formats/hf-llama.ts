@@ -246,19 +246,7 @@ function expectedNames(config: ModelConfig): string[] {
  * Then output dimension j and j + hd/2 are the pair that RoPE rotates together, as rotate_half expects.
  */
 export function permuteForHalfRope(weight: Tensor, nHeads: number): Tensor {
-  const [rows, cols] = weight.shape;
-  const hd = rows / nHeads;
-  const out = new Float32Array(weight.data.length);
-  for (let h = 0; h < nHeads; h++) {
-    for (let j = 0; j < hd / 2; j++) {
-      for (const half of [0, 1]) {
-        const from = h * hd + 2 * j + half;
-        const to = h * hd + half * (hd / 2) + j;
-        out.set(weight.data.subarray(from * cols, (from + 1) * cols), to * cols);
-      }
-    }
-  }
-  return { data: out, shape: [rows, cols] };
+  return moveRopePairRows(weight, nHeads, 'toHalf');
 }
 
 /**
@@ -267,14 +255,20 @@ export function permuteForHalfRope(weight: Tensor, nHeads: number): Tensor {
  * becomes row 2j + 1.
  */
 export function permuteFromHalfRope(weight: Tensor, nHeads: number): Tensor {
+  return moveRopePairRows(weight, nHeads, 'fromHalf');
+}
+
+/** Row 2j + half of a head (interleaved) ↔ row half·hd/2 + j (rotate-half), moved in the direction asked. */
+function moveRopePairRows(weight: Tensor, nHeads: number, direction: 'toHalf' | 'fromHalf'): Tensor {
   const [rows, cols] = weight.shape;
   const hd = rows / nHeads;
   const out = new Float32Array(weight.data.length);
   for (let h = 0; h < nHeads; h++) {
     for (let j = 0; j < hd / 2; j++) {
       for (const half of [0, 1]) {
-        const from = h * hd + half * (hd / 2) + j;
-        const to = h * hd + 2 * j + half;
+        const interleaved = h * hd + 2 * j + half;
+        const rotateHalf = h * hd + half * (hd / 2) + j;
+        const [from, to] = direction === 'toHalf' ? [interleaved, rotateHalf] : [rotateHalf, interleaved];
         out.set(weight.data.subarray(from * cols, (from + 1) * cols), to * cols);
       }
     }

@@ -45,3 +45,21 @@ export function chosenNeuron(block: BlockView | undefined): number {
   if (!block) return 0;
   return ffnChoice.neuron >= 0 && ffnChoice.neuron < block.hidden ? ffnChoice.neuron : block.top[0].neuron;
 }
+
+/**
+ * A figure's question about the chosen neuron of the page's block (read through `block`, so a new block asks
+ * again): asked once the block answers for the text being read (never for a stale block), with the reading's
+ * tokens, the block's layer and the chosen neuron; the pieces are kept beside the answer, as the block keeps them.
+ */
+export function neuronAnswer<T>(
+  block: () => BlockView | undefined,
+  ask: (tokens: number[], layer: number, neuron: number) => Promise<T>,
+): Answer<{ data: T; pieces: string[] }> {
+  return workerAnswer(() => {
+    const reading = engine.reading;
+    const current = block();
+    if (!reading || !current || current.tokens.join() !== reading.tokens.join()) return undefined;
+    const pieces = [...reading.pieces];
+    return ask([...reading.tokens], current.layer, chosenNeuron(current)).then((data) => ({ data, pieces }));
+  });
+}

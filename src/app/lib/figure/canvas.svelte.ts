@@ -201,3 +201,11 @@ export function drawTickLabels(
   }
   context.restore();
 }
+
+/** `text` cut to fit `room` pixels in the context's current font, with an ellipsis where it was cut. */
+export function fitText(context: CanvasRenderingContext2D, text: string, room: number): string {
+  if (context.measureText(text).width <= room) return text;
+  let cut = text.length;
+  while (cut > 1 && context.measureText(`${text.slice(0, cut)}…`).width > room) cut--;
+  return `${text.slice(0, cut)}…`;
+}
