@@ -23,20 +23,19 @@ import { percent } from '../../src/app/lib/format.ts';
 import { coverage } from '../../src/app/chapters/01-whole-machine/distribution.ts';
 import { CHAPTERS as CHAPTER_LIST } from '../../src/app/chapters/registry.ts';
 import {
-  injectAxe,
   ARTIFACTS,
-  e2eUnavailable,
+  axeViolations,
+  e2eSkipReason,
+  houseModel,
   openPage,
-  SITE,
   sessionForSuite,
-  waitForAnalysis,
   type Hook,
   type HookTop,
+  waitForAnalysis,
 } from './harness.ts';
-import { defaultKernels, loadModelFolder } from '../helpers.ts';
+import { defaultKernels } from '../helpers.ts';
 
-const unavailable = e2eUnavailable();
-if (unavailable) console.warn(`[e2e] skipped: ${unavailable}`);
+const unavailable = e2eSkipReason();
 
 const CHAPTERS = CHAPTER_LIST.map((chapter) => chapter.slug);
 const PAGES = ['', ...CHAPTERS, 'source', 'source/src/engine/forward.ts'];
@@ -60,7 +59,7 @@ async function nextFigure(page: Page, tokens: number[], temperature?: number) {
 }
 
 function nodeEngine(loaded?: { model: Model; tokenizer: Tokenizer }) {
-  const { model, tokenizer } = loaded ?? loadModelFolder(join(SITE, 'models', 'house'));
+  const { model, tokenizer } = loaded ?? houseModel();
   const kernels = defaultKernels(); // the site's default
   return {
     /** The top ten at temperature 1 (the summary) and at the page's temperature (the bars and the tail). */
@@ -154,28 +153,6 @@ async function settled(page: Page): Promise<void> {
       last = now;
     }
   });
-}
-
-async function axeViolations(page: Page) {
-  await injectAxe(page);
-  const result = await page.evaluate(async () => {
-    const axe = (globalThis as unknown as { axe: { run: (options: object) => Promise<unknown> } }).axe;
-    return axe.run({
-      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] },
-    });
-  });
-  const { violations } = result as {
-    violations: { id: string; impact: string; help: string; nodes: { target: string[] }[] }[];
-  };
-  return violations
-    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map(
-      (v) =>
-        `${v.id} (${v.impact}): ${v.help} at ${v.nodes
-          .map((n) => n.target.join(' '))
-          .slice(0, 3)
-          .join(', ')}`,
-    );
 }
 
 describe.skipIf(unavailable !== undefined)('the course in Chromium', () => {

@@ -10,18 +10,16 @@ import type { Page } from 'playwright-core';
 import { principalComponents } from '../../src/app/chapters/04-embeddings/embeddings.ts';
 import { formatNumber } from '../../src/app/lib/format.ts';
 import {
-  injectAxe,
   ARTIFACTS,
-  e2eUnavailable,
+  axeViolations,
+  e2eSkipReason,
+  houseModel,
   openPage,
-  SITE,
   sessionForSuite,
   waitForAnalysis,
 } from './harness.ts';
-import { loadModelFolder } from '../helpers.ts';
 
-const unavailable = e2eUnavailable();
-if (unavailable) console.warn(`[e2e] skipped: ${unavailable}`);
+const unavailable = e2eSkipReason();
 
 interface RowsFigure {
   tokens: number[];
@@ -45,7 +43,7 @@ interface MapFigure {
 
 /** The house model, from the very files the site serves. */
 function nodeModel() {
-  const { model, tokenizer } = loadModelFolder(join(SITE, 'models', 'house'));
+  const { model, tokenizer } = houseModel();
   const table = model.weights.tokenEmbedding.data;
   const dim = model.config.dim;
   const row = (token: number) => Array.from(table.subarray(token * dim, (token + 1) * dim));
@@ -87,21 +85,6 @@ async function figure<T>(page: Page, name: string, ready: string): Promise<T> {
       ],
     name,
   ) as Promise<T>;
-}
-
-/** Serious and critical axe findings on the page as it is now (the rules course.e2e.ts applies). */
-async function axeViolations(page: Page): Promise<string[]> {
-  await injectAxe(page);
-  const violations = (await page.evaluate(async () => {
-    const axe = (globalThis as unknown as { axe: { run: (options: object) => Promise<unknown> } }).axe;
-    const result = (await axe.run({
-      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] },
-    })) as { violations: { id: string; impact: string; nodes: { target: string[] }[] }[] };
-    return result.violations;
-  })) as { id: string; impact: string; nodes: { target: string[] }[] }[];
-  return violations
-    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
 }
 
 describe.skipIf(unavailable)('chapter 4 in the browser: embeddings', () => {

@@ -7,7 +7,6 @@
  */
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { Page } from 'playwright-core';
 import { sortedDistribution } from '../../src/analysis/sampling.ts';
 import { shuffledTokens, textSurprise } from '../../src/analysis/surprise.ts';
 import { forward } from '../../src/engine/forward.ts';
@@ -16,74 +15,29 @@ import { KVCache } from '../../src/engine/kv-cache.ts';
 import { XorShiftRng } from '../../src/engine/rng.ts';
 import type { SamplingSettings } from '../../src/engine/sampling.ts';
 import { runCli } from '../cli-helpers.ts';
-import { defaultKernels, loadModelFolder } from '../helpers.ts';
+import { defaultKernels } from '../helpers.ts';
 import {
   ARTIFACTS,
-  e2eUnavailable,
-  injectAxe,
+  axeViolations,
+  e2eSkipReason,
+  HOUSE,
+  houseModel,
   openPage,
-  SITE,
+  type Published,
+  published,
   sessionForSuite,
   waitForAnalysis,
 } from './harness.ts';
 
-const unavailable = e2eUnavailable();
-if (unavailable) console.warn(`[e2e] skipped: ${unavailable}`);
+const unavailable = e2eSkipReason();
 
 const PROMPT = 'In the beginning God created the heavens and the earth.';
 const SEED = 7;
-const FOLDER = join(SITE, 'models', 'house');
 /** The page's sampler defaults (chapter 11's filters) at the course's temperature. */
 const SETTINGS: SamplingSettings = { temperature: 0.8, topK: 0, topP: 0.9, minP: 0 };
 
-const node = (() => {
-  let loaded: ReturnType<typeof loadModelFolder> | undefined;
-  return () => (loaded ??= loadModelFolder(FOLDER));
-})();
+const node = houseModel;
 const kernels = defaultKernels();
-
-type Published = Record<string, unknown> & { tokens: number[] };
-
-/** Waits for figure `name` published for `tokens` with `condition` true (checked here in Node). */
-async function published<T extends Published>(
-  page: Page,
-  name: string,
-  tokens: number[],
-  condition: (figure: T) => boolean = () => true,
-  timeout = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + timeout;
-  let last: T | undefined;
-  while (Date.now() < deadline) {
-    last = await page.evaluate(
-      (figureName) =>
-        (globalThis as unknown as { __glassbox?: { figures?: Record<string, unknown> } }).__glassbox
-          ?.figures?.[figureName] as T | undefined,
-      name,
-    );
-    if (last && last.tokens.join() === tokens.join() && condition(last)) return last;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(
-    `figure ${name} was not published as expected; last: ${JSON.stringify(last)?.slice(0, 400)}`,
-  );
-}
-
-async function axeViolations(page: Page) {
-  await injectAxe(page);
-  const violations = await page.evaluate(async () => {
-    const axe = (globalThis as unknown as { axe: { run: (options: object) => Promise<unknown> } }).axe;
-    const result = (await axe.run({
-      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] },
-    })) as { violations: { id: string; impact: string; nodes: { target: string[] }[] }[] };
-    return result.violations.map((v) => ({
-      id: v.id,
-      impact: v.impact,
-      at: v.nodes.map((n) => n.target.join(' ')),
-    }));
-  });
-  return violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-}
 
 interface LoopFigure extends Published {
   settings: SamplingSettings;
@@ -184,7 +138,7 @@ describe.skipIf(unavailable !== undefined)('chapter 12 (generation) in Chromium'
     const cli = await runCli([
       'generate',
       '--model',
-      FOLDER,
+      HOUSE,
       '--prompt',
       PROMPT,
       '--temperature',

@@ -10,10 +10,13 @@ import { afterAll, beforeAll } from 'vitest';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 // @ts-expect-error -- plain JavaScript (it runs in Node without a build step)
 import { serve } from '../../src/app/serve.js';
+import { loadModelFolder } from '../helpers.ts';
 
 export const CHROMIUM = process.env.GLASSBOX_CHROMIUM ?? '/usr/bin/chromium';
 export const SITE = 'dist/app';
 export const ARTIFACTS = 'test-artifacts';
+/** The model folder the site serves by default, which the Node runs read too. */
+export const HOUSE = join(SITE, 'models', 'house');
 
 /** Why the suite cannot run here, or undefined. */
 export function e2eUnavailable(): string | undefined {
@@ -24,6 +27,19 @@ export function e2eUnavailable(): string | undefined {
     return `the site in ${SITE} was built without the default model (models/house/ is missing; GLASSBOX_MODEL_DIR may point at another folder)`;
   }
   return undefined;
+}
+
+/** e2eUnavailable(), said once on the console when the suite is skipped. */
+export function e2eSkipReason(): string | undefined {
+  const unavailable = e2eUnavailable();
+  if (unavailable) console.warn(`[e2e] skipped: ${unavailable}`);
+  return unavailable;
+}
+
+let house: ReturnType<typeof loadModelFolder> | undefined;
+/** The model and tokenizer the site serves, read in Node once per file (nothing writes to them). */
+export function houseModel(): ReturnType<typeof loadModelFolder> {
+  return (house ??= loadModelFolder(HOUSE));
 }
 
 const FLAGS = [
@@ -190,4 +206,91 @@ export async function waitForAnalysis(page: Page, prompt?: string): Promise<Hook
  */
 export async function injectAxe(page: Page): Promise<void> {
   await page.evaluate(readFileSync('node_modules/axe-core/axe.min.js', 'utf8'));
+}
+
+/** Serious and critical axe findings on the page as it is now, one line each (the rules every suite applies). */
+export async function axeViolations(page: Page): Promise<string[]> {
+  await injectAxe(page);
+  const result = await page.evaluate(async () => {
+    const axe = (globalThis as unknown as { axe: { run: (options: object) => Promise<unknown> } }).axe;
+    return axe.run({
+      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] },
+    });
+  });
+  const { violations } = result as {
+    violations: { id: string; impact: string; help: string; nodes: { target: string[] }[] }[];
+  };
+  return violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map(
+      (v) =>
+        `${v.id} (${v.impact}): ${v.help} at ${v.nodes
+          .map((n) => n.target.join(' '))
+          .slice(0, 3)
+          .join(', ')}`,
+    );
+}
+
+/** What a figure publishes on the hook: its numbers, for the tokens it was drawn from. */
+export type Published = Record<string, unknown> & { tokens: number[] };
+
+/**
+ * Waits for figure `name` to be published for `tokens` (any, when undefined) with `condition` true of it, and
+ * returns it. The figure is read out and checked here in Node: the page's Content-Security-Policy rightly
+ * refuses to evaluate strings, so a string predicate could not run inside it.
+ */
+export async function published<T extends Published>(
+  page: Page,
+  name: string,
+  tokens: number[] | undefined,
+  condition: (figure: T) => boolean = () => true,
+  timeout = 20_000,
+): Promise<T> {
+  const deadline = Date.now() + timeout;
+  let last: T | undefined;
+  while (Date.now() < deadline) {
+    last = await page.evaluate(
+      (figureName) =>
+        (globalThis as unknown as { __glassbox?: { figures?: Record<string, unknown> } }).__glassbox
+          ?.figures?.[figureName] as T | undefined,
+      name,
+    );
+    if (last && (tokens === undefined || last.tokens.join() === tokens.join()) && condition(last))
+      return last;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(
+    `figure ${name} was not published as expected within ${timeout} ms; last: ${JSON.stringify(last)?.slice(0, 400)}`,
+  );
+}
+
+/**
+ * Waits until figure `name` is published with every field of `expected` equal (as JSON) to what it shows, and
+ * returns it: for figures whose state is a selection rather than a text.
+ */
+export async function figureShowing<T>(
+  page: Page,
+  name: string,
+  expected: object,
+  timeout = 20_000,
+): Promise<T> {
+  await page.waitForFunction(
+    ([key, want]) => {
+      const shown = (globalThis as { __glassbox?: { figures?: Record<string, Record<string, unknown>> } })
+        .__glassbox?.figures?.[key as string];
+      return (
+        shown !== undefined &&
+        Object.entries(want as Record<string, unknown>).every(
+          ([field, value]) => JSON.stringify(shown[field]) === JSON.stringify(value),
+        )
+      );
+    },
+    [name, expected] as const,
+    { timeout },
+  );
+  return page.evaluate(
+    (key) =>
+      (globalThis as unknown as { __glassbox: { figures: Record<string, unknown> } }).__glassbox.figures[key],
+    name,
+  ) as Promise<T>;
 }

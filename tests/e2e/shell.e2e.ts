@@ -13,7 +13,7 @@ import { CHAPTERS } from '../../src/app/chapters/registry.ts';
 import { GLOSSARY } from '../../src/app/lib/glossary.ts';
 // @ts-expect-error -- plain JavaScript (it runs in Node without a build step)
 import { fileFor } from '../../src/app/serve.js';
-import { e2eUnavailable, injectAxe, openPage, SITE, sessionForSuite, waitForAnalysis } from './harness.ts';
+import { e2eUnavailable, injectAxe, openPage, sessionForSuite, SITE, waitForAnalysis } from './harness.ts';
 
 const unavailable = e2eUnavailable();
 

@@ -17,10 +17,9 @@ import {
   trainBpe,
 } from '../../src/tokenizers/bpe.ts';
 import { CORPUS_PASSAGE, MAX_MERGES, SAMPLES } from '../../src/app/chapters/03-tokenization/tokenization.ts';
-import { ARTIFACTS, e2eUnavailable, openPage, SITE, sessionForSuite, waitForAnalysis } from './harness.ts';
+import { ARTIFACTS, e2eSkipReason, HOUSE, openPage, sessionForSuite, waitForAnalysis } from './harness.ts';
 
-const unavailable = e2eUnavailable();
-if (unavailable) console.warn(`[e2e] skipped: ${unavailable}`);
+const unavailable = e2eSkipReason();
 
 interface Figures {
   'tokenization.spans': { source: string; text: string; ids: number[]; groups: string[] };
@@ -56,9 +55,7 @@ describe.skipIf(unavailable !== undefined)('chapter 3, tokenization, in Chromium
   const session = sessionForSuite();
 
   it('shows the tokens gpt-tokenizer and the house tokenizer give in Node, and trains merge by merge', async () => {
-    const house = bpeTokenizer(
-      fromTokenizerJson(readFileSync(join(SITE, 'models', 'house', 'tokenizer.json'), 'utf8')),
-    );
+    const house = bpeTokenizer(fromTokenizerJson(readFileSync(join(HOUSE, 'tokenizer.json'), 'utf8')));
     const { page, problems } = await openPage(session);
     const first = 'In the beginning God created';
     await page.goto(`${session.origin}/tokenization?prompt=${encodeURIComponent(first)}`);
