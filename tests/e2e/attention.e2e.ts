@@ -22,6 +22,7 @@ import {
   published,
   sessionForSuite,
   waitForAnalysis,
+  checkAppearances,
 } from './harness.ts';
 import { defaultKernels } from '../helpers.ts';
 
@@ -298,32 +299,31 @@ describe.skipIf(unavailable !== undefined)('chapter 7 (attention) in Chromium', 
   });
 
   it('passes axe in light and dark mode, and screenshots the chapter at 1280 and 375 px', async () => {
-    for (const [width, scheme] of [
-      [1280, 'light'],
-      [375, 'light'],
-      [1280, 'dark'],
-    ] as const) {
-      const { page } = await openPage(session);
-      await page.emulateMedia({ colorScheme: scheme, reducedMotion: 'reduce' });
-      await page.setViewportSize({ width, height: 900 });
-      await page.goto(`${session.origin}/attention?prompt=${encodeURIComponent(PROMPT)}`);
-      const hook = await waitForAnalysis(page, PROMPT);
-      await published(page, 'attention.values', hook.tokens);
-      await published(page, 'attention.override', hook.tokens, (f) => f.plain !== undefined);
-      if (width === 1280) expect(await axeViolations(page), scheme).toEqual([]);
-      await page.screenshot({ path: join(ARTIFACTS, `attention-${width}-${scheme}.png`), fullPage: true });
-      // The override figure with all of the last token's weight on the first token.
-      const overrideFigure = page.locator('figure', { has: page.locator('#att-override-title') });
-      await overrideFigure.getByRole('button', { name: 'All of it on this key' }).click();
-      await published(
-        page,
-        'attention.override',
-        hook.tokens,
-        (f) => f.weight === 1 && f.result !== undefined,
-      );
-      if (width === 1280) expect(await axeViolations(page), `${scheme}, overridden`).toEqual([]);
-      await overrideFigure.screenshot({ path: join(ARTIFACTS, `attention-override-${width}-${scheme}.png`) });
-      await page.close();
-    }
+    await checkAppearances(
+      session,
+      'attention',
+      PROMPT,
+      async (page, hook) => {
+        await published(page, 'attention.values', hook.tokens);
+        await published(page, 'attention.override', hook.tokens, (f) => f.plain !== undefined);
+      },
+      {
+        // The override figure with all of the last token's weight on the first token.
+        more: async (page, hook, [width, scheme]) => {
+          const overrideFigure = page.locator('figure', { has: page.locator('#att-override-title') });
+          await overrideFigure.getByRole('button', { name: 'All of it on this key' }).click();
+          await published(
+            page,
+            'attention.override',
+            hook.tokens,
+            (f) => f.weight === 1 && f.result !== undefined,
+          );
+          if (width === 1280) expect(await axeViolations(page), `${scheme}, overridden`).toEqual([]);
+          await overrideFigure.screenshot({
+            path: join(ARTIFACTS, `attention-override-${width}-${scheme}.png`),
+          });
+        },
+      },
+    );
   });
 });

@@ -5,7 +5,6 @@
  * the per-token surprise and perplexity of the reader's text and of its shuffled copy are Node's. Screenshots
  * at 1280 and 375 px.
  */
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { sortedDistribution } from '../../src/analysis/sampling.ts';
 import { shuffledTokens, textSurprise } from '../../src/analysis/surprise.ts';
@@ -17,8 +16,6 @@ import type { SamplingSettings } from '../../src/engine/sampling.ts';
 import { runCli } from '../cli-helpers.ts';
 import { defaultKernels } from '../helpers.ts';
 import {
-  ARTIFACTS,
-  axeViolations,
   e2eSkipReason,
   HOUSE,
   houseModel,
@@ -27,6 +24,7 @@ import {
   published,
   sessionForSuite,
   waitForAnalysis,
+  checkAppearances,
 } from './harness.ts';
 
 const unavailable = e2eSkipReason();
@@ -224,27 +222,22 @@ describe.skipIf(unavailable !== undefined)('chapter 12 (generation) in Chromium'
   });
 
   it('passes axe in light and dark mode, and screenshots the chapter at 1280 and 375 px', async () => {
-    for (const [width, scheme] of [
-      [1280, 'light'],
-      [375, 'light'],
-      [1280, 'dark'],
-    ] as const) {
-      const { page } = await openPage(session);
-      await page.emulateMedia({ colorScheme: scheme, reducedMotion: 'reduce' });
-      await page.setViewportSize({ width, height: 900 });
-      // Seed 7 samples no stop token in its first steps (the first test checks five).
-      await page.goto(`${session.origin}/generation?prompt=${encodeURIComponent(PROMPT)}&seed=${SEED}`);
-      const hook = await waitForAnalysis(page, PROMPT);
-      await published(page, 'generation.surprise', hook.tokens);
-      const step = page.getByRole('button', { name: 'Step', exact: true });
-      for (let i = 1; i <= 3; i++) {
-        await step.click();
-        await published<LoopFigure>(page, 'generation.loop', hook.tokens, (f) => f.steps.length === i);
-        await expect.poll(() => step.isEnabled()).toBe(true);
-      }
-      if (width === 1280) expect(await axeViolations(page), scheme).toEqual([]);
-      await page.screenshot({ path: join(ARTIFACTS, `generation-${width}-${scheme}.png`), fullPage: true });
-      await page.close();
-    }
+    // Seed 7 samples no stop token in its first steps (the first test checks five).
+    const query = `&seed=${SEED}`;
+    await checkAppearances(
+      session,
+      'generation',
+      PROMPT,
+      async (page, hook) => {
+        await published(page, 'generation.surprise', hook.tokens);
+        const step = page.getByRole('button', { name: 'Step', exact: true });
+        for (let i = 1; i <= 3; i++) {
+          await step.click();
+          await published<LoopFigure>(page, 'generation.loop', hook.tokens, (f) => f.steps.length === i);
+          await expect.poll(() => step.isEnabled()).toBe(true);
+        }
+      },
+      { query },
+    );
   });
 });

@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 // @ts-expect-error -- plain JavaScript (it runs in Node without a build step)
 import { serve } from '../../src/app/serve.js';
@@ -293,4 +293,43 @@ export async function figureShowing<T>(
       (globalThis as unknown as { __glassbox: { figures: Record<string, unknown> } }).__glassbox.figures[key],
     name,
   ) as Promise<T>;
+}
+
+/** The widths and schemes a chapter is seen in: light at 1280 and 375 px, dark at 1280 px. */
+export const APPEARANCES = [
+  [1280, 'light'],
+  [375, 'light'],
+  [1280, 'dark'],
+] as const;
+
+export type Appearance = (typeof APPEARANCES)[number];
+
+/**
+ * Opens chapter `slug` on `prompt` (and `query`, appended to the address) once per appearance, with reduced
+ * motion; once `ready` has waited for its figures, checks axe (at 1280 px: 375 px lays out the same markup)
+ * and saves `<slug>-<width>-<scheme>.png`; then `more`, if any, before the page closes.
+ */
+export async function checkAppearances(
+  session: Session,
+  slug: string,
+  prompt: string,
+  ready: (page: Page, hook: Hook) => Promise<unknown>,
+  {
+    query = '',
+    more,
+  }: { query?: string; more?: (page: Page, hook: Hook, appearance: Appearance) => Promise<void> } = {},
+): Promise<void> {
+  for (const appearance of APPEARANCES) {
+    const [width, scheme] = appearance;
+    const { page } = await openPage(session);
+    await page.emulateMedia({ colorScheme: scheme, reducedMotion: 'reduce' });
+    await page.setViewportSize({ width, height: 900 });
+    await page.goto(`${session.origin}/${slug}?prompt=${encodeURIComponent(prompt)}${query}`);
+    const hook = await waitForAnalysis(page, prompt);
+    await ready(page, hook);
+    if (width === 1280) expect(await axeViolations(page), scheme).toEqual([]);
+    await page.screenshot({ path: join(ARTIFACTS, `${slug}-${width}-${scheme}.png`), fullPage: true });
+    await more?.(page, hook, appearance);
+    await page.close();
+  }
 }

@@ -21,7 +21,6 @@ import { forward } from '../../src/engine/forward.ts';
 import { KVCache } from '../../src/engine/kv-cache.ts';
 import {
   ARTIFACTS,
-  axeViolations,
   e2eSkipReason,
   HOUSE,
   houseModel,
@@ -30,6 +29,7 @@ import {
   published,
   sessionForSuite,
   waitForAnalysis,
+  checkAppearances,
 } from './harness.ts';
 import { runCli } from '../cli-helpers.ts';
 import { defaultKernels } from '../helpers.ts';
@@ -270,22 +270,10 @@ describe.skipIf(unavailable !== undefined)('chapter 8 (heads) in Chromium', () =
 
   it('passes axe in light and dark mode, and screenshots the chapter at 1280 and 375 px', async () => {
     const prompt = 'In the beginning God created the heavens and the earth.';
-    for (const [width, scheme] of [
-      [1280, 'light'],
-      [375, 'light'],
-      [1280, 'dark'],
-    ] as const) {
-      const { page } = await openPage(session);
-      await page.emulateMedia({ colorScheme: scheme, reducedMotion: 'reduce' });
-      await page.setViewportSize({ width, height: 900 });
-      await page.goto(`${session.origin}/heads?prompt=${encodeURIComponent(prompt)}`);
-      const hook = await waitForAnalysis(page, prompt);
+    await checkAppearances(session, 'heads', prompt, async (page, hook) => {
       await published(page, 'heads.patterns', hook.tokens);
       await published(page, 'heads.ablation', hook.tokens);
       await published(page, 'heads.induction', undefined);
-      if (width === 1280) expect(await axeViolations(page), scheme).toEqual([]);
-      await page.screenshot({ path: join(ARTIFACTS, `heads-${width}-${scheme}.png`), fullPage: true });
-      await page.close();
-    }
+    });
   });
 });

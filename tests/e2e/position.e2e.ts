@@ -17,8 +17,6 @@ import {
   type RopeGeometry,
 } from '../../src/app/chapters/06-position/position.ts';
 import {
-  ARTIFACTS,
-  axeViolations,
   e2eSkipReason,
   HOUSE,
   houseModel,
@@ -27,6 +25,7 @@ import {
   published,
   sessionForSuite,
   waitForAnalysis,
+  checkAppearances,
 } from './harness.ts';
 import { defaultKernels } from '../helpers.ts';
 
@@ -226,24 +225,12 @@ describe.skipIf(unavailable !== undefined)('chapter 6 (position) in Chromium', (
   });
 
   it('passes axe in light and dark mode, and screenshots the chapter at 1280 and 375 px', async () => {
-    for (const [width, scheme] of [
-      [1280, 'light'],
-      [375, 'light'],
-      [1280, 'dark'],
-    ] as const) {
-      const { page } = await openPage(session);
-      await page.emulateMedia({ colorScheme: scheme, reducedMotion: 'reduce' });
-      await page.setViewportSize({ width, height: 900 });
-      await page.goto(`${session.origin}/position?prompt=${encodeURIComponent(PROMPT)}`);
-      const hook = await waitForAnalysis(page, PROMPT);
+    await checkAppearances(session, 'position', PROMPT, async (page, hook) => {
       await published(page, 'position.relative', hook.tokens);
       await published(page, 'position.order', hook.tokens);
       // Reduced motion: no Play button.
       expect(await page.getByRole('button', { name: /^Play/ }).count()).toBe(0);
-      if (width === 1280) expect(await axeViolations(page), scheme).toEqual([]);
-      await page.screenshot({ path: join(ARTIFACTS, `position-${width}-${scheme}.png`), fullPage: true });
-      await page.close();
-    }
+    });
   });
 
   it('a model with a 2^20-position context: the figures stay quick and follow a new text', async () => {

@@ -5,7 +5,6 @@
  * continuations are the CLI's, seed by seed, and the greedy one is its temperature-0 run. Screenshots at
  * 1280 and 375 px.
  */
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { sortedDistribution } from '../../src/analysis/sampling.ts';
 import { forward } from '../../src/engine/forward.ts';
@@ -15,8 +14,6 @@ import { sampleToken, type SamplingSettings } from '../../src/engine/sampling.ts
 import { runCli } from '../cli-helpers.ts';
 import { defaultKernels } from '../helpers.ts';
 import {
-  ARTIFACTS,
-  axeViolations,
   e2eSkipReason,
   HOUSE,
   houseModel,
@@ -25,6 +22,7 @@ import {
   published,
   sessionForSuite,
   waitForAnalysis,
+  checkAppearances,
 } from './harness.ts';
 
 const unavailable = e2eSkipReason();
@@ -220,21 +218,9 @@ describe.skipIf(unavailable !== undefined)('chapter 11 (sampling) in Chromium', 
   });
 
   it('passes axe in light and dark mode, and screenshots the chapter at 1280 and 375 px', async () => {
-    for (const [width, scheme] of [
-      [1280, 'light'],
-      [375, 'light'],
-      [1280, 'dark'],
-    ] as const) {
-      const { page } = await openPage(session);
-      await page.emulateMedia({ colorScheme: scheme, reducedMotion: 'reduce' });
-      await page.setViewportSize({ width, height: 900 });
-      await page.goto(`${session.origin}/sampling?prompt=${encodeURIComponent(PROMPT)}`);
-      const hook = await waitForAnalysis(page, PROMPT);
+    await checkAppearances(session, 'sampling', PROMPT, async (page, hook) => {
       await published(page, 'sampling.distribution', hook.tokens);
       await published(page, 'sampling.continuations', hook.tokens, () => true, 60_000);
-      if (width === 1280) expect(await axeViolations(page), scheme).toEqual([]);
-      await page.screenshot({ path: join(ARTIFACTS, `sampling-${width}-${scheme}.png`), fullPage: true });
-      await page.close();
-    }
+    });
   });
 });
