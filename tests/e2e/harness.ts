@@ -239,7 +239,7 @@ export type Published = Record<string, unknown> & { tokens: number[] };
  * returns it. The figure is read out and checked here in Node: the page's Content-Security-Policy rightly
  * refuses to evaluate strings, so a string predicate could not run inside it.
  */
-export async function published<T extends Published>(
+export async function published<T extends object = Published>(
   page: Page,
   name: string,
   tokens: number[] | undefined,
@@ -255,7 +255,8 @@ export async function published<T extends Published>(
           ?.figures?.[figureName] as T | undefined,
       name,
     );
-    if (last && (tokens === undefined || last.tokens.join() === tokens.join()) && condition(last))
+    const shownTokens = (last as { tokens?: number[] } | undefined)?.tokens;
+    if (last && (tokens === undefined || shownTokens?.join() === tokens.join()) && condition(last))
       return last;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
