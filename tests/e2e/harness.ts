@@ -244,7 +244,7 @@ export async function published<T extends object = Published>(
   name: string,
   tokens: number[] | undefined,
   condition: (figure: T) => boolean = () => true,
-  timeout = 20_000,
+  timeout = 30_000,
 ): Promise<T> {
   const deadline = Date.now() + timeout;
   let last: T | undefined;
