@@ -32,6 +32,7 @@ import {
   type Hook,
   type HookTop,
   waitForAnalysis,
+  keystrokeToDrawn,
 } from './harness.ts';
 import { defaultKernels } from '../helpers.ts';
 
@@ -184,20 +185,8 @@ describe.skipIf(unavailable !== undefined)('the course in Chromium', () => {
     // A 64-token text: the time the worker takes for the traced forward pass, and the time from a
     // keystroke to the redrawn figures (input event → worker → figures drawn → next frame).
     const text = nodeEngine().textOfTokens(64);
-    const input = await page.evaluate(async (value) => {
-      const box = document.querySelector<HTMLTextAreaElement>('#prompt')!;
-      const started = performance.now();
-      box.value = value;
-      box.dispatchEvent(new Event('input', { bubbles: true }));
-      type Published = { prompt: string; tokens: number[]; figures: Record<string, { tokens: number[] }> };
-      const hook = () => (globalThis as unknown as { __glassbox: Published }).__glassbox;
-      // Drawn: chapter 1's figures show the tokens of the new text.
-      const drawn = () =>
-        hook().prompt === value && hook().figures['whole-machine']?.tokens.join() === hook().tokens.join();
-      while (!drawn()) await new Promise((resolve) => setTimeout(resolve, 1));
-      await new Promise((resolve) => requestAnimationFrame(() => resolve(undefined)));
-      return performance.now() - started;
-    }, text);
+    // Drawn: chapter 1's figures show the tokens of the new text.
+    const input = await keystrokeToDrawn(page, text, 'whole-machine');
     const long = await waitForAnalysis(page, text);
     const slider = await sliderToFrame(page);
     const budget = {

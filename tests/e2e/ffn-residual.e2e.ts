@@ -20,6 +20,7 @@ import {
   figureShowing,
   sessionForSuite,
   waitForAnalysis,
+  keystrokeToDrawn,
 } from './harness.ts';
 import { defaultKernels } from '../helpers.ts';
 import { runCli } from '../cli-helpers.ts';
@@ -155,19 +156,7 @@ describe.skipIf(unavailable !== undefined)('chapters 9 and 10 in Chromium', () =
     const long = node.tokenizer.decode(
       node.tokenizer.encode(verse.repeat(8), { bos: true, eos: false }).slice(0, 64),
     );
-    const keystrokeMs = await page.evaluate(async (value) => {
-      const box = document.querySelector<HTMLTextAreaElement>('#prompt')!;
-      const started = performance.now();
-      box.value = value;
-      box.dispatchEvent(new Event('input', { bubbles: true }));
-      type Published = { prompt: string; tokens: number[]; figures: Record<string, { tokens: number[] }> };
-      const hook = () => (globalThis as unknown as { __glassbox: Published }).__glassbox;
-      const drawn = () =>
-        hook().prompt === value && hook().figures['residual.lens']?.tokens.join() === hook().tokens.join();
-      while (!drawn()) await new Promise((resolve) => setTimeout(resolve, 1));
-      await new Promise((resolve) => requestAnimationFrame(() => resolve(undefined)));
-      return performance.now() - started;
-    }, long);
+    const keystrokeMs = await keystrokeToDrawn(page, long, 'residual.lens');
     const lensMs = (await figureShowing<{ lensMs: number; tokens: number[] }>(page, 'residual.lens', {}))
       .lensMs;
     const forwardMs = (await waitForAnalysis(page, long)).timings.forwardMs;

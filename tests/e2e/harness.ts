@@ -334,3 +334,26 @@ export async function checkAppearances(
     await page.close();
   }
 }
+
+/**
+ * Puts `text` in the prompt in one input event and returns the milliseconds until figure `figure` shows its
+ * tokens and the next frame is drawn: input event → worker → figures drawn → next frame.
+ */
+export function keystrokeToDrawn(page: Page, text: string, figure: string): Promise<number> {
+  return page.evaluate(
+    async ([value, name]) => {
+      const box = document.querySelector<HTMLTextAreaElement>('#prompt')!;
+      const started = performance.now();
+      box.value = value;
+      box.dispatchEvent(new Event('input', { bubbles: true }));
+      type Published = { prompt: string; tokens: number[]; figures: Record<string, { tokens: number[] }> };
+      const hook = () => (globalThis as unknown as { __glassbox: Published }).__glassbox;
+      const drawn = () =>
+        hook().prompt === value && hook().figures[name]?.tokens.join() === hook().tokens.join();
+      while (!drawn()) await new Promise((resolve) => setTimeout(resolve, 1));
+      await new Promise((resolve) => requestAnimationFrame(() => resolve(undefined)));
+      return performance.now() - started;
+    },
+    [text, figure] as const,
+  );
+}
