@@ -9,20 +9,17 @@ import { describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { contextSimilarity, logitLens, rmsNormSteps } from '../../src/analysis/lens.ts';
 import { neuronValue, scaleNeuronEffect, swigluSteps, topNeurons } from '../../src/analysis/neurons.ts';
-import { forward } from '../../src/engine/forward.ts';
-import { KVCache } from '../../src/engine/kv-cache.ts';
 import {
   ARTIFACTS,
   e2eSkipReason,
   HOUSE,
-  houseModel,
   openPage,
   figureShowing,
   sessionForSuite,
   waitForAnalysis,
   keystrokeToDrawn,
+  nodeRun,
 } from './harness.ts';
-import { defaultKernels } from '../helpers.ts';
 import { runCli } from '../cli-helpers.ts';
 
 /** `glassbox inspect <view> … --json` on the model folder the site serves. */
@@ -33,14 +30,6 @@ async function inspect<T>(view: string, prompt: string, ...extra: string[]): Pro
 }
 
 const unavailable = e2eSkipReason();
-
-function nodeRun(prompt: string) {
-  const { model, tokenizer } = houseModel();
-  const tokens = tokenizer.encode(prompt, { bos: true, eos: false });
-  const kernels = defaultKernels();
-  const { trace } = forward(model, tokens, new KVCache(model.config), { trace: true, kernels });
-  return { model, tokenizer, tokens, trace, kernels };
-}
 
 function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tolerance: number) {
   expect(actual.length).toBe(expected.length);

@@ -10,7 +10,9 @@ import { afterAll, beforeAll, expect } from 'vitest';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 // @ts-expect-error -- plain JavaScript (it runs in Node without a build step)
 import { serve } from '../../src/app/serve.js';
-import { loadModelFolder } from '../helpers.ts';
+import { forward } from '../../src/engine/forward.ts';
+import { KVCache } from '../../src/engine/kv-cache.ts';
+import { defaultKernels, loadModelFolder } from '../helpers.ts';
 
 export const CHROMIUM = process.env.GLASSBOX_CHROMIUM ?? '/usr/bin/chromium';
 export const SITE = 'dist/app';
@@ -40,6 +42,15 @@ let house: ReturnType<typeof loadModelFolder> | undefined;
 /** The model and tokenizer the site serves, read in Node once per file (nothing writes to them). */
 export function houseModel(): ReturnType<typeof loadModelFolder> {
   return (house ??= loadModelFolder(HOUSE));
+}
+
+/** The engine's traced forward pass over `prompt` (BOS first) in Node, on the model the site serves. */
+export function nodeRun(prompt: string) {
+  const { model, tokenizer } = houseModel();
+  const tokens = tokenizer.encode(prompt, { bos: true, eos: false });
+  const kernels = defaultKernels();
+  const { trace } = forward(model, tokens, new KVCache(model.config), { trace: true, kernels });
+  return { model, tokenizer, tokens, trace, kernels };
 }
 
 const FLAGS = [

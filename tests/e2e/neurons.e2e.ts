@@ -6,18 +6,15 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { forward } from '../../src/engine/forward.ts';
-import { KVCache } from '../../src/engine/kv-cache.ts';
 import {
   ARTIFACTS,
   e2eSkipReason,
-  houseModel,
   openPage,
   sessionForSuite,
   waitForAnalysis,
   figureShowing,
+  nodeRun,
 } from './harness.ts';
-import { defaultKernels } from '../helpers.ts';
 
 const unavailable = e2eSkipReason();
 
@@ -43,16 +40,6 @@ interface Neuron {
   activation: string;
   sum: number;
   output: number;
-}
-
-function nodeTrace(prompt: string) {
-  const { model, tokenizer } = houseModel();
-  const tokens = tokenizer.encode(prompt, { bos: true, eos: false });
-  const { trace } = forward(model, tokens, new KVCache(model.config), {
-    trace: true,
-    kernels: defaultKernels(),
-  });
-  return { tokens, trace: trace };
 }
 
 const figure = <T>(page: Page, name: string) =>
@@ -89,7 +76,7 @@ describe.skipIf(unavailable !== undefined)('chapter 5 (neurons) in Chromium', ()
 
   it("redoes a real product row by row, equal to the engine's Trace, and steps with the keyboard", async () => {
     const prompt = 'And God said, Let there be light';
-    const node = nodeTrace(prompt);
+    const node = nodeRun(prompt);
     const { page, problems } = await openPage(session);
     await page.goto(`${session.origin}/neurons?prompt=${encodeURIComponent(prompt)}&token=3`);
     const hook = await waitForAnalysis(page, prompt);
