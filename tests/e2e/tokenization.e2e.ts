@@ -17,7 +17,15 @@ import {
   trainBpe,
 } from '../../src/tokenizers/bpe.ts';
 import { CORPUS_PASSAGE, MAX_MERGES, SAMPLES } from '../../src/app/chapters/03-tokenization/tokenization.ts';
-import { ARTIFACTS, e2eSkipReason, HOUSE, openPage, sessionForSuite, waitForAnalysis } from './harness.ts';
+import {
+  ARTIFACTS,
+  e2eSkipReason,
+  HOUSE,
+  openPage,
+  sessionForSuite,
+  waitForAnalysis,
+  published,
+} from './harness.ts';
 
 const unavailable = e2eSkipReason();
 
@@ -29,25 +37,8 @@ interface Figures {
 }
 
 /** Waits until figure `name` has published numbers for `text` (any text when undefined) and returns them. */
-async function figure<N extends keyof Figures>(page: Page, name: N, text?: string): Promise<Figures[N]> {
-  await page.waitForFunction(
-    ([name, text]) => {
-      const figures = (globalThis as { __glassbox?: { figures?: Record<string, { text?: string }> } })
-        .__glassbox?.figures;
-      const data = figures?.[name as string];
-      return data !== undefined && (text === null || data.text === text);
-    },
-    [name, text ?? null] as const,
-    { timeout: 30_000 },
-  );
-  return page.evaluate(
-    (name) =>
-      (globalThis as unknown as { __glassbox: { figures: Record<string, unknown> } }).__glassbox.figures[
-        name
-      ],
-    name,
-  ) as Promise<Figures[N]>;
-}
+const figure = <N extends keyof Figures>(page: Page, name: N, text?: string) =>
+  published<Figures[N]>(page, name, undefined, (f) => text === undefined || ('text' in f && f.text === text));
 
 const gpt = (text: string) => o200kEncode(text, { disallowedSpecial: new Set() });
 
