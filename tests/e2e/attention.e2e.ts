@@ -15,6 +15,7 @@ import { temperatureSoftmax } from '../../src/engine/sampling.ts';
 import {
   ARTIFACTS,
   axeViolations,
+  checkAppearances,
   e2eSkipReason,
   houseModel,
   openPage,
@@ -22,7 +23,6 @@ import {
   published,
   sessionForSuite,
   waitForAnalysis,
-  checkAppearances,
 } from './harness.ts';
 import { defaultKernels } from '../helpers.ts';
 

@@ -14,9 +14,9 @@ import {
   e2eSkipReason,
   houseModel,
   openPage,
+  published,
   sessionForSuite,
   waitForAnalysis,
-  published,
 } from './harness.ts';
 
 const unavailable = e2eSkipReason();

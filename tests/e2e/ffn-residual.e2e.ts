@@ -12,13 +12,13 @@ import { neuronValue, scaleNeuronEffect, swigluSteps, topNeurons } from '../../s
 import {
   ARTIFACTS,
   e2eSkipReason,
-  HOUSE,
-  openPage,
   figureShowing,
-  sessionForSuite,
-  waitForAnalysis,
+  HOUSE,
   keystrokeToDrawn,
   nodeRun,
+  openPage,
+  sessionForSuite,
+  waitForAnalysis,
 } from './harness.ts';
 import { runCli } from '../cli-helpers.ts';
 

@@ -16,6 +16,7 @@ import type { SamplingSettings } from '../../src/engine/sampling.ts';
 import { runCli } from '../cli-helpers.ts';
 import { defaultKernels } from '../helpers.ts';
 import {
+  checkAppearances,
   e2eSkipReason,
   HOUSE,
   houseModel,
@@ -24,7 +25,6 @@ import {
   published,
   sessionForSuite,
   waitForAnalysis,
-  checkAppearances,
 } from './harness.ts';
 
 const unavailable = e2eSkipReason();

@@ -21,6 +21,7 @@ import { forward } from '../../src/engine/forward.ts';
 import { KVCache } from '../../src/engine/kv-cache.ts';
 import {
   ARTIFACTS,
+  checkAppearances,
   e2eSkipReason,
   HOUSE,
   houseModel,
@@ -29,7 +30,6 @@ import {
   published,
   sessionForSuite,
   waitForAnalysis,
-  checkAppearances,
 } from './harness.ts';
 import { runCli } from '../cli-helpers.ts';
 import { defaultKernels } from '../helpers.ts';

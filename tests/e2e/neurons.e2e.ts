@@ -9,11 +9,11 @@ import type { Page } from 'playwright-core';
 import {
   ARTIFACTS,
   e2eSkipReason,
+  figureShowing,
+  nodeRun,
   openPage,
   sessionForSuite,
   waitForAnalysis,
-  figureShowing,
-  nodeRun,
 } from './harness.ts';
 
 const unavailable = e2eSkipReason();

@@ -17,6 +17,7 @@ import {
   type RopeGeometry,
 } from '../../src/app/chapters/06-position/position.ts';
 import {
+  checkAppearances,
   e2eSkipReason,
   HOUSE,
   houseModel,
@@ -25,7 +26,6 @@ import {
   published,
   sessionForSuite,
   waitForAnalysis,
-  checkAppearances,
 } from './harness.ts';
 import { defaultKernels } from '../helpers.ts';
 

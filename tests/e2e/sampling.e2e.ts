@@ -14,6 +14,7 @@ import { sampleToken, type SamplingSettings } from '../../src/engine/sampling.ts
 import { runCli } from '../cli-helpers.ts';
 import { defaultKernels } from '../helpers.ts';
 import {
+  checkAppearances,
   e2eSkipReason,
   HOUSE,
   houseModel,
@@ -22,7 +23,6 @@ import {
   published,
   sessionForSuite,
   waitForAnalysis,
-  checkAppearances,
 } from './harness.ts';
 
 const unavailable = e2eSkipReason();

@@ -22,9 +22,9 @@ import {
   e2eSkipReason,
   HOUSE,
   openPage,
+  published,
   sessionForSuite,
   waitForAnalysis,
-  published,
 } from './harness.ts';
 
 const unavailable = e2eSkipReason();
