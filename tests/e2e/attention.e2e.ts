@@ -7,31 +7,32 @@
  */
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { Page } from 'playwright-core';
 import { forward } from '../../src/engine/forward.ts';
 import type { Intervention } from '../../src/engine/interventions.ts';
 import { KVCache } from '../../src/engine/kv-cache.ts';
 import { headDim, kvHeadOf } from '../../src/engine/model.ts';
 import { temperatureSoftmax } from '../../src/engine/sampling.ts';
 import {
-  injectAxe,
   ARTIFACTS,
-  e2eUnavailable,
+  axeViolations,
+  checkAppearances,
+  e2eSkipReason,
+  houseModel,
   openPage,
-  SITE,
+  type Published,
+  published,
   sessionForSuite,
   waitForAnalysis,
 } from './harness.ts';
-import { defaultKernels, loadModelFolder } from '../helpers.ts';
+import { defaultKernels } from '../helpers.ts';
 
-const unavailable = e2eUnavailable();
-if (unavailable) console.warn(`[e2e] skipped: ${unavailable}`);
+const unavailable = e2eSkipReason();
 
 const PROMPT = 'In the beginning God created the heavens and the earth.';
 const TOKEN = 6;
 
 function nodeModel() {
-  const { model, tokenizer } = loadModelFolder(join(SITE, 'models', 'house'));
+  const { model, tokenizer } = houseModel();
   const trace = (tokens: number[], interventions: Intervention[] = []) =>
     forward(model, tokens, new KVCache(model.config), {
       trace: true,
@@ -40,49 +41,6 @@ function nodeModel() {
       interventions,
     }).trace;
   return { model, tokenizer, trace };
-}
-
-type Published = Record<string, unknown> & { tokens: number[] };
-
-/**
- * Waits for figure `name` to be published for `tokens` with `condition` (an expression in `f`) true. Polled
- * from Node: waitForFunction would evaluate a string with eval inside the page, which the course's CSP refuses.
- */
-async function published<T extends Published>(
-  page: Page,
-  name: string,
-  tokens: number[],
-  condition = 'true',
-): Promise<T> {
-  const figure = `globalThis.__glassbox?.figures?.[${JSON.stringify(name)}]`;
-  const ready =
-    `(() => { const f = ${figure}; return f !== undefined && ` +
-    `JSON.stringify(f.tokens) === ${JSON.stringify(JSON.stringify(tokens))} && (${condition}); })()`;
-  const deadline = Date.now() + 20_000;
-  while (!(await page.evaluate(ready))) {
-    if (Date.now() > deadline) {
-      const seen = JSON.stringify(await page.evaluate(figure)).slice(0, 300);
-      throw new Error(`figure ${name}: still not ${condition} after 20 s; it shows ${seen}`);
-    }
-    await page.waitForTimeout(25);
-  }
-  return page.evaluate(figure) as Promise<T>;
-}
-
-async function axeViolations(page: Page) {
-  await injectAxe(page);
-  const violations = await page.evaluate(async () => {
-    const axe = (globalThis as unknown as { axe: { run: (options: object) => Promise<unknown> } }).axe;
-    const result = (await axe.run({
-      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] },
-    })) as { violations: { id: string; impact: string; nodes: { target: string[] }[] }[] };
-    return result.violations.map((v) => ({
-      id: v.id,
-      impact: v.impact,
-      at: v.nodes.map((n) => n.target.join(' ')),
-    }));
-  });
-  return violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
 }
 
 type Cell = Published & {
@@ -126,7 +84,7 @@ describe.skipIf(unavailable !== undefined)('chapter 7 (attention) in Chromium', 
       page,
       'attention.qkv',
       tokens,
-      `f.token === ${TOKEN} && f.layer === 0 && f.head === 0`,
+      (f) => f.token === TOKEN && f.layer === 0 && f.head === 0,
     );
     for (let i = 0; i < D; i++) {
       near(qkv.q[i], plain.layers[0].qRope.data[TOKEN * nHeads * D + i]);
@@ -147,7 +105,7 @@ describe.skipIf(unavailable !== undefined)('chapter 7 (attention) in Chromium', 
       page,
       'attention.scores',
       tokens,
-      `f.layer === ${layer} && f.head === ${head}`,
+      (f) => f.layer === layer && f.head === head,
     );
     expect(scores.query).toBe(TOKEN);
     // The cursor by keyboard: one query up, two keys left.
@@ -160,7 +118,7 @@ describe.skipIf(unavailable !== undefined)('chapter 7 (attention) in Chromium', 
       page,
       'attention.scores',
       tokens,
-      `f.layer === ${layer} && f.query === ${TOKEN - 1} && f.key === ${Math.max(0, scores.key - 2)}`,
+      (f) => f.layer === layer && f.query === TOKEN - 1 && f.key === Math.max(0, scores.key - 2),
     );
     const [t, s] = [moved.query, moved.key];
     for (let i = 0; i < D; i++) {
@@ -173,7 +131,7 @@ describe.skipIf(unavailable !== undefined)('chapter 7 (attention) in Chromium', 
     expect(moved.largestDifference).toBeLessThan(1e-4);
     // Right past the diagonal: the scores figure shows the future key, the mask figure says it is hidden.
     await page.keyboard.press('End');
-    const future = await published<Cell>(page, 'attention.scores', tokens, `f.key === ${T - 1}`);
+    const future = await published<Cell>(page, 'attention.scores', tokens, (f) => f.key === T - 1);
     expect(future.traceScore).toBe(-Infinity); // the mask's −∞, as the Trace stores it
     let dot = 0;
     for (let i = 0; i < D; i++)
@@ -185,7 +143,7 @@ describe.skipIf(unavailable !== undefined)('chapter 7 (attention) in Chromium', 
     // The mask figure's cursor, moved past the diagonal too.
     await page.locator('figure:has(#att-mask-title) [role=slider]').focus();
     await page.keyboard.press('End');
-    const masked = await published<Cell>(page, 'attention.mask', tokens, `f.key === ${T - 1}`);
+    const masked = await published<Cell>(page, 'attention.mask', tokens, (f) => f.key === T - 1);
     expect(masked.mask).toBe(masked.key > masked.query ? 0 : 1);
     expect(await page.locator('figure:has(#att-mask-title) .inspector').textContent()).toContain('−∞');
 
@@ -194,7 +152,7 @@ describe.skipIf(unavailable !== undefined)('chapter 7 (attention) in Chromium', 
       page,
       'attention.weights',
       tokens,
-      `f.layer === ${layer} && f.head === ${head}`,
+      (f) => f.layer === layer && f.head === head,
     );
     const row = Array.from({ length: weights.query + 1 }, (_, k) => score(weights.query, k));
     const max = Math.max(...row);
@@ -210,7 +168,7 @@ describe.skipIf(unavailable !== undefined)('chapter 7 (attention) in Chromium', 
       page,
       'attention.values',
       tokens,
-      `f.layer === ${layer} && f.head === ${head}`,
+      (f) => f.layer === layer && f.head === head,
     );
     for (let i = 0; i < D; i++)
       near(values.output[i], trace.attnOutput.data[values.query * nHeads * D + head * D + i]);
@@ -234,7 +192,7 @@ describe.skipIf(unavailable !== undefined)('chapter 7 (attention) in Chromium', 
       page,
       'attention.override',
       tokens,
-      `f.query === ${T - 1} && f.weight === 1 && f.result !== undefined`,
+      (f) => f.query === T - 1 && f.weight === 1 && f.result !== undefined,
     );
     expect(overridden.key).toBe(0);
     const changed = node.trace(tokens, [
@@ -262,7 +220,7 @@ describe.skipIf(unavailable !== undefined)('chapter 7 (attention) in Chromium', 
       page,
       'attention.override',
       tokens,
-      'f.weight === 0.99 && f.result !== undefined',
+      (f) => f.weight === 0.99 && f.result !== undefined,
     );
     expect(lower.result!.weightsAfter[0]).toBeCloseTo(0.99, 6);
     // Dragging: press on the bar of key 1 near the bottom, then drag it to the top: all the weight on key 1.
@@ -279,13 +237,13 @@ describe.skipIf(unavailable !== undefined)('chapter 7 (attention) in Chromium', 
       page,
       'attention.override',
       tokens,
-      'f.key === 1 && f.weight === 1 && f.result !== undefined',
+      (f) => f.key === 1 && f.weight === 1 && f.result !== undefined,
     );
     expect(dragged.result!.weightsAfter[1]).toBe(1);
     expect(await page.locator('#att-override-weight').inputValue()).toBe('1');
     // Back to the model's weights: no override, the plain prediction.
     await overrideFigure.getByRole('button', { name: "Back to the model's" }).click();
-    await published(page, 'attention.override', tokens, 'f.changed === false');
+    await published(page, 'attention.override', tokens, (f) => f.changed === false);
 
     // Predict, then reveal (in layer 2, head 3, as chosen): the answer is the Trace's largest weight.
     const last = Array.from({ length: T }, (_, k) => weightOf(T - 1, k));
@@ -341,27 +299,31 @@ describe.skipIf(unavailable !== undefined)('chapter 7 (attention) in Chromium', 
   });
 
   it('passes axe in light and dark mode, and screenshots the chapter at 1280 and 375 px', async () => {
-    for (const [width, scheme] of [
-      [1280, 'light'],
-      [375, 'light'],
-      [1280, 'dark'],
-    ] as const) {
-      const { page } = await openPage(session);
-      await page.emulateMedia({ colorScheme: scheme, reducedMotion: 'reduce' });
-      await page.setViewportSize({ width, height: 900 });
-      await page.goto(`${session.origin}/attention?prompt=${encodeURIComponent(PROMPT)}`);
-      const hook = await waitForAnalysis(page, PROMPT);
-      await published(page, 'attention.values', hook.tokens);
-      await published(page, 'attention.override', hook.tokens, 'f.plain !== undefined');
-      if (width === 1280) expect(await axeViolations(page), scheme).toEqual([]);
-      await page.screenshot({ path: join(ARTIFACTS, `attention-${width}-${scheme}.png`), fullPage: true });
-      // The override figure with all of the last token's weight on the first token.
-      const overrideFigure = page.locator('figure', { has: page.locator('#att-override-title') });
-      await overrideFigure.getByRole('button', { name: 'All of it on this key' }).click();
-      await published(page, 'attention.override', hook.tokens, 'f.weight === 1 && f.result !== undefined');
-      if (width === 1280) expect(await axeViolations(page), `${scheme}, overridden`).toEqual([]);
-      await overrideFigure.screenshot({ path: join(ARTIFACTS, `attention-override-${width}-${scheme}.png`) });
-      await page.close();
-    }
+    await checkAppearances(
+      session,
+      'attention',
+      PROMPT,
+      async (page, hook) => {
+        await published(page, 'attention.values', hook.tokens);
+        await published(page, 'attention.override', hook.tokens, (f) => f.plain !== undefined);
+      },
+      {
+        // The override figure with all of the last token's weight on the first token.
+        more: async (page, hook, [width, scheme]) => {
+          const overrideFigure = page.locator('figure', { has: page.locator('#att-override-title') });
+          await overrideFigure.getByRole('button', { name: 'All of it on this key' }).click();
+          await published(
+            page,
+            'attention.override',
+            hook.tokens,
+            (f) => f.weight === 1 && f.result !== undefined,
+          );
+          if (width === 1280) expect(await axeViolations(page), `${scheme}, overridden`).toEqual([]);
+          await overrideFigure.screenshot({
+            path: join(ARTIFACTS, `attention-override-${width}-${scheme}.png`),
+          });
+        },
+      },
+    );
   });
 });

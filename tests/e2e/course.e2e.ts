@@ -23,20 +23,20 @@ import { percent } from '../../src/app/lib/format.ts';
 import { coverage } from '../../src/app/chapters/01-whole-machine/distribution.ts';
 import { CHAPTERS as CHAPTER_LIST } from '../../src/app/chapters/registry.ts';
 import {
-  injectAxe,
   ARTIFACTS,
-  e2eUnavailable,
+  axeViolations,
+  e2eSkipReason,
+  houseModel,
   openPage,
-  SITE,
   sessionForSuite,
-  waitForAnalysis,
   type Hook,
   type HookTop,
+  waitForAnalysis,
+  keystrokeToDrawn,
 } from './harness.ts';
-import { defaultKernels, loadModelFolder } from '../helpers.ts';
+import { defaultKernels } from '../helpers.ts';
 
-const unavailable = e2eUnavailable();
-if (unavailable) console.warn(`[e2e] skipped: ${unavailable}`);
+const unavailable = e2eSkipReason();
 
 const CHAPTERS = CHAPTER_LIST.map((chapter) => chapter.slug);
 const PAGES = ['', ...CHAPTERS, 'source', 'source/src/engine/forward.ts'];
@@ -60,7 +60,7 @@ async function nextFigure(page: Page, tokens: number[], temperature?: number) {
 }
 
 function nodeEngine(loaded?: { model: Model; tokenizer: Tokenizer }) {
-  const { model, tokenizer } = loaded ?? loadModelFolder(join(SITE, 'models', 'house'));
+  const { model, tokenizer } = loaded ?? houseModel();
   const kernels = defaultKernels(); // the site's default
   return {
     /** The top ten at temperature 1 (the summary) and at the page's temperature (the bars and the tail). */
@@ -156,28 +156,6 @@ async function settled(page: Page): Promise<void> {
   });
 }
 
-async function axeViolations(page: Page) {
-  await injectAxe(page);
-  const result = await page.evaluate(async () => {
-    const axe = (globalThis as unknown as { axe: { run: (options: object) => Promise<unknown> } }).axe;
-    return axe.run({
-      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] },
-    });
-  });
-  const { violations } = result as {
-    violations: { id: string; impact: string; help: string; nodes: { target: string[] }[] }[];
-  };
-  return violations
-    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map(
-      (v) =>
-        `${v.id} (${v.impact}): ${v.help} at ${v.nodes
-          .map((n) => n.target.join(' '))
-          .slice(0, 3)
-          .join(', ')}`,
-    );
-}
-
 describe.skipIf(unavailable !== undefined)('the course in Chromium', () => {
   const session = sessionForSuite();
 
@@ -207,20 +185,8 @@ describe.skipIf(unavailable !== undefined)('the course in Chromium', () => {
     // A 64-token text: the time the worker takes for the traced forward pass, and the time from a
     // keystroke to the redrawn figures (input event → worker → figures drawn → next frame).
     const text = nodeEngine().textOfTokens(64);
-    const input = await page.evaluate(async (value) => {
-      const box = document.querySelector<HTMLTextAreaElement>('#prompt')!;
-      const started = performance.now();
-      box.value = value;
-      box.dispatchEvent(new Event('input', { bubbles: true }));
-      type Published = { prompt: string; tokens: number[]; figures: Record<string, { tokens: number[] }> };
-      const hook = () => (globalThis as unknown as { __glassbox: Published }).__glassbox;
-      // Drawn: chapter 1's figures show the tokens of the new text.
-      const drawn = () =>
-        hook().prompt === value && hook().figures['whole-machine']?.tokens.join() === hook().tokens.join();
-      while (!drawn()) await new Promise((resolve) => setTimeout(resolve, 1));
-      await new Promise((resolve) => requestAnimationFrame(() => resolve(undefined)));
-      return performance.now() - started;
-    }, text);
+    // Drawn: chapter 1's figures show the tokens of the new text.
+    const input = await keystrokeToDrawn(page, text, 'whole-machine');
     const long = await waitForAnalysis(page, text);
     const slider = await sliderToFrame(page);
     const budget = {

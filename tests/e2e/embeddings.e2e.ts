@@ -6,22 +6,20 @@
  */
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { Page } from 'playwright-core';
 import { principalComponents } from '../../src/app/chapters/04-embeddings/embeddings.ts';
 import { formatNumber } from '../../src/app/lib/format.ts';
 import {
-  injectAxe,
   ARTIFACTS,
-  e2eUnavailable,
+  axeViolations,
+  e2eSkipReason,
+  houseModel,
   openPage,
-  SITE,
+  published,
   sessionForSuite,
   waitForAnalysis,
 } from './harness.ts';
-import { loadModelFolder } from '../helpers.ts';
 
-const unavailable = e2eUnavailable();
-if (unavailable) console.warn(`[e2e] skipped: ${unavailable}`);
+const unavailable = e2eSkipReason();
 
 interface RowsFigure {
   tokens: number[];
@@ -45,7 +43,7 @@ interface MapFigure {
 
 /** The house model, from the very files the site serves. */
 function nodeModel() {
-  const { model, tokenizer } = loadModelFolder(join(SITE, 'models', 'house'));
+  const { model, tokenizer } = houseModel();
   const table = model.weights.tokenEmbedding.data;
   const dim = model.config.dim;
   const row = (token: number) => Array.from(table.subarray(token * dim, (token + 1) * dim));
@@ -70,40 +68,6 @@ function nodeModel() {
   };
 }
 
-/** The figure's published numbers, once `ready` holds for them. */
-async function figure<T>(page: Page, name: string, ready: string): Promise<T> {
-  // A string, so that the condition is evaluated as written (f is the figure's data). Polled from here:
-  // waitForFunction would evaluate a string with eval inside the page, which the course's CSP refuses.
-  const condition = `(() => { const f = globalThis.__glassbox?.figures?.[${JSON.stringify(name)}]; return f !== undefined && (${ready}); })()`;
-  const deadline = Date.now() + 30_000;
-  while (!(await page.evaluate(condition))) {
-    if (Date.now() > deadline) throw new Error(`figure ${name}: still not ${ready} after 30 s`);
-    await page.waitForTimeout(25);
-  }
-  return page.evaluate(
-    (name) =>
-      (globalThis as unknown as { __glassbox: { figures: Record<string, unknown> } }).__glassbox.figures[
-        name
-      ],
-    name,
-  ) as Promise<T>;
-}
-
-/** Serious and critical axe findings on the page as it is now (the rules course.e2e.ts applies). */
-async function axeViolations(page: Page): Promise<string[]> {
-  await injectAxe(page);
-  const violations = (await page.evaluate(async () => {
-    const axe = (globalThis as unknown as { axe: { run: (options: object) => Promise<unknown> } }).axe;
-    const result = (await axe.run({
-      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] },
-    })) as { violations: { id: string; impact: string; nodes: { target: string[] }[] }[] };
-    return result.violations;
-  })) as { id: string; impact: string; nodes: { target: string[] }[] }[];
-  return violations
-    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
-}
-
 describe.skipIf(unavailable)('chapter 4 in the browser: embeddings', () => {
   const session = sessionForSuite();
 
@@ -119,11 +83,17 @@ describe.skipIf(unavailable)('chapter 4 in the browser: embeddings', () => {
     const hook = await waitForAnalysis(page, prompt);
     const tokens = node.tokenizer.encode(prompt, { bos: true, eos: false });
     expect(hook.tokens).toEqual(tokens);
-    const rows = await figure<RowsFigure>(page, 'embeddings.rows', `f.tokens.join() === '${tokens.join()}'`);
+    const rows = await published<RowsFigure>(page, 'embeddings.rows', tokens, () => true, 30_000);
     expect(rows.focus).toBe(1);
     expect(rows.rows).toEqual(tokens.map((token) => node.row(token)));
 
-    const near = await figure<NeighboursFigure>(page, 'embeddings.neighbours', `f.token === ${tokens[1]}`);
+    const near = await published<NeighboursFigure>(
+      page,
+      'embeddings.neighbours',
+      undefined,
+      (f) => f.token === tokens[1],
+      30_000,
+    );
     const expected = node.neighbours(tokens[1], 10);
     expect(near.neighbours.map((n) => n.token)).toEqual(expected.map((n) => n.token));
     near.neighbours.forEach((n, i) => expect(n.similarity).toBeCloseTo(expected[i].similarity, 9));
@@ -138,14 +108,26 @@ describe.skipIf(unavailable)('chapter 4 in the browser: embeddings', () => {
     await page.keyboard.press('ArrowRight');
     await page.keyboard.press('ArrowRight');
     await expect.poll(() => new URL(page.url()).searchParams.get('token')).toBe('2');
-    const moved = await figure<RowsFigure>(page, 'embeddings.rows', 'f.focus === 2');
+    const moved = await published<RowsFigure>(
+      page,
+      'embeddings.rows',
+      undefined,
+      (f) => f.focus === 2,
+      30_000,
+    );
     expect(moved.focus).toBe(2);
     const piece = node.tokenizer.pieceLabel(tokens[2]);
     await expect
       .poll(() => page.locator('.readout').first().textContent())
       .toContain(`dimension 2: ${formatNumber(node.row(tokens[2])[2])}`);
     expect(await page.locator('.readout').first().textContent()).toContain(`“${piece.trim()}”`);
-    const next = await figure<NeighboursFigure>(page, 'embeddings.neighbours', `f.token === ${tokens[2]}`);
+    const next = await published<NeighboursFigure>(
+      page,
+      'embeddings.neighbours',
+      undefined,
+      (f) => f.token === tokens[2],
+      30_000,
+    );
     expect(next.neighbours.map((n) => n.token)).toEqual(node.neighbours(tokens[2], 10).map((n) => n.token));
 
     // The question's answer is the brute-force nearest row.
@@ -155,13 +137,25 @@ describe.skipIf(unavailable)('chapter 4 in the browser: embeddings', () => {
 
     // The map: its variances equal a Node PCA of the same table; the search marks what a filter finds.
     const pca = principalComponents(node.model.weights.tokenEmbedding.data, node.dim, 3);
-    const map = await figure<MapFigure>(page, 'embeddings.map', `f.focus?.token === ${tokens[2]}`);
+    const map = await published<MapFigure>(
+      page,
+      'embeddings.map',
+      undefined,
+      (f) => f.focus?.token === tokens[2],
+      30_000,
+    );
     map.explained.forEach((share, k) => expect(share).toBeCloseTo(pca.explained[k], 9));
     await page.getByLabel('Find tokens containing').fill('god');
     const pieces = Array.from({ length: 4096 }, (_, t) => node.tokenizer.pieceLabel(t));
     const godly = pieces.flatMap((p, t) => (p.toLowerCase().includes('god') ? [t] : []));
     expect(godly.length).toBeGreaterThan(2);
-    const searched = await figure<MapFigure>(page, 'embeddings.map', `f.query === 'god'`);
+    const searched = await published<MapFigure>(
+      page,
+      'embeddings.map',
+      undefined,
+      (f) => f.query === 'god',
+      30_000,
+    );
     expect(searched.matchCount).toBe(godly.length);
     expect(searched.matches).toEqual(godly.slice(0, 40));
     expect(await page.locator('#emb-map-count').textContent()).toContain(
@@ -170,7 +164,13 @@ describe.skipIf(unavailable)('chapter 4 in the browser: embeddings', () => {
     // Keyboard in the list of matches: arrows move from one to the next; the map points at it.
     await page.locator('.matches button').first().focus();
     await page.keyboard.press('ArrowRight');
-    const pointed = await figure<MapFigure>(page, 'embeddings.map', `f.pointed === ${godly[1]}`);
+    const pointed = await published<MapFigure>(
+      page,
+      'embeddings.map',
+      undefined,
+      (f) => f.pointed === godly[1],
+      30_000,
+    );
     expect(pointed.pointed).toBe(godly[1]);
     expect(await page.evaluate(() => document.activeElement?.textContent)).toContain(
       pieces[godly[1]].replace(/ /g, '␣'),
@@ -178,7 +178,13 @@ describe.skipIf(unavailable)('chapter 4 in the browser: embeddings', () => {
 
     // With the search's list open and a neighbour walk under way: no serious accessibility problem, light or dark.
     await page.locator('.neighbours button').first().click();
-    await figure<NeighboursFigure>(page, 'embeddings.neighbours', `f.token === ${next.neighbours[0].token}`);
+    await published<NeighboursFigure>(
+      page,
+      'embeddings.neighbours',
+      undefined,
+      (f) => f.token === next.neighbours[0].token,
+      30_000,
+    );
     expect(await axeViolations(page)).toEqual([]);
     await page.emulateMedia({ colorScheme: 'dark' });
     expect(await axeViolations(page)).toEqual([]);

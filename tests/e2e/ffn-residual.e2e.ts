@@ -9,53 +9,27 @@ import { describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { contextSimilarity, logitLens, rmsNormSteps } from '../../src/analysis/lens.ts';
 import { neuronValue, scaleNeuronEffect, swigluSteps, topNeurons } from '../../src/analysis/neurons.ts';
-import { forward } from '../../src/engine/forward.ts';
-import { KVCache } from '../../src/engine/kv-cache.ts';
-import { ARTIFACTS, e2eUnavailable, openPage, SITE, sessionForSuite, waitForAnalysis } from './harness.ts';
-import { defaultKernels, loadModelFolder } from '../helpers.ts';
+import {
+  ARTIFACTS,
+  e2eSkipReason,
+  figureShowing,
+  HOUSE,
+  keystrokeToDrawn,
+  nodeRun,
+  openPage,
+  sessionForSuite,
+  waitForAnalysis,
+} from './harness.ts';
 import { runCli } from '../cli-helpers.ts';
 
 /** `glassbox inspect <view> … --json` on the model folder the site serves. */
 async function inspect<T>(view: string, prompt: string, ...extra: string[]): Promise<T> {
-  const folder = join(SITE, 'models', 'house');
-  const result = await runCli(['inspect', view, '--model', folder, '--prompt', prompt, '--json', ...extra]);
+  const result = await runCli(['inspect', view, '--model', HOUSE, '--prompt', prompt, '--json', ...extra]);
   expect(result.stderr).toBe('');
   return JSON.parse(result.stdout.toString()) as T;
 }
 
-const unavailable = e2eUnavailable();
-if (unavailable) console.warn(`[e2e] skipped: ${unavailable}`);
-
-function nodeRun(prompt: string) {
-  const { model, tokenizer } = loadModelFolder(join(SITE, 'models', 'house'));
-  const tokens = tokenizer.encode(prompt, { bos: true, eos: false });
-  const kernels = defaultKernels();
-  const { trace } = forward(model, tokens, new KVCache(model.config), { trace: true, kernels });
-  return { model, tokenizer, tokens, trace, kernels };
-}
-
-/** Waits until figure `name` is published and satisfies `expected` (a partial match on plain values). */
-async function published<T>(page: Page, name: string, expected: Record<string, unknown>): Promise<T> {
-  await page.waitForFunction(
-    ([key, want]) => {
-      const shown = (globalThis as { __glassbox?: { figures?: Record<string, Record<string, unknown>> } })
-        .__glassbox?.figures?.[key as string];
-      return (
-        shown !== undefined &&
-        Object.entries(want as Record<string, unknown>).every(
-          ([field, value]) => JSON.stringify(shown[field]) === JSON.stringify(value),
-        )
-      );
-    },
-    [name, expected] as const,
-    { timeout: 20_000 },
-  );
-  return page.evaluate(
-    (key) =>
-      (globalThis as unknown as { __glassbox: { figures: Record<string, unknown> } }).__glassbox.figures[key],
-    name,
-  ) as Promise<T>;
-}
+const unavailable = e2eSkipReason();
 
 function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tolerance: number) {
   expect(actual.length).toBe(expected.length);
@@ -88,7 +62,7 @@ describe.skipIf(unavailable !== undefined)('chapters 9 and 10 in Chromium', () =
     const L = node.model.config.nLayers;
 
     // The logit lens: every cell's top 5 as Node computes them; the last row is the model's prediction.
-    const lens = await published<{ ids: number[]; probabilities: number[]; rows: number; k: number }>(
+    const lens = await figureShowing<{ ids: number[]; probabilities: number[]; rows: number; k: number }>(
       page,
       'residual.lens',
       { tokens: node.tokens },
@@ -116,15 +90,15 @@ describe.skipIf(unavailable !== undefined)('chapters 9 and 10 in Chromium', () =
     const grid = page.getByRole('application', { name: /^Logit lens/ });
     await grid.focus();
     await page.keyboard.press('ArrowUp');
-    await published(page, 'residual.lens', { selected: { row: L - 1, position: T - 1 } });
+    await figureShowing(page, 'residual.lens', { selected: { row: L - 1, position: T - 1 } });
     await page.keyboard.press('Home');
-    await published(page, 'residual.lens', { selected: { row: L - 1, position: 0 } });
+    await figureShowing(page, 'residual.lens', { selected: { row: L - 1, position: 0 } });
     await expect
       .poll(() => page.locator('figure:has(#res-lens-title) .detail code').first().textContent())
       .toBe(`layers[${L - 1}].input[0]`);
 
     // RMSNorm: the default is layers[0].attnNorm at the last token; the steps give the Trace's value.
-    const norm = await published<{ meanSquare: number; output: number[]; maxAbsDifference: number }>(
+    const norm = await figureShowing<{ meanSquare: number; output: number[]; maxAbsDifference: number }>(
       page,
       'residual.norm',
       { tokens: node.tokens, outputName: 'layers[0].attnNorm', position: T - 1 },
@@ -139,13 +113,17 @@ describe.skipIf(unavailable !== undefined)('chapters 9 and 10 in Chromium', () =
     const select = page.getByRole('combobox', { name: 'Norm' });
     await select.focus();
     await page.keyboard.press('End');
-    await published(page, 'residual.norm', { outputName: 'finalNorm', position: T - 1 });
+    await figureShowing(page, 'residual.norm', { outputName: 'finalNorm', position: T - 1 });
 
     // The same token in two contexts: "light" twice, 1 at the embedding, then Node's cosines.
     const light = node.tokens.lastIndexOf(node.tokens[T - 1], T - 2);
-    const contexts = await published<{ a: number; b: number; cosines: number[] }>(page, 'residual.contexts', {
-      tokens: node.tokens,
-    });
+    const contexts = await figureShowing<{ a: number; b: number; cosines: number[] }>(
+      page,
+      'residual.contexts',
+      {
+        tokens: node.tokens,
+      },
+    );
     expect([contexts.a, contexts.b]).toEqual([light, T - 1]);
     const cosines = contextSimilarity(
       { trace: node.trace, position: light },
@@ -167,20 +145,9 @@ describe.skipIf(unavailable !== undefined)('chapters 9 and 10 in Chromium', () =
     const long = node.tokenizer.decode(
       node.tokenizer.encode(verse.repeat(8), { bos: true, eos: false }).slice(0, 64),
     );
-    const keystrokeMs = await page.evaluate(async (value) => {
-      const box = document.querySelector<HTMLTextAreaElement>('#prompt')!;
-      const started = performance.now();
-      box.value = value;
-      box.dispatchEvent(new Event('input', { bubbles: true }));
-      type Published = { prompt: string; tokens: number[]; figures: Record<string, { tokens: number[] }> };
-      const hook = () => (globalThis as unknown as { __glassbox: Published }).__glassbox;
-      const drawn = () =>
-        hook().prompt === value && hook().figures['residual.lens']?.tokens.join() === hook().tokens.join();
-      while (!drawn()) await new Promise((resolve) => setTimeout(resolve, 1));
-      await new Promise((resolve) => requestAnimationFrame(() => resolve(undefined)));
-      return performance.now() - started;
-    }, long);
-    const lensMs = (await published<{ lensMs: number; tokens: number[] }>(page, 'residual.lens', {})).lensMs;
+    const keystrokeMs = await keystrokeToDrawn(page, long, 'residual.lens');
+    const lensMs = (await figureShowing<{ lensMs: number; tokens: number[] }>(page, 'residual.lens', {}))
+      .lensMs;
     const forwardMs = (await waitForAnalysis(page, long)).timings.forwardMs;
     console.log(
       `[e2e] chapter 10, 64-token text: keystroke to lens drawn ${keystrokeMs.toFixed(1)} ms (in the worker: the traced pass ${forwardMs.toFixed(1)} ms, the lens ${lensMs.toFixed(1)} ms)`,
@@ -205,7 +172,7 @@ describe.skipIf(unavailable !== undefined)('chapters 9 and 10 in Chromium', () =
 
     // The defaults: the last layer, the last token, its most active neuron.
     const top = topNeurons(node.trace, last, T - 1, 10);
-    const shownTop = await published<{ top: { neuron: number; activation: number }[] }>(
+    const shownTop = await figureShowing<{ top: { neuron: number; activation: number }[] }>(
       page,
       'feed-forward.top',
       { tokens: node.tokens, layer: last, position: T - 1 },
@@ -226,7 +193,7 @@ describe.skipIf(unavailable !== undefined)('chapters 9 and 10 in Chromium', () =
       shownTop.top.map((n) => n.activation),
       1e-5,
     );
-    const firstMemory = await published<{ promoted: { token: number }[] }>(page, 'feed-forward.memory', {
+    const firstMemory = await figureShowing<{ promoted: { token: number }[] }>(page, 'feed-forward.memory', {
       tokens: node.tokens,
       layer: last,
       neuron: top[0].neuron,
@@ -235,7 +202,7 @@ describe.skipIf(unavailable !== undefined)('chapters 9 and 10 in Chromium', () =
       firstMemory.promoted.slice(0, 5).map((p) => p.token),
     );
     const steps = swigluSteps(node.trace, last, T - 1);
-    const shownSteps = await published<{ gate: number; up: number; product: number; output: number[] }>(
+    const shownSteps = await figureShowing<{ gate: number; up: number; product: number; output: number[] }>(
       page,
       'feed-forward.steps',
       { tokens: node.tokens, layer: last, neuron: top[0].neuron },
@@ -250,12 +217,11 @@ describe.skipIf(unavailable !== undefined)('chapters 9 and 10 in Chromium', () =
     await slider.focus();
     await page.keyboard.press('Home');
     await page.keyboard.press('ArrowRight');
-    await published(page, 'feed-forward.steps', { neuron: 1 });
-    const memory = await published<{ promoted: { token: number; score: number }[]; activations: number[] }>(
-      page,
-      'feed-forward.memory',
-      { tokens: node.tokens, layer: last, neuron: 1 },
-    );
+    await figureShowing(page, 'feed-forward.steps', { neuron: 1 });
+    const memory = await figureShowing<{
+      promoted: { token: number; score: number }[];
+      activations: number[];
+    }>(page, 'feed-forward.memory', { tokens: node.tokens, layer: last, neuron: 1 });
     const value = neuronValue(node.model, last, 1, 8);
     expect(memory.promoted.map((p) => p.token)).toEqual(value.promoted.map((p) => p.token));
     expectClose(
@@ -273,7 +239,7 @@ describe.skipIf(unavailable !== undefined)('chapters 9 and 10 in Chromium', () =
     const factor = page.getByRole('slider', { name: /^Factor/ });
     await factor.focus();
     await page.keyboard.press('End');
-    const scaled = await published<{ rows: { token: number; before: number; after: number }[] }>(
+    const scaled = await figureShowing<{ rows: { token: number; before: number; after: number }[] }>(
       page,
       'feed-forward.scale',
       { tokens: node.tokens, layer: last, neuron: 1, factor: 3 },
@@ -291,7 +257,7 @@ describe.skipIf(unavailable !== undefined)('chapters 9 and 10 in Chromium', () =
     // Silence it with the preset button (keyboard: Enter).
     await page.getByRole('button', { name: 'Silence it (× 0)' }).focus();
     await page.keyboard.press('Enter');
-    await published(page, 'feed-forward.scale', { neuron: 1, factor: 0 });
+    await figureShowing(page, 'feed-forward.scale', { neuron: 1, factor: 0 });
 
     // The question: answered, it reveals what silencing the strongest neuron did.
     const question = page.locator('section.predict');

@@ -5,9 +5,7 @@
  * the per-token surprise and perplexity of the reader's text and of its shuffled copy are Node's. Screenshots
  * at 1280 and 375 px.
  */
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { Page } from 'playwright-core';
 import { sortedDistribution } from '../../src/analysis/sampling.ts';
 import { shuffledTokens, textSurprise } from '../../src/analysis/surprise.ts';
 import { forward } from '../../src/engine/forward.ts';
@@ -16,74 +14,28 @@ import { KVCache } from '../../src/engine/kv-cache.ts';
 import { XorShiftRng } from '../../src/engine/rng.ts';
 import type { SamplingSettings } from '../../src/engine/sampling.ts';
 import { runCli } from '../cli-helpers.ts';
-import { defaultKernels, loadModelFolder } from '../helpers.ts';
+import { defaultKernels } from '../helpers.ts';
 import {
-  ARTIFACTS,
-  e2eUnavailable,
-  injectAxe,
+  checkAppearances,
+  e2eSkipReason,
+  HOUSE,
+  houseModel,
   openPage,
-  SITE,
+  type Published,
+  published,
   sessionForSuite,
   waitForAnalysis,
 } from './harness.ts';
 
-const unavailable = e2eUnavailable();
-if (unavailable) console.warn(`[e2e] skipped: ${unavailable}`);
+const unavailable = e2eSkipReason();
 
 const PROMPT = 'In the beginning God created the heavens and the earth.';
 const SEED = 7;
-const FOLDER = join(SITE, 'models', 'house');
 /** The page's sampler defaults (chapter 11's filters) at the course's temperature. */
 const SETTINGS: SamplingSettings = { temperature: 0.8, topK: 0, topP: 0.9, minP: 0 };
 
-const node = (() => {
-  let loaded: ReturnType<typeof loadModelFolder> | undefined;
-  return () => (loaded ??= loadModelFolder(FOLDER));
-})();
+const node = houseModel;
 const kernels = defaultKernels();
-
-type Published = Record<string, unknown> & { tokens: number[] };
-
-/** Waits for figure `name` published for `tokens` with `condition` true (checked here in Node). */
-async function published<T extends Published>(
-  page: Page,
-  name: string,
-  tokens: number[],
-  condition: (figure: T) => boolean = () => true,
-  timeout = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + timeout;
-  let last: T | undefined;
-  while (Date.now() < deadline) {
-    last = await page.evaluate(
-      (figureName) =>
-        (globalThis as unknown as { __glassbox?: { figures?: Record<string, unknown> } }).__glassbox
-          ?.figures?.[figureName] as T | undefined,
-      name,
-    );
-    if (last && last.tokens.join() === tokens.join() && condition(last)) return last;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(
-    `figure ${name} was not published as expected; last: ${JSON.stringify(last)?.slice(0, 400)}`,
-  );
-}
-
-async function axeViolations(page: Page) {
-  await injectAxe(page);
-  const violations = await page.evaluate(async () => {
-    const axe = (globalThis as unknown as { axe: { run: (options: object) => Promise<unknown> } }).axe;
-    const result = (await axe.run({
-      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] },
-    })) as { violations: { id: string; impact: string; nodes: { target: string[] }[] }[] };
-    return result.violations.map((v) => ({
-      id: v.id,
-      impact: v.impact,
-      at: v.nodes.map((n) => n.target.join(' ')),
-    }));
-  });
-  return violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-}
 
 interface LoopFigure extends Published {
   settings: SamplingSettings;
@@ -184,7 +136,7 @@ describe.skipIf(unavailable !== undefined)('chapter 12 (generation) in Chromium'
     const cli = await runCli([
       'generate',
       '--model',
-      FOLDER,
+      HOUSE,
       '--prompt',
       PROMPT,
       '--temperature',
@@ -270,27 +222,22 @@ describe.skipIf(unavailable !== undefined)('chapter 12 (generation) in Chromium'
   });
 
   it('passes axe in light and dark mode, and screenshots the chapter at 1280 and 375 px', async () => {
-    for (const [width, scheme] of [
-      [1280, 'light'],
-      [375, 'light'],
-      [1280, 'dark'],
-    ] as const) {
-      const { page } = await openPage(session);
-      await page.emulateMedia({ colorScheme: scheme, reducedMotion: 'reduce' });
-      await page.setViewportSize({ width, height: 900 });
-      // Seed 7 samples no stop token in its first steps (the first test checks five).
-      await page.goto(`${session.origin}/generation?prompt=${encodeURIComponent(PROMPT)}&seed=${SEED}`);
-      const hook = await waitForAnalysis(page, PROMPT);
-      await published(page, 'generation.surprise', hook.tokens);
-      const step = page.getByRole('button', { name: 'Step', exact: true });
-      for (let i = 1; i <= 3; i++) {
-        await step.click();
-        await published<LoopFigure>(page, 'generation.loop', hook.tokens, (f) => f.steps.length === i);
-        await expect.poll(() => step.isEnabled()).toBe(true);
-      }
-      if (width === 1280) expect(await axeViolations(page), scheme).toEqual([]);
-      await page.screenshot({ path: join(ARTIFACTS, `generation-${width}-${scheme}.png`), fullPage: true });
-      await page.close();
-    }
+    // Seed 7 samples no stop token in its first steps (the first test checks five).
+    const query = `&seed=${SEED}`;
+    await checkAppearances(
+      session,
+      'generation',
+      PROMPT,
+      async (page, hook) => {
+        await published(page, 'generation.surprise', hook.tokens);
+        const step = page.getByRole('button', { name: 'Step', exact: true });
+        for (let i = 1; i <= 3; i++) {
+          await step.click();
+          await published<LoopFigure>(page, 'generation.loop', hook.tokens, (f) => f.steps.length === i);
+          await expect.poll(() => step.isEnabled()).toBe(true);
+        }
+      },
+      { query },
+    );
   });
 });

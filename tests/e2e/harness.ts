@@ -6,14 +6,19 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 // @ts-expect-error -- plain JavaScript (it runs in Node without a build step)
 import { serve } from '../../src/app/serve.js';
+import { forward } from '../../src/engine/forward.ts';
+import { KVCache } from '../../src/engine/kv-cache.ts';
+import { defaultKernels, loadModelFolder } from '../helpers.ts';
 
 export const CHROMIUM = process.env.GLASSBOX_CHROMIUM ?? '/usr/bin/chromium';
 export const SITE = 'dist/app';
 export const ARTIFACTS = 'test-artifacts';
+/** The model folder the site serves by default, which the Node runs read too. */
+export const HOUSE = join(SITE, 'models', 'house');
 
 /** Why the suite cannot run here, or undefined. */
 export function e2eUnavailable(): string | undefined {
@@ -24,6 +29,28 @@ export function e2eUnavailable(): string | undefined {
     return `the site in ${SITE} was built without the default model (models/house/ is missing; GLASSBOX_MODEL_DIR may point at another folder)`;
   }
   return undefined;
+}
+
+/** e2eUnavailable(), said once on the console when the suite is skipped. */
+export function e2eSkipReason(): string | undefined {
+  const unavailable = e2eUnavailable();
+  if (unavailable) console.warn(`[e2e] skipped: ${unavailable}`);
+  return unavailable;
+}
+
+let house: ReturnType<typeof loadModelFolder> | undefined;
+/** The model and tokenizer the site serves, read in Node once per file (nothing writes to them). */
+export function houseModel(): ReturnType<typeof loadModelFolder> {
+  return (house ??= loadModelFolder(HOUSE));
+}
+
+/** The engine's traced forward pass over `prompt` (BOS first) in Node, on the model the site serves. */
+export function nodeRun(prompt: string) {
+  const { model, tokenizer } = houseModel();
+  const tokens = tokenizer.encode(prompt, { bos: true, eos: false });
+  const kernels = defaultKernels();
+  const { trace } = forward(model, tokens, new KVCache(model.config), { trace: true, kernels });
+  return { model, tokenizer, tokens, trace, kernels };
 }
 
 const FLAGS = [
@@ -190,4 +217,154 @@ export async function waitForAnalysis(page: Page, prompt?: string): Promise<Hook
  */
 export async function injectAxe(page: Page): Promise<void> {
   await page.evaluate(readFileSync('node_modules/axe-core/axe.min.js', 'utf8'));
+}
+
+/** Serious and critical axe findings on the page as it is now, one line each (the rules every suite applies). */
+export async function axeViolations(page: Page): Promise<string[]> {
+  await injectAxe(page);
+  const result = await page.evaluate(async () => {
+    const axe = (globalThis as unknown as { axe: { run: (options: object) => Promise<unknown> } }).axe;
+    return axe.run({
+      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] },
+    });
+  });
+  const { violations } = result as {
+    violations: { id: string; impact: string; help: string; nodes: { target: string[] }[] }[];
+  };
+  return violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map(
+      (v) =>
+        `${v.id} (${v.impact}): ${v.help} at ${v.nodes
+          .map((n) => n.target.join(' '))
+          .slice(0, 3)
+          .join(', ')}`,
+    );
+}
+
+/** What a figure publishes on the hook: its numbers, for the tokens it was drawn from. */
+export type Published = Record<string, unknown> & { tokens: number[] };
+
+/**
+ * Waits for figure `name` to be published for `tokens` (any, when undefined) with `condition` true of it, and
+ * returns it. The figure is read out and checked here in Node: the page's Content-Security-Policy rightly
+ * refuses to evaluate strings, so a string predicate could not run inside it.
+ */
+export async function published<T extends object = Published>(
+  page: Page,
+  name: string,
+  tokens: number[] | undefined,
+  condition: (figure: T) => boolean = () => true,
+  timeout = 30_000,
+): Promise<T> {
+  const deadline = Date.now() + timeout;
+  let last: T | undefined;
+  while (Date.now() < deadline) {
+    last = await page.evaluate(
+      (figureName) =>
+        (globalThis as unknown as { __glassbox?: { figures?: Record<string, unknown> } }).__glassbox
+          ?.figures?.[figureName] as T | undefined,
+      name,
+    );
+    const shownTokens = (last as { tokens?: number[] } | undefined)?.tokens;
+    if (last && (tokens === undefined || shownTokens?.join() === tokens.join()) && condition(last))
+      return last;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(
+    `figure ${name} was not published as expected within ${timeout} ms; last: ${JSON.stringify(last)?.slice(0, 400)}`,
+  );
+}
+
+/**
+ * Waits until figure `name` is published with every field of `expected` equal (as JSON) to what it shows, and
+ * returns it: for figures whose state is a selection rather than a text.
+ */
+export async function figureShowing<T>(
+  page: Page,
+  name: string,
+  expected: object,
+  timeout = 20_000,
+): Promise<T> {
+  await page.waitForFunction(
+    ([key, want]) => {
+      const shown = (globalThis as { __glassbox?: { figures?: Record<string, Record<string, unknown>> } })
+        .__glassbox?.figures?.[key as string];
+      return (
+        shown !== undefined &&
+        Object.entries(want as Record<string, unknown>).every(
+          ([field, value]) => JSON.stringify(shown[field]) === JSON.stringify(value),
+        )
+      );
+    },
+    [name, expected] as const,
+    { timeout },
+  );
+  return page.evaluate(
+    (key) =>
+      (globalThis as unknown as { __glassbox: { figures: Record<string, unknown> } }).__glassbox.figures[key],
+    name,
+  ) as Promise<T>;
+}
+
+/** The widths and schemes a chapter is seen in: light at 1280 and 375 px, dark at 1280 px. */
+export const APPEARANCES = [
+  [1280, 'light'],
+  [375, 'light'],
+  [1280, 'dark'],
+] as const;
+
+export type Appearance = (typeof APPEARANCES)[number];
+
+/**
+ * Opens chapter `slug` on `prompt` (and `query`, appended to the address) once per appearance, with reduced
+ * motion; once `ready` has waited for its figures, checks axe (at 1280 px: 375 px lays out the same markup)
+ * and saves `<slug>-<width>-<scheme>.png`; then `more`, if any, before the page closes.
+ */
+export async function checkAppearances(
+  session: Session,
+  slug: string,
+  prompt: string,
+  ready: (page: Page, hook: Hook) => Promise<unknown>,
+  {
+    query = '',
+    more,
+  }: { query?: string; more?: (page: Page, hook: Hook, appearance: Appearance) => Promise<void> } = {},
+): Promise<void> {
+  for (const appearance of APPEARANCES) {
+    const [width, scheme] = appearance;
+    const { page } = await openPage(session);
+    await page.emulateMedia({ colorScheme: scheme, reducedMotion: 'reduce' });
+    await page.setViewportSize({ width, height: 900 });
+    await page.goto(`${session.origin}/${slug}?prompt=${encodeURIComponent(prompt)}${query}`);
+    const hook = await waitForAnalysis(page, prompt);
+    await ready(page, hook);
+    if (width === 1280) expect(await axeViolations(page), scheme).toEqual([]);
+    await page.screenshot({ path: join(ARTIFACTS, `${slug}-${width}-${scheme}.png`), fullPage: true });
+    await more?.(page, hook, appearance);
+    await page.close();
+  }
+}
+
+/**
+ * Puts `text` in the prompt in one input event and returns the milliseconds until figure `figure` shows its
+ * tokens and the next frame is drawn: input event → worker → figures drawn → next frame.
+ */
+export function keystrokeToDrawn(page: Page, text: string, figure: string): Promise<number> {
+  return page.evaluate(
+    async ([value, name]) => {
+      const box = document.querySelector<HTMLTextAreaElement>('#prompt')!;
+      const started = performance.now();
+      box.value = value;
+      box.dispatchEvent(new Event('input', { bubbles: true }));
+      type Published = { prompt: string; tokens: number[]; figures: Record<string, { tokens: number[] }> };
+      const hook = () => (globalThis as unknown as { __glassbox: Published }).__glassbox;
+      const drawn = () =>
+        hook().prompt === value && hook().figures[name]?.tokens.join() === hook().tokens.join();
+      while (!drawn()) await new Promise((resolve) => setTimeout(resolve, 1));
+      await new Promise((resolve) => requestAnimationFrame(() => resolve(undefined)));
+      return performance.now() - started;
+    },
+    [text, figure] as const,
+  );
 }

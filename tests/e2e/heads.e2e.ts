@@ -8,7 +8,6 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { Page } from 'playwright-core';
 import {
   ablationMap,
   headPatternScores,
@@ -21,19 +20,21 @@ import {
 import { forward } from '../../src/engine/forward.ts';
 import { KVCache } from '../../src/engine/kv-cache.ts';
 import {
-  injectAxe,
   ARTIFACTS,
-  e2eUnavailable,
+  checkAppearances,
+  e2eSkipReason,
+  HOUSE,
+  houseModel,
   openPage,
-  SITE,
+  type Published,
+  published,
   sessionForSuite,
   waitForAnalysis,
 } from './harness.ts';
 import { runCli } from '../cli-helpers.ts';
-import { defaultKernels, loadModelFolder } from '../helpers.ts';
+import { defaultKernels } from '../helpers.ts';
 
-const unavailable = e2eUnavailable();
-if (unavailable) console.warn(`[e2e] skipped: ${unavailable}`);
+const unavailable = e2eSkipReason();
 
 const VERSE =
   'And God said, Let there be light: and there was light. And God saw the light, that it was good. ';
@@ -41,7 +42,7 @@ const VERSE =
 const ABLATION_BUDGET_MS = 300;
 
 function nodeModel() {
-  const { model, tokenizer } = loadModelFolder(join(SITE, 'models', 'house'));
+  const { model, tokenizer } = houseModel();
   const kernels = defaultKernels();
   const trace = (tokens: number[]) =>
     forward(model, tokens, new KVCache(model.config), { trace: true, logits: 'last', kernels }).trace;
@@ -53,59 +54,6 @@ function nodeModel() {
     return text;
   };
   return { model, tokenizer, kernels, trace, textOfTokens };
-}
-
-type Published = Record<string, unknown> & { tokens: number[] };
-
-/**
- * Waits for figure `name` to be published for `tokens` (any, when undefined) with `condition` true of it. The
- * page's Content-Security-Policy forbids evaluating strings, so the figure is read out and checked here.
- */
-async function published<T extends Published>(
-  page: Page,
-  name: string,
-  tokens: number[] | undefined,
-  condition: (figure: T) => boolean = () => true,
-): Promise<T> {
-  const read = () =>
-    page.evaluate(
-      (figureName) =>
-        (globalThis as { __glassbox?: { figures?: Record<string, unknown> } }).__glassbox?.figures?.[
-          figureName
-        ] as T | undefined,
-      name,
-    );
-  const started = Date.now();
-  for (;;) {
-    const figure = await read();
-    if (
-      figure !== undefined &&
-      (tokens === undefined || JSON.stringify(figure.tokens) === JSON.stringify(tokens)) &&
-      condition(figure)
-    )
-      return figure;
-    if (Date.now() - started > 30_000)
-      throw new Error(
-        `figure ${name} was not published as expected: ${JSON.stringify(figure)?.slice(0, 300)}`,
-      );
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
-async function axeViolations(page: Page) {
-  await injectAxe(page);
-  const violations = await page.evaluate(async () => {
-    const axe = (globalThis as unknown as { axe: { run: (options: object) => Promise<unknown> } }).axe;
-    const result = (await axe.run({
-      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] },
-    })) as { violations: { id: string; impact: string; nodes: { target: string[] }[] }[] };
-    return result.violations.map((v) => ({
-      id: v.id,
-      impact: v.impact,
-      at: v.nodes.map((n) => n.target.join(' ')).slice(0, 4),
-    }));
-  });
-  return violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
 }
 
 describe.skipIf(unavailable !== undefined)('chapter 8 (heads) in Chromium', () => {
@@ -136,15 +84,7 @@ describe.skipIf(unavailable !== undefined)('chapter 8 (heads) in Chromium', () =
     });
 
     // `glassbox inspect heads` on the files the site serves prints the same numbers.
-    const cli = await runCli([
-      'inspect',
-      'heads',
-      '--model',
-      join(SITE, 'models', 'house'),
-      '--prompt',
-      prompt,
-      '--json',
-    ]);
+    const cli = await runCli(['inspect', 'heads', '--model', HOUSE, '--prompt', prompt, '--json']);
     expect(cli.code).toBe(0);
     const printed = JSON.parse(cli.stdout.toString()) as {
       tokens: number[];
@@ -185,15 +125,7 @@ describe.skipIf(unavailable !== undefined)('chapter 8 (heads) in Chromium', () =
     const map = ablationMap(node.model, trace, node.kernels);
     expect(ablation.passes).toBe(16);
     ablation.delta.forEach((value, i) => expect(value).toBeCloseTo(map.delta[i], 4));
-    const ablate = await runCli([
-      'inspect',
-      'ablate',
-      '--model',
-      join(SITE, 'models', 'house'),
-      '--prompt',
-      prompt,
-      '--json',
-    ]);
+    const ablate = await runCli(['inspect', 'ablate', '--model', HOUSE, '--prompt', prompt, '--json']);
     const ablatePrinted = JSON.parse(ablate.stdout.toString()) as { heads: { delta: number }[] };
     ablatePrinted.heads.forEach((head, i) => expect(head.delta).toBeCloseTo(ablation.delta[i], 4));
     // Timing: the map again, switching modes, until one run is within the budget (at most 10 runs). The
@@ -338,22 +270,10 @@ describe.skipIf(unavailable !== undefined)('chapter 8 (heads) in Chromium', () =
 
   it('passes axe in light and dark mode, and screenshots the chapter at 1280 and 375 px', async () => {
     const prompt = 'In the beginning God created the heavens and the earth.';
-    for (const [width, scheme] of [
-      [1280, 'light'],
-      [375, 'light'],
-      [1280, 'dark'],
-    ] as const) {
-      const { page } = await openPage(session);
-      await page.emulateMedia({ colorScheme: scheme, reducedMotion: 'reduce' });
-      await page.setViewportSize({ width, height: 900 });
-      await page.goto(`${session.origin}/heads?prompt=${encodeURIComponent(prompt)}`);
-      const hook = await waitForAnalysis(page, prompt);
+    await checkAppearances(session, 'heads', prompt, async (page, hook) => {
       await published(page, 'heads.patterns', hook.tokens);
       await published(page, 'heads.ablation', hook.tokens);
       await published(page, 'heads.induction', undefined);
-      if (width === 1280) expect(await axeViolations(page), scheme).toEqual([]);
-      await page.screenshot({ path: join(ARTIFACTS, `heads-${width}-${scheme}.png`), fullPage: true });
-      await page.close();
-    }
+    });
   });
 });

@@ -6,13 +6,17 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { forward } from '../../src/engine/forward.ts';
-import { KVCache } from '../../src/engine/kv-cache.ts';
-import { ARTIFACTS, e2eUnavailable, openPage, SITE, sessionForSuite, waitForAnalysis } from './harness.ts';
-import { defaultKernels, loadModelFolder } from '../helpers.ts';
+import {
+  ARTIFACTS,
+  e2eSkipReason,
+  figureShowing,
+  nodeRun,
+  openPage,
+  sessionForSuite,
+  waitForAnalysis,
+} from './harness.ts';
 
-const unavailable = e2eUnavailable();
-if (unavailable) console.warn(`[e2e] skipped: ${unavailable}`);
+const unavailable = e2eSkipReason();
 
 interface Product {
   tokens: number[];
@@ -38,16 +42,6 @@ interface Neuron {
   output: number;
 }
 
-function nodeTrace(prompt: string) {
-  const { model, tokenizer } = loadModelFolder(join(SITE, 'models', 'house'));
-  const tokens = tokenizer.encode(prompt, { bos: true, eos: false });
-  const { trace } = forward(model, tokens, new KVCache(model.config), {
-    trace: true,
-    kernels: defaultKernels(),
-  });
-  return { tokens, trace: trace };
-}
-
 const figure = <T>(page: Page, name: string) =>
   page.evaluate(
     (key) =>
@@ -56,18 +50,8 @@ const figure = <T>(page: Page, name: string) =>
   ) as Promise<T>;
 
 /** Waits until the product figure shows `expected` (a partial match) and returns what it published. */
-async function product(page: Page, expected: Partial<Product>): Promise<Product> {
-  await page.waitForFunction(
-    (want) => {
-      const shown = (globalThis as { __glassbox?: { figures?: Record<string, Record<string, unknown>> } })
-        .__glassbox?.figures?.['neurons.product'];
-      return shown !== undefined && Object.entries(want).every(([key, value]) => shown[key] === value);
-    },
-    expected,
-    { timeout: 15_000 },
-  );
-  return figure<Product>(page, 'neurons.product');
-}
+const product = (page: Page, expected: Partial<Product>) =>
+  figureShowing<Product>(page, 'neurons.product', expected, 15_000);
 
 /** erf by its series (float64), independent of the page's formula. */
 function erf(x: number): number {
@@ -92,7 +76,7 @@ describe.skipIf(unavailable !== undefined)('chapter 5 (neurons) in Chromium', ()
 
   it("redoes a real product row by row, equal to the engine's Trace, and steps with the keyboard", async () => {
     const prompt = 'And God said, Let there be light';
-    const node = nodeTrace(prompt);
+    const node = nodeRun(prompt);
     const { page, problems } = await openPage(session);
     await page.goto(`${session.origin}/neurons?prompt=${encodeURIComponent(prompt)}&token=3`);
     const hook = await waitForAnalysis(page, prompt);

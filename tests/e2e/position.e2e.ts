@@ -6,7 +6,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { Page } from 'playwright-core';
 import { forward } from '../../src/engine/forward.ts';
 import { KVCache } from '../../src/engine/kv-cache.ts';
 import { headDim, kvHeadOf } from '../../src/engine/model.ts';
@@ -18,25 +17,26 @@ import {
   type RopeGeometry,
 } from '../../src/app/chapters/06-position/position.ts';
 import {
-  injectAxe,
-  ARTIFACTS,
-  e2eUnavailable,
+  checkAppearances,
+  e2eSkipReason,
+  HOUSE,
+  houseModel,
   openPage,
-  SITE,
+  type Published,
+  published,
   sessionForSuite,
   waitForAnalysis,
 } from './harness.ts';
-import { defaultKernels, loadModelFolder } from '../helpers.ts';
+import { defaultKernels } from '../helpers.ts';
 
-const unavailable = e2eUnavailable();
-if (unavailable) console.warn(`[e2e] skipped: ${unavailable}`);
+const unavailable = e2eSkipReason();
 
 const FIRST = 'The LORD is my shepherd';
 const PROMPT = 'In the beginning God created the heavens and the earth.';
 const TOKEN = 4;
 
 function nodeModel() {
-  const { model, tokenizer } = loadModelFolder(join(SITE, 'models', 'house'));
+  const { model, tokenizer } = houseModel();
   const trace = (tokens: number[]) =>
     forward(model, tokens, new KVCache(model.config), {
       trace: true,
@@ -49,42 +49,6 @@ function nodeModel() {
     theta: model.config.ropeTheta,
   };
   return { model, tokenizer, trace, geometry };
-}
-
-type Published = Record<string, unknown> & { tokens: number[] };
-
-/** Waits for figure `name` to be published for `tokens` with `condition` (an expression in `f`) true. */
-async function published<T extends Published>(
-  page: Page,
-  name: string,
-  tokens: number[],
-  condition = 'true',
-): Promise<T> {
-  const figure = `globalThis.__glassbox?.figures?.[${JSON.stringify(name)}]`;
-  await page.waitForFunction(
-    `(() => { const f = ${figure}; return f !== undefined && ` +
-      `JSON.stringify(f.tokens) === ${JSON.stringify(JSON.stringify(tokens))} && (${condition}); })()`,
-    undefined,
-    { timeout: 20_000 },
-  );
-  return page.evaluate(figure) as Promise<T>;
-}
-
-/** Serious or critical axe findings on the page (the course suite runs the same rules on every chapter). */
-async function axeViolations(page: Page) {
-  await injectAxe(page);
-  const violations = await page.evaluate(async () => {
-    const axe = (globalThis as unknown as { axe: { run: (options: object) => Promise<unknown> } }).axe;
-    const result = (await axe.run({
-      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] },
-    })) as { violations: { id: string; impact: string; nodes: { target: string[] }[] }[] };
-    return result.violations.map((v) => ({
-      id: v.id,
-      impact: v.impact,
-      at: v.nodes.map((n) => n.target.join(' ')),
-    }));
-  });
-  return violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
 }
 
 function expectPairsClose(actual: number[][], expected: { x: number; y: number }[], digits = 5) {
@@ -116,7 +80,7 @@ describe.skipIf(unavailable !== undefined)('chapter 6 (position) in Chromium', (
       page,
       'position.pairs',
       tokens,
-      `f.token === ${TOKEN} && f.position === ${TOKEN}`,
+      (f) => f.token === TOKEN && f.position === TOKEN,
     );
     expect([pairs.layer, pairs.head, pairs.kind, pairs.layout]).toEqual([0, 0, 'q', 'half']);
     const q = headVector(trace.layers[0].q.data, nHeads, D, TOKEN, 0);
@@ -137,7 +101,7 @@ describe.skipIf(unavailable !== undefined)('chapter 6 (position) in Chromium', (
       page,
       'position.pairs',
       tokens,
-      `f.position === ${TOKEN + 3}`,
+      (f) => f.position === TOKEN + 3,
     );
     const turned = headPairs(q, node.geometry).map(({ x, y }, i) => {
       const angle = (TOKEN + 3) * Math.pow(node.geometry.theta, (-2 * i) / D);
@@ -145,12 +109,12 @@ describe.skipIf(unavailable !== undefined)('chapter 6 (position) in Chromium', (
     });
     expectPairsClose(moved.after, turned);
     await page.keyboard.press('End');
-    await published(page, 'position.pairs', tokens, `f.position === ${node.model.config.seqLen - 1}`);
+    await published(page, 'position.pairs', tokens, (f) => f.position === node.model.config.seqLen - 1);
     // The pair list: arrow keys choose a pair.
     await page.locator('ul.dials [role=option]').first().click();
     await page.keyboard.press('ArrowRight');
     await page.keyboard.press('ArrowRight');
-    await published(page, 'position.pairs', tokens, 'f.selected === 2');
+    await published(page, 'position.pairs', tokens, (f) => f.selected === 2);
     expect(await page.locator('ul.dials [aria-selected=true]').textContent()).toContain('pair 2');
 
     // The key of layer 2, head 3 (kv head 1): chosen with the form controls.
@@ -162,7 +126,7 @@ describe.skipIf(unavailable !== undefined)('chapter 6 (position) in Chromium', (
       page,
       'position.pairs',
       tokens,
-      "f.layer === 2 && f.head === 3 && f.kind === 'k'",
+      (f) => f.layer === 2 && f.head === 3 && f.kind === 'k',
     );
     expect(key.shownHead).toBe(kvHeadOf(3, nHeads, nKvHeads));
     expectPairsClose(
@@ -199,7 +163,7 @@ describe.skipIf(unavailable !== undefined)('chapter 6 (position) in Chromium', (
       page,
       'position.relative',
       tokens,
-      'f.shift > 10',
+      (f) => f.shift > 10,
     );
     expect(slid.shiftedScore).toBeCloseTo(relative.computed, 4);
 
@@ -261,28 +225,16 @@ describe.skipIf(unavailable !== undefined)('chapter 6 (position) in Chromium', (
   });
 
   it('passes axe in light and dark mode, and screenshots the chapter at 1280 and 375 px', async () => {
-    for (const [width, scheme] of [
-      [1280, 'light'],
-      [375, 'light'],
-      [1280, 'dark'],
-    ] as const) {
-      const { page } = await openPage(session);
-      await page.emulateMedia({ colorScheme: scheme, reducedMotion: 'reduce' });
-      await page.setViewportSize({ width, height: 900 });
-      await page.goto(`${session.origin}/position?prompt=${encodeURIComponent(PROMPT)}`);
-      const hook = await waitForAnalysis(page, PROMPT);
+    await checkAppearances(session, 'position', PROMPT, async (page, hook) => {
       await published(page, 'position.relative', hook.tokens);
       await published(page, 'position.order', hook.tokens);
       // Reduced motion: no Play button.
       expect(await page.getByRole('button', { name: /^Play/ }).count()).toBe(0);
-      if (width === 1280) expect(await axeViolations(page), scheme).toEqual([]);
-      await page.screenshot({ path: join(ARTIFACTS, `position-${width}-${scheme}.png`), fullPage: true });
-      await page.close();
-    }
+    });
   });
 
   it('a model with a 2^20-position context: the figures stay quick and follow a new text', async () => {
-    const folder = join(SITE, 'models', 'house');
+    const folder = HOUSE;
     const config = JSON.parse(readFileSync(join(folder, 'config.json'), 'utf8'));
     config.max_position_embeddings = 2 ** 20;
     const { page, problems } = await openPage(session);

@@ -5,85 +5,36 @@
  * continuations are the CLI's, seed by seed, and the greedy one is its temperature-0 run. Screenshots at
  * 1280 and 375 px.
  */
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { Page } from 'playwright-core';
 import { sortedDistribution } from '../../src/analysis/sampling.ts';
 import { forward } from '../../src/engine/forward.ts';
 import { KVCache } from '../../src/engine/kv-cache.ts';
 import { XorShiftRng } from '../../src/engine/rng.ts';
 import { sampleToken, type SamplingSettings } from '../../src/engine/sampling.ts';
 import { runCli } from '../cli-helpers.ts';
-import { defaultKernels, loadModelFolder } from '../helpers.ts';
+import { defaultKernels } from '../helpers.ts';
 import {
-  ARTIFACTS,
-  e2eUnavailable,
-  injectAxe,
+  checkAppearances,
+  e2eSkipReason,
+  HOUSE,
+  houseModel,
   openPage,
-  SITE,
+  type Published,
+  published,
   sessionForSuite,
   waitForAnalysis,
 } from './harness.ts';
 
-const unavailable = e2eUnavailable();
-if (unavailable) console.warn(`[e2e] skipped: ${unavailable}`);
+const unavailable = e2eSkipReason();
 
 const PROMPT = 'And God said, Let there be light: and there was';
 const SEED = 7;
-const FOLDER = join(SITE, 'models', 'house');
 
 function nodeModel() {
-  const { model, tokenizer } = loadModelFolder(FOLDER);
+  const { model, tokenizer } = houseModel();
   const lastLogits = (tokens: number[]) =>
     forward(model, tokens, new KVCache(model.config), { logits: 'last', kernels: defaultKernels() }).logits;
   return { model, tokenizer, lastLogits };
-}
-
-type Published = Record<string, unknown> & { tokens: number[] };
-
-/**
- * Waits for figure `name` to be published for `tokens` with `condition` true (checked here, in Node: the
- * page's Content-Security-Policy rightly refuses to evaluate strings), and returns it.
- */
-async function published<T extends Published>(
-  page: Page,
-  name: string,
-  tokens: number[],
-  condition: (figure: T) => boolean = () => true,
-  timeout = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + timeout;
-  let last: T | undefined;
-  while (Date.now() < deadline) {
-    last = await page.evaluate(
-      (figureName) =>
-        (globalThis as unknown as { __glassbox?: { figures?: Record<string, unknown> } }).__glassbox
-          ?.figures?.[figureName] as T | undefined,
-      name,
-    );
-    if (last && last.tokens.join() === tokens.join() && condition(last)) return last;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(
-    `figure ${name} was not published as expected within ${timeout} ms; last: ${JSON.stringify(last)?.slice(0, 400)}`,
-  );
-}
-
-/** Serious or critical axe findings on the page. */
-async function axeViolations(page: Page) {
-  await injectAxe(page);
-  const violations = await page.evaluate(async () => {
-    const axe = (globalThis as unknown as { axe: { run: (options: object) => Promise<unknown> } }).axe;
-    const result = (await axe.run({
-      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] },
-    })) as { violations: { id: string; impact: string; nodes: { target: string[] }[] }[] };
-    return result.violations.map((v) => ({
-      id: v.id,
-      impact: v.impact,
-      at: v.nodes.map((n) => n.target.join(' ')),
-    }));
-  });
-  return violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
 }
 
 /** What `glassbox generate` prints for these settings: the text of the prompt and the sampled tokens. */
@@ -91,7 +42,7 @@ async function cliGenerate(settings: SamplingSettings, seed: number, steps: numb
   const result = await runCli([
     'generate',
     '--model',
-    FOLDER,
+    HOUSE,
     '--prompt',
     PROMPT,
     '--temperature',
@@ -267,21 +218,9 @@ describe.skipIf(unavailable !== undefined)('chapter 11 (sampling) in Chromium', 
   });
 
   it('passes axe in light and dark mode, and screenshots the chapter at 1280 and 375 px', async () => {
-    for (const [width, scheme] of [
-      [1280, 'light'],
-      [375, 'light'],
-      [1280, 'dark'],
-    ] as const) {
-      const { page } = await openPage(session);
-      await page.emulateMedia({ colorScheme: scheme, reducedMotion: 'reduce' });
-      await page.setViewportSize({ width, height: 900 });
-      await page.goto(`${session.origin}/sampling?prompt=${encodeURIComponent(PROMPT)}`);
-      const hook = await waitForAnalysis(page, PROMPT);
+    await checkAppearances(session, 'sampling', PROMPT, async (page, hook) => {
       await published(page, 'sampling.distribution', hook.tokens);
       await published(page, 'sampling.continuations', hook.tokens, () => true, 60_000);
-      if (width === 1280) expect(await axeViolations(page), scheme).toEqual([]);
-      await page.screenshot({ path: join(ARTIFACTS, `sampling-${width}-${scheme}.png`), fullPage: true });
-      await page.close();
-    }
+    });
   });
 });

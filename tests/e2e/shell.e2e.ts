@@ -13,7 +13,14 @@ import { CHAPTERS } from '../../src/app/chapters/registry.ts';
 import { GLOSSARY } from '../../src/app/lib/glossary.ts';
 // @ts-expect-error -- plain JavaScript (it runs in Node without a build step)
 import { fileFor } from '../../src/app/serve.js';
-import { e2eUnavailable, injectAxe, openPage, SITE, sessionForSuite, waitForAnalysis } from './harness.ts';
+import {
+  axeViolations,
+  e2eUnavailable,
+  openPage,
+  sessionForSuite,
+  SITE,
+  waitForAnalysis,
+} from './harness.ts';
 
 const unavailable = e2eUnavailable();
 
@@ -296,17 +303,7 @@ describe.skipIf(unavailable !== undefined)('the shell in Chromium', () => {
         await page.setViewportSize({ width, height: 900 });
         await page.goto(`${session.origin}/${path}`);
         await page.waitForLoadState('networkidle');
-        await injectAxe(page);
-        const result = (await page.evaluate(() =>
-          (globalThis as unknown as { axe: { run: (o: object) => Promise<unknown> } }).axe.run({
-            runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] },
-          }),
-        )) as { violations: { id: string; impact: string }[] };
-        const serious = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-        expect(
-          serious.map((v) => v.id),
-          `/${path} at ${width}`,
-        ).toEqual([]);
+        expect(await axeViolations(page), `/${path} at ${width}`).toEqual([]);
         await page.screenshot({ path: `test-artifacts/${path}-${width}.png`, fullPage: width === 375 });
         await page.close();
       }

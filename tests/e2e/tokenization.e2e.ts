@@ -17,10 +17,17 @@ import {
   trainBpe,
 } from '../../src/tokenizers/bpe.ts';
 import { CORPUS_PASSAGE, MAX_MERGES, SAMPLES } from '../../src/app/chapters/03-tokenization/tokenization.ts';
-import { ARTIFACTS, e2eUnavailable, openPage, SITE, sessionForSuite, waitForAnalysis } from './harness.ts';
+import {
+  ARTIFACTS,
+  e2eSkipReason,
+  HOUSE,
+  openPage,
+  published,
+  sessionForSuite,
+  waitForAnalysis,
+} from './harness.ts';
 
-const unavailable = e2eUnavailable();
-if (unavailable) console.warn(`[e2e] skipped: ${unavailable}`);
+const unavailable = e2eSkipReason();
 
 interface Figures {
   'tokenization.spans': { source: string; text: string; ids: number[]; groups: string[] };
@@ -30,25 +37,8 @@ interface Figures {
 }
 
 /** Waits until figure `name` has published numbers for `text` (any text when undefined) and returns them. */
-async function figure<N extends keyof Figures>(page: Page, name: N, text?: string): Promise<Figures[N]> {
-  await page.waitForFunction(
-    ([name, text]) => {
-      const figures = (globalThis as { __glassbox?: { figures?: Record<string, { text?: string }> } })
-        .__glassbox?.figures;
-      const data = figures?.[name as string];
-      return data !== undefined && (text === null || data.text === text);
-    },
-    [name, text ?? null] as const,
-    { timeout: 30_000 },
-  );
-  return page.evaluate(
-    (name) =>
-      (globalThis as unknown as { __glassbox: { figures: Record<string, unknown> } }).__glassbox.figures[
-        name
-      ],
-    name,
-  ) as Promise<Figures[N]>;
-}
+const figure = <N extends keyof Figures>(page: Page, name: N, text?: string) =>
+  published<Figures[N]>(page, name, undefined, (f) => text === undefined || ('text' in f && f.text === text));
 
 const gpt = (text: string) => o200kEncode(text, { disallowedSpecial: new Set() });
 
@@ -56,9 +46,7 @@ describe.skipIf(unavailable !== undefined)('chapter 3, tokenization, in Chromium
   const session = sessionForSuite();
 
   it('shows the tokens gpt-tokenizer and the house tokenizer give in Node, and trains merge by merge', async () => {
-    const house = bpeTokenizer(
-      fromTokenizerJson(readFileSync(join(SITE, 'models', 'house', 'tokenizer.json'), 'utf8')),
-    );
+    const house = bpeTokenizer(fromTokenizerJson(readFileSync(join(HOUSE, 'tokenizer.json'), 'utf8')));
     const { page, problems } = await openPage(session);
     const first = 'In the beginning God created';
     await page.goto(`${session.origin}/tokenization?prompt=${encodeURIComponent(first)}`);
