@@ -18,6 +18,12 @@ export class BlockPool {
   readonly keys: Float32Array[];
   readonly values: Float32Array[];
   readonly kvDim: number;
+  /**
+   * Where `read` gathers one sequence's layer for attention: one span per layer shared by every sequence of
+   * the pool (a pass reads a sequence's layer and attends over it before reading the next), so paging does not
+   * bring back a whole context's memory per sequence.
+   */
+  readonly gathered: { keys: Float32Array; values: Float32Array }[];
   /** How many sequences' block tables hold each block (0 = free). */
   private readonly references: Uint32Array;
   private readonly free: number[];
@@ -35,6 +41,8 @@ export class BlockPool {
     const perLayer = numBlocks * blockSize * this.kvDim;
     this.keys = Array.from({ length: config.nLayers }, () => new Float32Array(perLayer));
     this.values = Array.from({ length: config.nLayers }, () => new Float32Array(perLayer));
+    const span = config.seqLen * this.kvDim;
+    this.gathered = this.keys.map(() => ({ keys: new Float32Array(span), values: new Float32Array(span) }));
     this.references = new Uint32Array(numBlocks);
     // Lowest-numbered blocks first, so tests and figures see a predictable layout.
     this.free = Array.from({ length: numBlocks }, (_, i) => numBlocks - 1 - i);
@@ -81,13 +89,9 @@ export class PagedKVCache implements KVStore {
   /** table[i] is the pool block that holds positions i·blockSize … (i+1)·blockSize − 1. */
   private table: number[] = [];
   private filled = 0;
-  /** Per layer, the contiguous span `read` gathers into (reused between passes). */
-  private readonly gathered: { keys: Float32Array; values: Float32Array }[];
 
   constructor(private readonly pool: BlockPool) {
     this.capacity = pool.config.seqLen;
-    const span = this.capacity * pool.kvDim;
-    this.gathered = pool.keys.map(() => ({ keys: new Float32Array(span), values: new Float32Array(span) }));
   }
 
   /** The pool blocks this sequence holds, in order (for figures and tests). */
@@ -137,7 +141,7 @@ export class PagedKVCache implements KVStore {
 
   read(layer: number, positions: number): { keys: Float32Array; values: Float32Array } {
     const { pool } = this;
-    const out = this.gathered[layer];
+    const out = pool.gathered[layer];
     for (let start = 0; start < positions; start += pool.blockSize) {
       const count = Math.min(pool.blockSize, positions - start);
       const from = pool.rowStart(this.table[start / pool.blockSize], 0);
