@@ -12,6 +12,7 @@ import { KVCache } from '../engine/kv-cache.ts';
 import { headDim, kvHeadOf, type Model, type ModelConfig } from '../engine/model.ts';
 import { XorShiftRng } from '../engine/rng.ts';
 import type { Intervention } from '../engine/interventions.ts';
+import { tokenSurpriseAt } from './surprise.ts';
 import type { Trace } from '../engine/trace.ts';
 import { UNK_ID as LLAMA2C_UNK_ID } from '../tokenizers/llama2c.ts';
 import type { Tokenizer } from '../tokenizers/tokenizer.ts';
@@ -174,16 +175,6 @@ export interface AblationMap {
   passes: number;
 }
 
-/** log softmax(logits row)[target], computed stably (max subtracted) in float64. */
-export function logProbability(logits: Float32Array, row: number, vocabSize: number, target: number): number {
-  const values = logits.subarray(row * vocabSize, (row + 1) * vocabSize);
-  let max = values[0];
-  for (let i = 1; i < vocabSize; i++) if (values[i] > max) max = values[i];
-  let sum = 0;
-  for (let i = 0; i < vocabSize; i++) sum += Math.exp(values[i] - max);
-  return values[target] - max - Math.log(sum);
-}
-
 /** log p(tokens[t+1]) at every position t = 0 … T−2 of a pass's logits [T, V]. */
 export function nextTokenLogProbs(
   logits: Float32Array,
@@ -191,7 +182,9 @@ export function nextTokenLogProbs(
   vocabSize: number,
 ): Float32Array {
   const out = new Float32Array(tokens.length - 1);
-  for (let t = 0; t + 1 < tokens.length; t++) out[t] = logProbability(logits, t, vocabSize, tokens[t + 1]);
+  // log p = −surprise: the same float64 log-softmax chapter 12 reads its surprise with.
+  for (let t = 0; t + 1 < tokens.length; t++)
+    out[t] = -tokenSurpriseAt(logits.subarray(t * vocabSize, (t + 1) * vocabSize), tokens[t + 1]);
   return out;
 }
 
