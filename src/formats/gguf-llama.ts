@@ -24,7 +24,7 @@
  */
 import { expectedShapes, headDim, validateConfig } from '../engine/model.ts';
 import type { LayerWeights, Model, ModelConfig, Tensor } from '../engine/model.ts';
-import { dequantize, quantize, tensorBytes, type QuantType } from '../engine/quant.ts';
+import { dequantize, quantize, storageType } from '../engine/quant.ts';
 import {
   bpeTokenizer,
   byteLevelString,
@@ -450,11 +450,8 @@ export function toGguf(
   const keptAtF16: string[] = [];
   const tensors: GgufTensorToWrite[] = [];
   const add = (tensorName: string, tensor: Tensor) => {
-    let storeAs: QuantType = tensor.shape.length === 1 ? 'f32' : type;
-    if (tensorBytes(storeAs, tensor.shape) === undefined) {
-      storeAs = 'f16';
-      keptAtF16.push(tensorName);
-    }
+    const storeAs = storageType(tensor.shape, type);
+    if (tensor.shape.length > 1 && storeAs !== type) keptAtF16.push(tensorName);
     const stored = quantize(tensor.data, tensor.shape, storeAs);
     // float16 ends at 65504 (and so do the f16 scales of the blocks): refuse to write a file that would not load.
     const bad = firstNonFinite(dequantize(stored));
