@@ -31,6 +31,7 @@ import {
   scaleNeurons,
   type Intervention,
 } from './interventions.ts';
+import { float32LayerKernels } from './float32-ops.ts';
 import { embed } from './ops.ts';
 import { linear } from './quant-matmul.ts';
 import { LAYER_TENSOR_NAMES, snapshot, type LayerTensorName, type LayerTrace, type Trace } from './trace.ts';
@@ -113,6 +114,17 @@ function rowsOf(array: Float32Array, sequence: Sequence, width: number): Float32
   return array.subarray(sequence.firstRow * width, (sequence.firstRow + sequence.T) * width);
 }
 
+/**
+ * The kernels of a pass. A llama2.c runq model runs all of runq.c's arithmetic, its layer operations in
+ * float32 too (float32-ops.ts): its int8 rounding of every activation would otherwise turn the last-bit
+ * differences of the float64 operations into different text.
+ */
+function passKernels(model: Model, kernels: ForwardOptions['kernels']): EngineKernels {
+  const complete = withLayerKernels(kernels);
+  const runq = model.weights.layers[0]?.wq.quantized?.type === 'runq';
+  return runq ? { ...complete, ...float32LayerKernels } : complete;
+}
+
 /** Runs the embedding and every block over the pass's rows; leaves RMSNorm(final stream) in act.normed. */
 function runBlocks(pass: Pass, tokens: readonly number[]): void {
   const { model, act, kernels, recorder, interventions, rows } = pass;
@@ -165,7 +177,7 @@ export function forward(
   const T = tokens.length;
   const pass: Pass = {
     model,
-    kernels: withLayerKernels(options.kernels),
+    kernels: passKernels(model, options.kernels),
     act: allocateActivations(model, T),
     rows: T,
     sequences: [{ cache, startPos: cache.length, T, firstRow: 0 }],
@@ -218,7 +230,7 @@ export function forwardBatch(
   });
   const pass: Pass = {
     model,
-    kernels: withLayerKernels(options.kernels),
+    kernels: passKernels(model, options.kernels),
     act: allocateActivations(model, firstRow),
     rows: firstRow,
     sequences,
