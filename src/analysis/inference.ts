@@ -150,3 +150,25 @@ export function summarize(samples: readonly number[]): Summary {
   const median = sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
   return { median, min: sorted[0], max: sorted[sorted.length - 1], count: sorted.length };
 }
+
+/** The with-and-without-cache comparison of chapter 15: at most this many tokens, and about this much work. */
+export const CURVE_MAX_TOKENS = 96;
+export const CURVE_FLOP_BUDGET = 4e9;
+/** Positions kept free after the reader's text (a longer text is cut), so that there is something to generate. */
+export const CURVE_ROOM = 8;
+
+/**
+ * How much of the reader's text the comparison reads and how many tokens it generates after it: the context's
+ * room, at most CURVE_MAX_TOKENS, and fewer when generating without the cache would cost more than
+ * CURVE_FLOP_BUDGET (a large model's uncached passes grow quickly).
+ */
+export function curvePlan(config: ModelConfig, textLength: number): { promptLength: number; count: number } {
+  const promptLength = Math.max(1, Math.min(textLength, config.seqLen - CURVE_ROOM));
+  let count = Math.min(config.seqLen - promptLength + 1, CURVE_MAX_TOKENS);
+  while (
+    count > 2 &&
+    totalCost(generationPasses(config, promptLength, count, false)).flops > CURVE_FLOP_BUDGET
+  )
+    count--;
+  return { promptLength, count };
+}
