@@ -304,5 +304,5 @@ describe.skipIf(unavailable !== undefined)('chapter 15 (inference) in Chromium',
       await published(page, 'inference.roofline', undefined, undefined, 60_000);
       await page.evaluate(() => new Promise((resolve) => requestAnimationFrame(() => resolve(undefined))));
     });
-  });
+  }, 300_000);
 });
