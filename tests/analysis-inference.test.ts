@@ -8,6 +8,10 @@ import { describe, expect, it } from 'vitest';
 import {
   attainable,
   batchDecodeCost,
+  CURVE_FLOP_BUDGET,
+  CURVE_MAX_TOKENS,
+  CURVE_ROOM,
+  curvePlan,
   generationPasses,
   passCost,
   ridgePoint,
@@ -162,5 +166,28 @@ describe('the roofline and the statistics', () => {
     expect(summarize([5, 1, 3])).toEqual({ median: 3, min: 1, max: 5, count: 3 });
     expect(summarize([4, 1, 3, 10])).toEqual({ median: 3.5, min: 1, max: 10, count: 4 });
     expect(() => summarize([])).toThrow(/no samples/);
+  });
+});
+
+describe('the plan of the with-and-without-cache comparison', () => {
+  it('leaves room after a long text, fills the context otherwise, and keeps the uncached work bounded', () => {
+    const config = smallConfig({ seqLen: 40 });
+    expect(curvePlan(config, 5)).toEqual({ promptLength: 5, count: 36 }); // positions 5 … 40
+    expect(curvePlan(config, 60).promptLength).toBe(40 - CURVE_ROOM);
+    const big = {
+      ...smallConfig(),
+      dim: 768,
+      hiddenDim: 2048,
+      nLayers: 12,
+      nHeads: 12,
+      nKvHeads: 12,
+      vocabSize: 32000,
+      seqLen: 1024,
+    };
+    const plan = curvePlan(big, 10);
+    expect(plan.count).toBeLessThan(CURVE_MAX_TOKENS);
+    const cost = (count: number) => totalCost(generationPasses(big, 10, count, false)).flops;
+    expect(cost(plan.count)).toBeLessThanOrEqual(CURVE_FLOP_BUDGET);
+    expect(cost(plan.count + 1)).toBeGreaterThan(CURVE_FLOP_BUDGET);
   });
 });

@@ -376,7 +376,7 @@ export const handlers = {
       const { model } = requireModel();
       const prompt = promptOf(tokens, steps + 1);
       const decodeSteps = Math.min(steps, model.config.seqLen - prompt.length);
-      const progress = counter(onProgress, maxBatch);
+      const progress = counter(onProgress, 4 * maxBatch);
       const rows: BatchRow[] = [];
       const run = (batch: number, times?: number[]) => {
         const batcher = new ContinuousBatcher(model, { kernels: kernels(), maxBatch: batch });
@@ -396,18 +396,24 @@ export const handlers = {
           if (step.sequences === batch) times?.push(elapsed);
         }
       };
-      for (let batch = 1; batch <= maxBatch; batch++) {
-        run(batch); // warm-up
-        const times: number[] = [];
-        for (let round = 0; round < 3; round++) run(batch, times);
-        const stepMs = summarize(times);
+      // Rounds go over every batch size in turn, so a burst of other work on the machine spreads over all
+      // sizes rather than spoiling one.
+      const sizes = Array.from({ length: maxBatch }, (_, i) => i + 1);
+      const times = sizes.map(() => [] as number[]);
+      for (let round = 0; round < 4; round++) {
+        for (const batch of sizes) {
+          run(batch, round === 0 ? undefined : times[batch - 1]); // round 0 warms up
+          await progress.tick();
+        }
+      }
+      for (const batch of sizes) {
+        const stepMs = summarize(times[batch - 1]);
         rows.push({
           batch,
           stepMs,
           tokensPerSecond: (batch * 1000) / stepMs.median,
           cost: batchDecodeCost(model.config, batch, prompt.length + decodeSteps / 2),
         });
-        await progress.tick();
       }
       return { tokens: [...tokens], steps: decodeSteps, rows };
     });
