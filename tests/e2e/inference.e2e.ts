@@ -161,6 +161,16 @@ describe.skipIf(unavailable !== undefined)('chapter 15 (inference) in Chromium',
     curve.steps.forEach((s) => expect(positive(s.cachedMs) && positive(s.uncachedMs)).toBe(true));
     expect(positive(curve.cachedTotalMs) && positive(curve.uncachedTotalMs)).toBe(true);
 
+    // A measurement stops when asked (Enter again on the same button, now Stop); the last answer stays.
+    await measure(page, 'inf-curve');
+    await page.keyboard.press('Enter');
+    await expect
+      .poll(() => page.locator('#inf-curve-summary').locator('xpath=..').textContent())
+      .toMatch(/Stopped/);
+    expect((await published<CurveFigure>(page, 'inference.curve', tokens)).generated).toEqual(
+      curve.generated,
+    );
+
     // The paged cache: prefill and fork, then 12 steps by the keyboard; the block tables of a Node run.
     const stepButton = page.getByRole('button', { name: 'Prefill and fork' });
     await stepButton.focus();
