@@ -20,7 +20,13 @@ const isolation = {
 };
 
 export default defineConfig({
-  plugins: [sourceExcerpts(import.meta.dirname), houseModelAssets(modelFolder), sveltekit()],
+  plugins: [
+    sourceExcerpts(import.meta.dirname),
+    houseModelAssets(modelFolder),
+    // The house model's draft, fetched by chapter 15 only (speculative decoding).
+    houseModelAssets('models/house-draft', 'models/house-draft'),
+    sveltekit(),
+  ],
   worker: { format: 'es' },
   build: {
     target: 'es2022',

@@ -7,6 +7,8 @@
  *  - `houseModelAssets`: serves the default model (models/house: config.json, model.safetensors,
  *    tokenizer.json) at /models/house/ in development and copies it into the built site, so the app loads
  *    it from its own origin. A missing file is reported at build time and, in the page, by a clear message.
+ *    The same plugin serves the house model's draft (models/house-draft, at /models/house-draft/), which only
+ *    chapter 15 fetches, for speculative decoding.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
@@ -71,13 +73,13 @@ export function sourceExcerpts(root: string): Plugin {
 /** The files of a model folder the app loads. */
 export const MODEL_FILES = ['config.json', 'model.safetensors', 'tokenizer.json'] as const;
 
-export function houseModelAssets(folder: string): Plugin {
+export function houseModelAssets(folder: string, at = 'models/house'): Plugin {
   const source = resolve(folder);
   const present = () => MODEL_FILES.filter((name) => existsSync(join(source, name)));
   return {
-    name: 'glassbox-house-model',
+    name: `glassbox-model-${at}`,
     configureServer(server) {
-      server.middlewares.use('/models/house/', (request, response, next) => {
+      server.middlewares.use(`/${at}/`, (request, response, next) => {
         const name = (request.url ?? '').split('?')[0].replace(/^\//, '');
         if (!(MODEL_FILES as readonly string[]).includes(name)) return next();
         const file = join(source, name);
@@ -96,14 +98,14 @@ export function houseModelAssets(folder: string): Plugin {
       const missing = MODEL_FILES.filter((name) => !found.includes(name));
       if (missing.length > 0) {
         this.warn(
-          `the default model is incomplete: ${missing.join(', ')} not found in ${source}; ` +
+          `the model served at /${at}/ is incomplete: ${missing.join(', ')} not found in ${source}; ` +
             'the app will say so when it loads',
         );
       }
       for (const name of found) {
         this.emitFile({
           type: 'asset',
-          fileName: `models/house/${name}`,
+          fileName: `${at}/${name}`,
           source: readFileSync(join(source, name)),
         });
       }

@@ -349,6 +349,48 @@ export const GLOSSARY = {
       'e to the mean surprise of a text’s tokens: the number of equally likely choices the model’s average uncertainty amounts to. Lower means the text is more predictable to the model.',
     chapter: 'generation',
   },
+  arithmeticIntensity: {
+    term: 'arithmetic intensity',
+    definition:
+      'Floating-point operations a computation does per byte it reads from memory. Low (a decode step: about 0.5 in float32) means it waits for memory; high (a long prefill) means it waits for the processor.',
+    chapter: 'inference',
+  },
+  roofline: {
+    term: 'roofline',
+    definition:
+      'A chart of the speed a computation can reach against its arithmetic intensity: the lower of the processor’s peak FLOP/s and the memory bandwidth × the intensity.',
+    chapter: 'inference',
+  },
+  pagedCache: {
+    term: 'paged KV cache',
+    definition:
+      'A KV cache kept in fixed-size blocks taken from one shared pool as a sequence grows, with a block table per sequence, so memory follows the tokens held and sequences can share blocks (vLLM’s PagedAttention).',
+    chapter: 'inference',
+  },
+  copyOnWrite: {
+    term: 'copy-on-write',
+    definition:
+      'Sharing one copy of data between several users until one of them writes to it; only then does that user get its own copy.',
+    chapter: 'inference',
+  },
+  batching: {
+    term: 'batching',
+    definition:
+      'Running several sequences through the model in one pass, so each weight read from memory serves all of them. Continuous batching lets sequences join and leave between steps.',
+    chapter: 'inference',
+  },
+  throughput: {
+    term: 'throughput and latency',
+    definition:
+      'Throughput is how many tokens a system produces per second in all; latency is how long one request waits for its next token. Batching raises the first at the price of the second.',
+    chapter: 'inference',
+  },
+  speculativeDecoding: {
+    term: 'speculative decoding',
+    definition:
+      'A small draft model guesses the next few tokens and the large model checks them all in one pass, keeping the guesses it agrees with; the text is the one the large model alone would write.',
+    chapter: 'inference',
+  },
 } satisfies Record<string, GlossaryEntry>;
 
 export type TermId = keyof typeof GLOSSARY;
