@@ -66,4 +66,7 @@ const file = {
     ),
   },
 };
-writeFileSync(join(root, 'src', 'app', 'chapters', '13-learning', 'landscape.json'), JSON.stringify(file) + '\n');
+writeFileSync(
+  join(root, 'src', 'app', 'chapters', '13-learning', 'landscape.json'),
+  JSON.stringify(file) + '\n',
+);

@@ -312,7 +312,8 @@ export function tinyBlockWalk(seed = TINY_BLOCK_SEED): TinyBlockWalk {
   const weightGradients: Record<string, ShownTensor> = {};
   const grads = zerosLike(weights);
   model.backward(grads, (name, data, shape) => (gradients[name] = copy(data, shape)));
-  for (const { name, tensor } of namedParameters(grads)) weightGradients[name] = copy(tensor.data, tensor.shape);
+  for (const { name, tensor } of namedParameters(grads))
+    weightGradients[name] = copy(tensor.data, tensor.shape);
 
   const checks: Record<string, number> = {};
   // An activation's gradient: nudge one element as the forward pass computes it, and let the pass go on.
@@ -340,9 +341,7 @@ export function tinyBlockWalk(seed = TINY_BLOCK_SEED): TinyBlockWalk {
 }
 
 function relativeDifference(analytic: number, numeric: number): number {
-  return (
-    Math.abs(analytic - numeric) / Math.max(Math.abs(analytic), Math.abs(numeric), CHECK_FLOOR)
-  );
+  return Math.abs(analytic - numeric) / Math.max(Math.abs(analytic), Math.abs(numeric), CHECK_FLOOR);
 }
 
 /** −ln softmax(row)[target] of each row of `logits` (rows of equal length, one per target). */
@@ -366,10 +365,7 @@ function rowLosses(logits: readonly number[], targets: readonly number[]): numbe
  * the plane's scale means the same in every layer. The norm gains (1-D) get no direction, as Li et al. give
  * none to biases and normalisation parameters.
  */
-export function filterNormalisedDirection(
-  theta: Weights<Float32Array>,
-  seed: number,
-): Weights<Float32Array> {
+export function filterNormalisedDirection(theta: Weights<Float32Array>, seed: number): Weights<Float32Array> {
   const normal = normalSampler(mulberry32(seed));
   const direction = zerosLike(theta);
   const thetaTensors = namedParameters(theta);
@@ -597,7 +593,9 @@ export class Race {
       optimiserStep(optimiser, this.gradients.get(name)!, this.settings.learningRate);
       const [a, b] = optimiser.position;
       const outside = !(Math.abs(a) <= this.bound && Math.abs(b) <= this.bound);
-      const next = outside ? { loss: NaN, gradient: [NaN, NaN] as [number, number] } : this.plane.gradient(a, b);
+      const next = outside
+        ? { loss: NaN, gradient: [NaN, NaN] as [number, number] }
+        : this.plane.gradient(a, b);
       this.paths[name].push({ a, b, loss: next.loss });
       this.gradients.set(name, next.gradient);
       if (outside || !Number.isFinite(next.loss)) this.diverged[name] = true;
