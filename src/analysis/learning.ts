@@ -10,12 +10,13 @@
  * over a text is the trainer's cross-entropy loss on it.
  */
 import { mulberry32, normalSampler, randomModel } from '../engine/init.ts';
-import type { ModelConfig } from '../engine/model.ts';
+import { expectedShapes, type ModelConfig } from '../engine/model.ts';
 import { adamwUpdate, DEFAULT_ADAMW, type AdamWConfig } from '../engine/train/adamw.ts';
 import type { Batch } from '../engine/train/data.ts';
 import { TrainingModel, type TrainingKernels } from '../engine/train/model.ts';
 import type { FloatArray } from '../engine/train/ops.ts';
 import {
+  LAYER_TENSORS,
   namedParameters,
   toFloat64,
   zerosLike,
@@ -98,6 +99,27 @@ export function parameterNamed<A extends FloatArray>(weights: Weights<A>, name: 
   return found.tensor;
 }
 
+/**
+ * Every parameter tensor's name and shape for `config`, in namedParameters' order (a tied classifier is the
+ * embedding table and not listed again); a norm gain's shape is [1, dim] here: one row of weights.
+ */
+export function parameterShapes(config: ModelConfig): { name: string; rows: number; cols: number }[] {
+  const shapes = expectedShapes(config);
+  const entry = (name: string, shape: number[]) => ({
+    name,
+    rows: shape.length > 1 ? shape[0] : 1,
+    cols: shape[shape.length - 1],
+  });
+  return [
+    entry('tokenEmbedding', shapes.tokenEmbedding),
+    ...Array.from({ length: config.nLayers }, (_, l) =>
+      LAYER_TENSORS.map((key) => entry(`layers.${l}.${key}`, shapes.layer[key])),
+    ).flat(),
+    entry('finalNorm', shapes.finalNorm),
+    ...(config.sharedClassifier ? [] : [entry('classifier', shapes.classifier)]),
+  ];
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Backpropagation through one block of a tiny model, step by step, in float64.
 
@@ -178,8 +200,8 @@ export const BLOCK_OPS: readonly BlockOp[] = [
   {
     id: 'attention',
     title: 'Causal attention',
-    forward: ['attentionForward'],
-    backward: ['attentionBackward'],
+    forward: ['attentionForward', 'causalSoftmax'],
+    backward: ['attentionBackward', 'causalSoftmaxBackward'],
     outputs: ['layers[0].weights', 'layers[0].attnOutput'],
     gradients: ['layers[0].qRope', 'layers[0].kRope', 'layers[0].v'],
     weights: [],

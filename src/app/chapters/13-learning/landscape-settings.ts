@@ -14,3 +14,6 @@ export const LANDSCAPE_SETTINGS = {
   race: { start: [-0.7, 0.65] as [number, number], learningRate: 0.03 },
   raceSteps: 30,
 };
+
+/** An optimiser has reached the valley floor when its loss is within this many nats of the grid's lowest. */
+export const VALLEY_MARGIN = 0.05;
