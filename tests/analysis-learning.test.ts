@@ -23,6 +23,7 @@ import {
   newOptimiser,
   optimiserStep,
   parameterNamed,
+  parameterShapes,
   Race,
   RACE_ADAMW,
   textBatch,
@@ -72,6 +73,18 @@ describe('the loss of each token of a text', () => {
     // Two float32 pipelines (the engine's forward and the trainer's) agree to float32 rounding of a loss ≈ 4.
     expect(trainer.forward(textBatch(TOKENS))).toBeCloseTo(result.meanNll, 5);
     expect(() => textBatch([1])).toThrow(/predicts nothing/);
+  });
+});
+
+describe('the parameters a reader can pick', () => {
+  it('are the trainer’s tensors, with their shapes', () => {
+    for (const tied of [true, false]) {
+      const c = smallConfig({ sharedClassifier: tied });
+      const weights = randomModel(c, 1).weights;
+      const listed = parameterShapes(c);
+      expect(listed.map((p) => p.name)).toEqual(namedParameters(weights).map((p) => p.name));
+      listed.forEach((p) => expect(p.rows * p.cols).toBe(parameterNamed(weights, p.name).data.length));
+    }
   });
 });
 
