@@ -330,6 +330,42 @@ describe('the loss landscape', () => {
   });
 });
 
+describe('the race', () => {
+  /** A bowl L = a² + b², whose gradient is (2a, 2b): SGD's path is p·(1 − 2·lr)^k. */
+  const bowl = {
+    gradient: (a: number, b: number) => ({
+      loss: a * a + b * b,
+      gradient: [2 * a, 2 * b] as [number, number],
+    }),
+  };
+
+  it('follows each optimiser’s rule from the gradient at each point, and stops one that leaves the map', () => {
+    const race = new Race(bowl, { start: [0.8, -0.4], learningRate: 0.1 }, 3);
+    for (let k = 0; k < 5; k++) race.step();
+    race.paths.sgd.forEach((point, k) => {
+      expect(point.a).toBeCloseTo(0.8 * 0.8 ** k, 12);
+      expect(point.b).toBeCloseTo(-0.4 * 0.8 ** k, 12);
+      expect(point.loss).toBeCloseTo(point.a ** 2 + point.b ** 2, 12);
+    });
+    const wild = new Race(bowl, { start: [0.8, -0.4], learningRate: 1.5 }, 3);
+    for (let k = 0; k < 5; k++) wild.step();
+    // SGD multiplies by (1 − 3) = −2 each step: 1.6, then 3.2, past the bound of 3.
+    expect(wild.diverged.sgd).toBe(true);
+    expect(wild.paths.sgd).toHaveLength(3);
+    expect(Number.isNaN(wild.paths.sgd[2].loss)).toBe(true);
+    // Adam's steps are about lr in size whatever the slope: it does not run away.
+    expect(wild.diverged.adam).toBe(false);
+  });
+
+  it('steps the optimiser furthest behind, one at a time, to the same paths', () => {
+    const together = new Race(bowl, { start: [0.5, 0.5], learningRate: 0.05 }, 3);
+    const oneByOne = new Race(bowl, { start: [0.5, 0.5], learningRate: 0.05 }, 3);
+    for (let k = 0; k < 3; k++) together.step();
+    for (let k = 0; k < 12; k++) oneByOne.stepNext();
+    expect(oneByOne.paths).toEqual(together.paths);
+  });
+});
+
 const HOUSE = resolve(import.meta.dirname, '..', 'models', 'house');
 const CORPUS = resolve(import.meta.dirname, '..', 'corpus', 'web.txt.gz');
 const houseThere = existsSync(join(HOUSE, 'model.safetensors')) && existsSync(CORPUS);

@@ -609,18 +609,30 @@ export class Race {
 
   /** One step of every optimiser still in the race. */
   step(): void {
-    for (const optimiser of this.optimisers) {
-      const { name } = optimiser;
-      if (this.diverged[name]) continue;
-      optimiserStep(optimiser, this.gradients.get(name)!, this.settings.learningRate);
-      const [a, b] = optimiser.position;
-      const outside = !(Math.abs(a) <= this.bound && Math.abs(b) <= this.bound);
-      const next = outside
-        ? { loss: NaN, gradient: [NaN, NaN] as [number, number] }
-        : this.plane.gradient(a, b);
-      this.paths[name].push({ a, b, loss: next.loss });
-      this.gradients.set(name, next.gradient);
-      if (outside || !Number.isFinite(next.loss)) this.diverged[name] = true;
-    }
+    for (const optimiser of this.optimisers) this.stepOne(optimiser);
+  }
+
+  /**
+   * One step of the optimiser furthest behind (the first of them), if any is still racing: a page that
+   * asks for one step per request keeps each request to one forward and one backward pass.
+   */
+  stepNext(): void {
+    const racing = this.optimisers.filter((optimiser) => !this.diverged[optimiser.name]);
+    if (racing.length === 0) return;
+    this.stepOne(racing.reduce((a, b) => (b.steps < a.steps ? b : a)));
+  }
+
+  private stepOne(optimiser: OptimiserState): void {
+    const { name } = optimiser;
+    if (this.diverged[name]) return;
+    optimiserStep(optimiser, this.gradients.get(name)!, this.settings.learningRate);
+    const [a, b] = optimiser.position;
+    const outside = !(Math.abs(a) <= this.bound && Math.abs(b) <= this.bound);
+    const next = outside
+      ? { loss: NaN, gradient: [NaN, NaN] as [number, number] }
+      : this.plane.gradient(a, b);
+    this.paths[name].push({ a, b, loss: next.loss });
+    this.gradients.set(name, next.gradient);
+    if (outside || !Number.isFinite(next.loss)) this.diverged[name] = true;
   }
 }

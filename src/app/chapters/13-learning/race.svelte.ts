@@ -90,8 +90,11 @@ export async function runRace(): Promise<void> {
     while (run === runs) {
       race.view = fromAnswer(answer);
       race.shown = answer.steps;
-      const racing = OPTIMISERS.some(({ name }) => !answer.diverged[name]);
-      if (answer.steps >= LANDSCAPE_SETTINGS.raceSteps || !racing) break;
+      // Done when every optimiser still racing has taken the race's steps.
+      const racing = OPTIMISERS.some(
+        ({ name }) => !answer.diverged[name] && answer.paths[name].length - 1 < LANDSCAPE_SETTINGS.raceSteps,
+      );
+      if (!racing) break;
       answer = await remote.raceStep(answer.id);
     }
   } catch (error) {

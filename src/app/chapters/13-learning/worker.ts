@@ -69,7 +69,7 @@ export interface RaceAnswer {
   steps: number;
   paths: Record<OptimiserName, RacePoint[]>;
   diverged: Record<OptimiserName, boolean>;
-  /** Milliseconds the last request took (one forward and backward pass per optimiser still racing). */
+  /** Milliseconds the last request took (one forward and one backward pass). */
   elapsedMs: number;
 }
 
@@ -220,11 +220,14 @@ export const handlers = {
     return raceAnswer(race.id, running, performance.now() - started);
   },
 
-  /** One more step of every optimiser still racing in race `id`. */
+  /**
+   * One more step of race `id`, by the optimiser furthest behind: one forward and one backward pass per
+   * request, so that a keystroke's pass waits for at most one of them.
+   */
   raceStep(id: number): RaceAnswer {
     if (!race || race.id !== id) throw new Error('this race was replaced by a newer one');
     const started = performance.now();
-    race.race.step();
+    race.race.stepNext();
     return raceAnswer(id, race.race, performance.now() - started);
   },
 };
