@@ -76,7 +76,7 @@ export interface RaceAnswer {
 let trainer:
   | {
       model: Model;
-      kernels: ReturnType<typeof selectKernels> & { invalidate?(weight: Float32Array): void };
+      kernels: ReturnType<typeof selectKernels>;
       training: TrainingModel;
       gradients: Weights;
       /** The tokens whose gradient `gradients` holds. */
@@ -93,9 +93,7 @@ let races = 0;
 
 /** The trainer on the loaded model's own weights; kernels that cache packed weights are told of each nudge. */
 function trainerFor(model: Model) {
-  const kernels = selectKernels(current.choice) as ReturnType<typeof selectKernels> & {
-    invalidate?(weight: Float32Array): void;
-  };
+  const kernels = selectKernels(current.choice);
   if (trainer?.model !== model || trainer.kernels !== kernels) {
     trainer = {
       model,
@@ -181,7 +179,7 @@ export const handlers = {
     }
     const backwardMs = performance.now() - started;
     started = performance.now();
-    const changed = () => state.kernels.invalidate?.(tensor.data) ?? state.training.weightsChanged();
+    const changed = () => state.kernels.invalidate(tensor.data);
     const differences = FINITE_DIFFERENCE_STEPS.map((h) =>
       centralDifference(() => state.training.forward(batch), tensor.data, index, h, changed),
     );
