@@ -75,6 +75,8 @@ interface RaceFigure extends Published {
   paths: Record<string, Point[]>;
   diverged: Record<string, boolean>;
   running: boolean;
+  shown: number;
+  elapsedMs?: number;
 }
 
 const landscape = JSON.parse(readFileSync('src/app/chapters/13-learning/landscape.json', 'utf8'));
@@ -214,6 +216,13 @@ describe.skipIf(unavailable !== undefined)('chapter 13 (learning) in Chromium', 
     const shipped = await published<RaceFigure>(page, 'learning.race', landscape.tokens);
     expect(shipped.source).toBe('shipped');
     expect(shipped.paths.sgd.map((p) => [p.a, p.b, p.loss])).toEqual(landscape.race.paths.sgd);
+    // The steps drawn: Home on the slider shows the start alone, Play draws the race to its end.
+    const drawn = page.getByRole('slider', { name: 'Steps drawn' });
+    await drawn.focus();
+    await page.keyboard.press('Home');
+    await published<RaceFigure>(page, 'learning.race', landscape.tokens, (f) => f.shown === 0);
+    await page.getByRole('button', { name: 'Play' }).click();
+    await published<RaceFigure>(page, 'learning.race', landscape.tokens, (f) => f.shown === shipped.steps);
     // The question's answer is the shipped race's first optimiser on the floor.
     await page.getByRole('button', { name: 'Just show me' }).click();
     await expect.poll(() => page.locator('.predict label.correct').textContent()).toMatch(/SGD/);
@@ -230,6 +239,9 @@ describe.skipIf(unavailable !== undefined)('chapter 13 (learning) in Chromium', 
       120_000,
     );
     await page.getByRole('button', { name: 'Stop' }).click();
+    console.log(
+      `[learning] one live race step (a forward and a backward pass) in the page: ${live.elapsedMs?.toFixed(0)} ms`,
+    );
     for (const name of Object.keys(live.paths)) {
       live.paths[name].slice(0, 4).forEach((point, k) => {
         const [a, b, loss] = landscape.race.paths[name][k];
