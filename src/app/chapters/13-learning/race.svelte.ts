@@ -23,7 +23,7 @@ export interface RaceView {
 }
 
 /** The grid's lowest loss and the valley floor's threshold. */
-export const lowest = Math.min(...(landscape.losses as number[]));
+export const lowest = (landscape.losses as number[]).reduce((a, b) => Math.min(a, b), Infinity);
 export const valleyThreshold = lowest + VALLEY_MARGIN;
 
 function shippedRace(): RaceView {
