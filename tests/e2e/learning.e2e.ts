@@ -7,6 +7,7 @@
  * the keyboard sends SGD off the map as Node's first step predicts. Screenshots at 1280 and 375 px (and dark).
  */
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   centralDifference,
@@ -24,6 +25,7 @@ import { TrainingModel } from '../../src/engine/train/model.ts';
 import { zerosLike } from '../../src/engine/train/parameters.ts';
 import { defaultKernels } from '../helpers.ts';
 import {
+  ARTIFACTS,
   checkAppearances,
   e2eSkipReason,
   houseModel,
@@ -198,6 +200,10 @@ describe.skipIf(unavailable !== undefined)('chapter 13 (learning) in Chromium', 
     last.shown[0].values.forEach((value, i) =>
       expect(value).toBeCloseTo(walk.weightGradients.tokenEmbedding.values[i], 12),
     );
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await page
+      .locator('figure[aria-labelledby="learning-block-title"]')
+      .screenshot({ path: join(ARTIFACTS, 'learning-block-backward-1280.png') });
     await page.keyboard.press('ArrowLeft');
     const norm = await published<BlockFigure>(page, 'learning.block', walk.tokens, (f) => f.step === 24);
     expect(norm.op).toBe('attn-norm');
