@@ -11,6 +11,7 @@
  *   npm run build && node dist/scripts/learning-landscape.js
  */
 import { writeFileSync } from 'node:fs';
+import { format, resolveConfig } from 'prettier';
 import { join } from 'node:path';
 import {
   DIRECTION_SEEDS,
@@ -66,7 +67,6 @@ const file = {
     ),
   },
 };
-writeFileSync(
-  join(root, 'src', 'app', 'chapters', '13-learning', 'landscape.json'),
-  JSON.stringify(file) + '\n',
-);
+// Written as the repository's formatter writes JSON, so that `prettier --check` passes on the new file.
+const out = join(root, 'src', 'app', 'chapters', '13-learning', 'landscape.json');
+writeFileSync(out, await format(JSON.stringify(file), { ...(await resolveConfig(out)), parser: 'json' }));
