@@ -391,6 +391,48 @@ export const GLOSSARY = {
       'A small draft model guesses the next few tokens and the large model checks them all in one pass, keeping the guesses it agrees with; the text is the one the large model alone would write.',
     chapter: 'inference',
   },
+  crossEntropy: {
+    term: 'cross-entropy loss',
+    definition:
+      'The number training lowers: the mean over a text’s positions of −ln p(the token that came next). The same as the mean surprise.',
+    chapter: 'learning',
+  },
+  gradient: {
+    term: 'gradient',
+    definition:
+      'For every weight, how fast the loss changes when that weight alone is nudged: ∂L/∂w. Stepping each weight against its gradient lowers the loss.',
+    chapter: 'learning',
+  },
+  finiteDifference: {
+    term: 'finite difference',
+    definition:
+      'A gradient measured by brute force: run the model with one weight nudged up by h and down by h, and divide the change in loss by 2h.',
+    chapter: 'learning',
+  },
+  backpropagation: {
+    term: 'backpropagation',
+    definition:
+      'Computing every weight’s gradient in one backward pass: the chain rule applied op by op from the loss back to the input, each op turning the gradient of its output into gradients of its inputs and weights.',
+    chapter: 'learning',
+  },
+  learningRate: {
+    term: 'learning rate',
+    definition:
+      'How big a step an optimiser takes: SGD moves each weight by the learning rate times its gradient; Adam moves it by about the learning rate.',
+    chapter: 'learning',
+  },
+  optimiser: {
+    term: 'optimiser',
+    definition:
+      'The rule that turns gradients into weight updates: plain SGD, SGD with momentum, Adam (a step per weight scaled by its recent gradients), AdamW (Adam plus a decay of the weights).',
+    chapter: 'learning',
+  },
+  lossLandscape: {
+    term: 'loss landscape',
+    definition:
+      'The loss as a function of the weights. Too many dimensions to draw, it is shown on a plane through the trained weights spanned by two random directions.',
+    chapter: 'learning',
+  },
 } satisfies Record<string, GlossaryEntry>;
 
 export type TermId = keyof typeof GLOSSARY;

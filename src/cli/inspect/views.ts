@@ -5,6 +5,7 @@
 import type { InspectView } from '../inspect.ts';
 import { ablateView } from './ablate.ts';
 import { headsView } from './heads.ts';
+import { learningView } from './learning.ts';
 import { lensView } from './lens.ts';
 import { neuronsView } from './neurons.ts';
 
@@ -13,4 +14,5 @@ export const INSPECT_VIEWS = {
   ablate: ablateView,
   lens: lensView,
   neurons: neuronsView,
+  learning: learningView,
 } satisfies Record<string, InspectView>;

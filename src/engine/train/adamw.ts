@@ -80,23 +80,41 @@ export function adamwStep<A extends FloatArray>(
   learningRate: number,
   config: AdamWConfig = DEFAULT_ADAMW,
 ): void {
-  const { beta1, beta2, eps, weightDecay } = config;
   state.step++;
-  const firstCorrection = 1 - Math.pow(beta1, state.step);
-  const secondCorrection = 1 - Math.pow(beta2, state.step);
   const gradientTensors = namedParameters(gradients);
   namedParameters(weights).forEach(({ name, tensor }, index) => {
-    const w = tensor.data;
-    const g = gradientTensors[index].tensor.data;
-    const m = state.firstMoment[name];
-    const v = state.secondMoment[name];
-    const decay = decays(tensor) ? weightDecay : 0;
-    for (let i = 0; i < w.length; i++) {
-      m[i] = beta1 * m[i] + (1 - beta1) * g[i];
-      v[i] = beta2 * v[i] + (1 - beta2) * g[i] * g[i];
-      const mHat = m[i] / firstCorrection;
-      const vHat = v[i] / secondCorrection;
-      w[i] -= learningRate * (mHat / (Math.sqrt(vHat) + eps) + decay * w[i]);
-    }
+    adamwUpdate(
+      tensor.data,
+      gradientTensors[index].tensor.data,
+      state.firstMoment[name],
+      state.secondMoment[name],
+      state.step,
+      learningRate,
+      { ...config, weightDecay: decays(tensor) ? config.weightDecay : 0 },
+    );
   });
+}
+
+/**
+ * The update of one tensor w with gradient g and moments m, v at step t (1 for the first): the rule above,
+ * element by element, in place. adamwStep calls it for every parameter; chapter 13 races it on two numbers.
+ */
+export function adamwUpdate(
+  w: FloatArray,
+  g: FloatArray,
+  m: FloatArray,
+  v: FloatArray,
+  step: number,
+  learningRate: number,
+  { beta1, beta2, eps, weightDecay }: AdamWConfig,
+): void {
+  const firstCorrection = 1 - Math.pow(beta1, step);
+  const secondCorrection = 1 - Math.pow(beta2, step);
+  for (let i = 0; i < w.length; i++) {
+    m[i] = beta1 * m[i] + (1 - beta1) * g[i];
+    v[i] = beta2 * v[i] + (1 - beta2) * g[i] * g[i];
+    const mHat = m[i] / firstCorrection;
+    const vHat = v[i] / secondCorrection;
+    w[i] -= learningRate * (mHat / (Math.sqrt(vHat) + eps) + weightDecay * w[i]);
+  }
 }

@@ -54,6 +54,15 @@ import { checkWeights, namedParameters, type ParameterTensor, type Weights } fro
  */
 export type TrainingKernels = MatrixKernels & { invalidateAll?(): void };
 
+/**
+ * Told by `forward` and `backward`, when given one, of each tensor as soon as it is computed: its name (the
+ * Trace's name, trace.ts; in the backward pass, the name of the tensor whose gradient it is), the live
+ * buffer and its shape ([B·T, width], attention weights [B, nHeads, T, T]). Buffers are reused, so copy what
+ * you keep. In the forward pass the observer may change the values, and the rest of the pass reads the
+ * changed ones: a finite-difference check of one activation's gradient nudges it here.
+ */
+export type PassObserver<A extends FloatArray> = (name: string, data: A, shape: readonly number[]) => void;
+
 export interface TrainingModelOptions {
   /** Default: the readable TypeScript reference. Float64 weights always use float64Kernels (ops.ts). */
   kernels?: TrainingKernels;
@@ -175,8 +184,11 @@ export class TrainingModel<A extends FloatArray = Float32Array> {
     return this.activations.logits;
   }
 
-  /** Runs the model on the batch and returns the mean cross-entropy loss over its B·T positions. */
-  forward(batch: Batch): number {
+  /**
+   * Runs the model on the batch and returns the mean cross-entropy loss over its B·T positions; `observe`
+   * (for figures and checks) sees each tensor as it is computed.
+   */
+  forward(batch: Batch, observe?: PassObserver<A>): number {
     const act = this.activationsFor(batch);
     const { config, weights, kernels } = this;
     const { dim, nHeads, nKvHeads, vocabSize, normEps } = config;
@@ -186,33 +198,54 @@ export class TrainingModel<A extends FloatArray = Float32Array> {
       linearForward(kernels, y, x, w.data, rows, w.shape[1], w.shape[0]);
     const norm = (y: A, invRms: A, x: A, gain: ParameterTensor<A>) =>
       rmsNormForward(y, invRms, x, gain.data, rows, dim, normEps);
+    const seen = (name: string, data: A) => observe?.(name, data, [rows, data.length / rows]);
 
     embeddingForward(act.layers[0].input, weights.tokenEmbedding.data, act.inputs, dim);
+    seen('embeddings', act.layers[0].input);
     weights.layers.forEach((layer, l) => {
       const a = act.layers[l];
       const next = act.layers[l + 1]?.input ?? act.output;
+      const at = `layers[${l}].`;
       // Attention block: residualAfterAttn = input + wo·Attention(RoPE(wq·n), RoPE(wk·n), wv·n).
       norm(a.attnNorm, a.attnInvRms, a.input, layer.attnNorm);
+      seen(`${at}attnNorm`, a.attnNorm);
       linear(a.qRope, a.attnNorm, layer.wq);
       linear(a.kRope, a.attnNorm, layer.wk);
       linear(a.v, a.attnNorm, layer.wv);
+      seen(`${at}q`, a.qRope);
+      seen(`${at}k`, a.kRope);
+      seen(`${at}v`, a.v);
       ropeForward(a.qRope, act.rope, rows, nHeads);
       ropeForward(a.kRope, act.rope, rows, nKvHeads);
+      seen(`${at}qRope`, a.qRope);
+      seen(`${at}kRope`, a.kRope);
       attentionForward(kernels, a.attnOutput, a.weights, a.qRope, a.kRope, a.v, this.attentionShape(batch));
+      observe?.(`${at}weights`, a.weights, [batch.batchSize, nHeads, batch.seqLen, batch.seqLen]);
+      seen(`${at}attnOutput`, a.attnOutput);
       linear(act.projected, a.attnOutput, layer.wo);
+      seen(`${at}attnProjected`, act.projected);
       a.residualAfterAttn.set(a.input);
       addInto(a.residualAfterAttn, act.projected);
+      seen(`${at}residualAfterAttn`, a.residualAfterAttn);
       // Feed-forward block: next = residualAfterAttn + wDown·(silu(wGate·n) ⊙ wUp·n).
       norm(a.ffnNorm, a.ffnInvRms, a.residualAfterAttn, layer.ffnNorm);
+      seen(`${at}ffnNorm`, a.ffnNorm);
       linear(a.ffnGate, a.ffnNorm, layer.wGate);
       linear(a.ffnUp, a.ffnNorm, layer.wUp);
+      seen(`${at}ffnGate`, a.ffnGate);
+      seen(`${at}ffnUp`, a.ffnUp);
       swigluForward(a.ffnActivation, a.ffnGate, a.ffnUp);
+      seen(`${at}ffnActivation`, a.ffnActivation);
       linear(act.projected, a.ffnActivation, layer.wDown);
+      seen(`${at}ffnOutput`, act.projected);
       next.set(a.residualAfterAttn);
       addInto(next, act.projected);
+      seen(`${at}residualAfterFfn`, next);
     });
     norm(act.finalNorm, act.finalInvRms, act.output, weights.finalNorm);
+    seen('finalNorm', act.finalNorm);
     linear(act.logits, act.finalNorm, weights.classifier);
+    seen('logits', act.logits);
     this.forwardDone = true;
     return crossEntropyForward(act.logSumExp, act.logits, act.targets, rows, vocabSize);
   }
@@ -220,8 +253,10 @@ export class TrainingModel<A extends FloatArray = Float32Array> {
   /**
    * Writes into `gradients` (same structure as the weights, e.g. from zerosLike) the gradient of the last
    * forward pass's loss with respect to every weight. Every gradient tensor is overwritten, not added to.
+   * `observe` sees the gradient of each activation once it is complete (named as the forward pass names
+   * the activation), from the logits down to the embeddings.
    */
-  backward(gradients: Weights<A>): void {
+  backward(gradients: Weights<A>, observe?: PassObserver<A>): void {
     const act = this.activations;
     if (!act || !this.forwardDone) throw new Error('TrainingModel.backward: call forward first');
     this.forwardDone = false;
@@ -238,37 +273,59 @@ export class TrainingModel<A extends FloatArray = Float32Array> {
       linearBackward(kernels, dx, dW.data, dy, x, w.data, rows, w.shape[1], w.shape[0]);
     const norm = (dx: A, dGain: ParameterTensor<A>, dy: A, x: A, invRms: A, gain: ParameterTensor<A>) =>
       rmsNormBackward(dx, dGain.data, dy, x, invRms, gain.data, rows, dim);
+    const seen = (name: string, data: A) => observe?.(name, data, [rows, data.length / rows]);
 
     // Loss → logits → classifier and final norm. With a shared classifier this writes the classifier's
     // gradient into the embedding table's gradient; the embedding's own gradient is added at the end.
     crossEntropyBackward(d.dLogits, act.logSumExp, act.logits, act.targets, rows, vocabSize);
+    seen('logits', d.dLogits);
     linear(d.dNormed, gradients.classifier, d.dLogits, act.finalNorm, weights.classifier);
+    seen('finalNorm', d.dNormed);
     norm(d.dResidual, gradients.finalNorm, d.dNormed, act.output, act.finalInvRms, weights.finalNorm);
+    seen(`layers[${config.nLayers - 1}].residualAfterFfn`, d.dResidual);
 
     for (let l = config.nLayers - 1; l >= 0; l--) {
       const a = act.layers[l];
       const layer = weights.layers[l];
       const g = gradients.layers[l];
+      const at = `layers[${l}].`;
+      // The residual stream's gradient reaches the skip connection and the branch's output unchanged
+      // (y = x + f(x) passes dy to each).
+      seen(`${at}ffnOutput`, d.dResidual);
       // Feed-forward block. The skip connection passes dResidual on unchanged; the branch adds its part.
       linear(d.dFfnActivation, g.wDown, d.dResidual, a.ffnActivation, layer.wDown);
+      seen(`${at}ffnActivation`, d.dFfnActivation);
       swigluBackward(d.dFfnGate, d.dFfnUp, d.dFfnActivation, a.ffnGate, a.ffnUp);
+      seen(`${at}ffnGate`, d.dFfnGate);
+      seen(`${at}ffnUp`, d.dFfnUp);
       linear(d.dNormed, g.wGate, d.dFfnGate, a.ffnNorm, layer.wGate);
       linear(d.dBranch, g.wUp, d.dFfnUp, a.ffnNorm, layer.wUp);
       addInto(d.dNormed, d.dBranch);
+      seen(`${at}ffnNorm`, d.dNormed);
       norm(d.dBranch, g.ffnNorm, d.dNormed, a.residualAfterAttn, a.ffnInvRms, layer.ffnNorm);
       addInto(d.dResidual, d.dBranch);
+      seen(`${at}residualAfterAttn`, d.dResidual);
+      seen(`${at}attnProjected`, d.dResidual);
       // Attention block, the same way; q, k and v all read the normed input, so their gradients add.
       linear(d.dAttnOutput, g.wo, d.dResidual, a.attnOutput, layer.wo);
+      seen(`${at}attnOutput`, d.dAttnOutput);
       attentionBackward(kernels, d.dq, d.dk, d.dv, d.dAttnOutput, a.weights, a.qRope, a.kRope, a.v, shape);
+      seen(`${at}qRope`, d.dq);
+      seen(`${at}kRope`, d.dk);
+      seen(`${at}v`, d.dv);
       ropeBackward(d.dq, act.rope, rows, nHeads);
       ropeBackward(d.dk, act.rope, rows, nKvHeads);
+      seen(`${at}q`, d.dq);
+      seen(`${at}k`, d.dk);
       linear(d.dNormed, g.wq, d.dq, a.attnNorm, layer.wq);
       linear(d.dBranch, g.wk, d.dk, a.attnNorm, layer.wk);
       addInto(d.dNormed, d.dBranch);
       linear(d.dBranch, g.wv, d.dv, a.attnNorm, layer.wv);
       addInto(d.dNormed, d.dBranch);
+      seen(`${at}attnNorm`, d.dNormed);
       norm(d.dBranch, g.attnNorm, d.dNormed, a.input, a.attnInvRms, layer.attnNorm);
       addInto(d.dResidual, d.dBranch);
+      seen(l === 0 ? 'embeddings' : `layers[${l - 1}].residualAfterFfn`, d.dResidual);
     }
 
     if (!config.sharedClassifier) gradients.tokenEmbedding.data.fill(0);
