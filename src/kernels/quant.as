@@ -199,3 +199,23 @@ export function quantPart(
 export function quantDescriptorBytes(): i32 {
   return 32;
 }
+
+/**
+ * Reads `bytes` bytes from `from` (a multiple of 64) with 128-bit loads and nothing else: the benchmark's
+ * measure of how fast this thread can stream memory, the ceiling of a product that reads each weight once.
+ * Returns a lane of the XOR of everything read, so the reads cannot be discarded.
+ */
+export function streamRead(from: usize, bytes: usize): i32 {
+  let a = i32x4.splat(0),
+    b = a,
+    c = a,
+    d = a;
+  const end = from + bytes;
+  for (let at = from; at < end; at += 64) {
+    a = v128.xor(a, v128.load(at));
+    b = v128.xor(b, v128.load(at, 16));
+    c = v128.xor(c, v128.load(at, 32));
+    d = v128.xor(d, v128.load(at, 48));
+  }
+  return i32x4.extract_lane(v128.xor(v128.xor(a, b), v128.xor(c, d)), 0);
+}

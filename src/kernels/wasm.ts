@@ -114,6 +114,7 @@ export interface KernelExports {
     panelEnd: number,
   ): void;
   quantDescriptorBytes(): number;
+  streamRead(from: number, bytes: number): number;
   rmsNormRows(out: number, x: number, gain: number, rows: number, dim: number, eps: number): void;
   swiglu(out: number, gate: number, up: number, length: number): void;
   ropeRows(vec: number, table: number, rows: number, nHeads: number, headDim: number, halves: boolean): void;
