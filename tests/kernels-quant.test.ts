@@ -3,12 +3,17 @@
  * (src/engine/quant-matmul.ts): the same integer sums scaled in the same float32 order, so equal bit for
  * bit, on one thread and split over two; f16/bf16 run as widened float32 weights, within float32 rounding.
  */
+import { setFlagsFromString } from 'node:v8';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { BlockWeight, QuantizedWeight, RunqWeight } from '../src/engine/model.ts';
 import { dequantize, quantize } from '../src/engine/quant.ts';
 import { quantizedMatmul, quantizeRunq } from '../src/engine/quant-matmul.ts';
 import { closeKernels, wasmKernels } from '../src/kernels/select.ts';
+import { wasmVariantSupported } from '../src/kernels/wasm.ts';
 import { randomArray, seededRandom } from './helpers.ts';
+
+// Node 20 has relaxed SIMD behind a flag (Node 22 turns it on): turn it on so its build is tested too.
+if (!wasmVariantSupported('wasm-relaxed-simd')) setFlagsFromString('--experimental-wasm-relaxed-simd');
 
 afterAll(() => closeKernels());
 

@@ -28,23 +28,44 @@ const W_VALUES = 4;
 const W_SCALES = 8;
 const W_MINS = 12;
 const W_GROUP = 16; // runq's group size
-/** Activation descriptor words at `a`: int8 values [M, K], float32 scales per block (or group), q8_1 sums. */
+/** Activation descriptor words at `a`: int8 values [M, K], float32 scales per block (or group), Q8_1's d·Σq
+ * per block, and each block's integer Σq. */
 const X_VALUES = 0;
 const X_SCALES = 4;
 const X_SUMS = 8;
+const X_INT_SUMS = 12; // Σ of each block's int8 values (for q4_0)
 
 const KIND_Q8_0: i32 = 1;
 const KIND_Q4_0: i32 = 2;
 const KIND_Q4_1: i32 = 3;
 const KIND_RUNQ: i32 = 4;
 
-/** Σ w[i]·x[i] over 16 int8 pairs, as four int32 lanes. */
+/**
+ * Σ w[i]·x[i] over 32 int8 pairs (w0·x0 and w1·x1), as four int32 lanes. Two products are added in int16
+ * before widening: the activations are never −128 (their quantizers round |x|/d ≤ 127), so a pair of
+ * products is at most 2·128·127 = 32512 and fits.
+ */
 @inline
-function dot16(w: v128, x: v128): v128 {
-  return i32x4.add(
-    i32x4.extadd_pairwise_i16x8_s(i16x8.extmul_low_i8x16_s(w, x)),
-    i32x4.extadd_pairwise_i16x8_s(i16x8.extmul_high_i8x16_s(w, x)),
-  );
+function dot32(w0: v128, x0: v128, w1: v128, x1: v128): v128 {
+  const low = i16x8.add(i16x8.extmul_low_i8x16_s(w0, x0), i16x8.extmul_low_i8x16_s(w1, x1));
+  const high = i16x8.add(i16x8.extmul_high_i8x16_s(w0, x0), i16x8.extmul_high_i8x16_s(w1, x1));
+  return i32x4.add(i32x4.extadd_pairwise_i16x8_s(low), i32x4.extadd_pairwise_i16x8_s(high));
+}
+
+/**
+ * Σ q[i]·x[i] for a 32-block of 4-bit q (ggml's layout: byte j holds q[j] low and q[j + 16] high, 0…15)
+ * as four int32 lanes. With relaxed SIMD one instruction takes 16 products: i32x4.relaxed_dot_i8x16_i7x16
+ * (exact here: its second operand must fit 7 bits, and 0…15 does); otherwise the nibbles are widened.
+ */
+@inline
+function dotNibbles(q: v128, x0: v128, x1: v128): v128 {
+  const low = v128.and(q, i8x16.splat(0x0f));
+  const high = i8x16.shr_u(q, 4);
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    const first = i32x4.relaxed_dot_i8x16_i7x16_add_s(x0, low, i32x4.splat(0));
+    return i32x4.relaxed_dot_i8x16_i7x16_add_s(x1, high, first);
+  }
+  return dot32(low, x0, high, x1);
 }
 
 /** (Σ lanes of a, Σ b, Σ c, Σ d): four rows' block sums in one vector. */
@@ -55,19 +76,17 @@ function laneSums(a: v128, b: v128, c: v128, d: v128): v128 {
   return i32x4.add(i32x4.shuffle(ab, cd, 0, 1, 4, 5), i32x4.shuffle(ab, cd, 2, 3, 6, 7));
 }
 
-/** The 16 low nibbles of q as int8, minus `offset` (8 for q4_0, 0 for q4_1). */
-@inline
-function lowNibbles(q: v128, offset: v128): v128 {
-  return i8x16.sub(v128.and(q, i8x16.splat(0x0f)), offset);
-}
-
-@inline
-function highNibbles(q: v128, offset: v128): v128 {
-  return i8x16.sub(i8x16.shr_u(q, 4), offset);
-}
-
 /** Rows 4g … 4g+3 of the weight · activation row `x`: their 4 sums. */
-function group4(kind: i32, w: usize, g: i32, xValues: usize, xScales: usize, xSums: usize, K: i32): v128 {
+function group4(
+  kind: i32,
+  w: usize,
+  g: i32,
+  xValues: usize,
+  xScales: usize,
+  xSums: usize,
+  xIntSums: usize,
+  K: i32,
+): v128 {
   const blocks = K >> 5;
   let acc = f32x4.splat(0);
   let scales = <usize>load<u32>(w, W_SCALES) + <usize>g * blocks * 16;
@@ -76,10 +95,10 @@ function group4(kind: i32, w: usize, g: i32, xValues: usize, xScales: usize, xSu
     for (let b = 0; b < blocks; b++) {
       const x0 = v128.load(xValues);
       const x1 = v128.load(xValues, 16);
-      const s0 = i32x4.add(dot16(v128.load(values), x0), dot16(v128.load(values, 16), x1));
-      const s1 = i32x4.add(dot16(v128.load(values, 32), x0), dot16(v128.load(values, 48), x1));
-      const s2 = i32x4.add(dot16(v128.load(values, 64), x0), dot16(v128.load(values, 80), x1));
-      const s3 = i32x4.add(dot16(v128.load(values, 96), x0), dot16(v128.load(values, 112), x1));
+      const s0 = dot32(v128.load(values), x0, v128.load(values, 16), x1);
+      const s1 = dot32(v128.load(values, 32), x0, v128.load(values, 48), x1);
+      const s2 = dot32(v128.load(values, 64), x0, v128.load(values, 80), x1);
+      const s3 = dot32(v128.load(values, 96), x0, v128.load(values, 112), x1);
       // sumf += sumi · (d_w · d_x), each product rounded to float32 as ggml's is.
       const scale = f32x4.mul(v128.load(scales), f32x4.splat(load<f32>(xScales)));
       acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(laneSums(s0, s1, s2, s3)), scale));
@@ -90,21 +109,19 @@ function group4(kind: i32, w: usize, g: i32, xValues: usize, xScales: usize, xSu
     }
     return acc;
   }
-  const offset = i8x16.splat(kind == KIND_Q4_0 ? 8 : 0);
   let values = <usize>load<u32>(w, W_VALUES) + <usize>g * blocks * 64;
   let mins = <usize>load<u32>(w, W_MINS) + <usize>g * blocks * 16;
   for (let b = 0; b < blocks; b++) {
     const x0 = v128.load(xValues);
     const x1 = v128.load(xValues, 16);
-    let q = v128.load(values);
-    const s0 = i32x4.add(dot16(lowNibbles(q, offset), x0), dot16(highNibbles(q, offset), x1));
-    q = v128.load(values, 16);
-    const s1 = i32x4.add(dot16(lowNibbles(q, offset), x0), dot16(highNibbles(q, offset), x1));
-    q = v128.load(values, 32);
-    const s2 = i32x4.add(dot16(lowNibbles(q, offset), x0), dot16(highNibbles(q, offset), x1));
-    q = v128.load(values, 48);
-    const s3 = i32x4.add(dot16(lowNibbles(q, offset), x0), dot16(highNibbles(q, offset), x1));
-    const sumi = f32x4.convert_i32x4_s(laneSums(s0, s1, s2, s3));
+    const s0 = dotNibbles(v128.load(values), x0, x1);
+    const s1 = dotNibbles(v128.load(values, 16), x0, x1);
+    const s2 = dotNibbles(v128.load(values, 32), x0, x1);
+    const s3 = dotNibbles(v128.load(values, 48), x0, x1);
+    let sumiInt = laneSums(s0, s1, s2, s3);
+    // q4_0 stores q + 8: Σ (q − 8)·x = Σ q·x − 8·Σ x, with Σ x the block's integer sum (xIntSums).
+    if (kind == KIND_Q4_0) sumiInt = i32x4.sub(sumiInt, i32x4.splat(load<i32>(xIntSums) << 3));
+    const sumi = f32x4.convert_i32x4_s(sumiInt);
     const dx = f32x4.splat(load<f32>(xScales));
     if (kind == KIND_Q4_0) {
       // sumf += sumi · d_w · d_x, left to right.
@@ -120,6 +137,7 @@ function group4(kind: i32, w: usize, g: i32, xValues: usize, xScales: usize, xSu
     scales += 16;
     xValues += 32;
     xScales += 4;
+    xIntSums += 4;
   }
   return acc;
 }
@@ -166,12 +184,14 @@ export function quantPart(
   const xValuesAll = <usize>load<u32>(a, X_VALUES);
   const xScalesAll = <usize>load<u32>(a, X_SCALES);
   const xSumsAll = <usize>load<u32>(a, X_SUMS);
+  const xIntSumsAll = <usize>load<u32>(a, X_INT_SUMS);
   const scaleCount = kind == KIND_RUNQ ? K / load<i32>(b, W_GROUP) : K >> 5;
   for (let p = panelStart; p < panelEnd; p++) {
     for (let i = 0; i < M; i++) {
       const xValues = <usize>xValuesAll + <usize>i * K;
       const xScales = <usize>xScalesAll + <usize>i * scaleCount * 4;
       const xSums = <usize>xSumsAll + <usize>i * scaleCount * 4;
+      const xIntSums = <usize>xIntSumsAll + <usize>i * scaleCount * 4;
       const row = out + <usize>i * outRowBytes + <usize>(p - panelStart) * 32;
       if (kind == KIND_RUNQ) {
         for (let c = 0; c < 8; c++) {
@@ -182,7 +202,7 @@ export function quantPart(
       }
       for (let half = 0; half < 2; half++) {
         const g = p * 2 + half;
-        const sums = group4(kind, b, g, xValues, xScales, xSums, K);
+        const sums = group4(kind, b, g, xValues, xScales, xSums, xIntSums, K);
         const at = row + <usize>half * 16;
         if (g * 4 + 4 <= N) v128.store(at, sums);
         else {

@@ -454,7 +454,7 @@ export function createWasmKernels(variant: WasmVariant, threads = 1): WasmKernel
     x: Float32Array,
     M: number,
     K: number,
-  ): { values: Int8Array; scales: Float32Array; sums: Float32Array } {
+  ): { values: Int8Array; scales: Float32Array; sums: Float32Array; intSums: Int32Array } {
     if (w.type === 'runq') {
       const groups = K / w.groupSize;
       const values = new Int8Array(M * K);
@@ -464,19 +464,21 @@ export function createWasmKernels(variant: WasmVariant, threads = 1): WasmKernel
         values.set(row.values, i * K);
         scales.set(row.scales, i * groups);
       }
-      return { values, scales, sums: new Float32Array(0) };
+      return { values, scales, sums: new Float32Array(0), intSums: new Int32Array(0) };
     }
     const q81 = w.type === 'q4_1' ? quantizeActivationsQ8_1(x, M, K) : undefined;
     const blocks = q81?.blocks ?? quantizeActivationsQ8_0(x, M, K);
     const count = (M * K) / 32;
     const values = new Int8Array(M * K);
     const scales = new Float32Array(count);
+    const intSums = new Int32Array(count); // each block's Σq: q4_0's kernel subtracts 8·Σq for its offset
     const signed = new Int8Array(blocks.bytes.buffer, blocks.bytes.byteOffset, blocks.bytes.length);
     for (let b = 0; b < count; b++) {
       values.set(signed.subarray(b * 34 + 2, b * 34 + 34), b * 32);
       scales[b] = readFloat16(blocks.bytes, b * 34);
+      for (let j = 0; j < 32; j++) intSums[b] += values[b * 32 + j];
     }
-    return { values, scales, sums: q81?.sums ?? new Float32Array(0) };
+    return { values, scales, sums: q81?.sums ?? new Float32Array(0), intSums };
   }
 
   function quantizedMatmul(
@@ -503,20 +505,22 @@ export function createWasmKernels(variant: WasmVariant, threads = 1): WasmKernel
       return;
     }
     const weight = packedQuantizedWeight(w, N, K); // may grow memory: before the scratch layout
-    const { values, scales, sums } = quantizedActivations(w, x, M, K);
+    const { values, scales, sums, intSums } = quantizedActivations(w, x, M, K);
     const descriptor = wasm.quantDescriptorBytes();
-    const [aAt, valuesAt, scalesAt, sumsAt, outAt] = scratchRegions(
+    const [aAt, valuesAt, scalesAt, sumsAt, intSumsAt, outAt] = scratchRegions(
       descriptor,
       values.length,
       scales.length * 4,
       sums.length * 4,
+      intSums.length * 4,
       M * N * 4,
     );
     const f32 = heap.f32;
     new Uint8Array(memory.buffer).set(new Uint8Array(values.buffer), valuesAt);
     f32.set(scales, scalesAt >> 2);
     f32.set(sums, sumsAt >> 2);
-    new Int32Array(memory.buffer, aAt, 3).set([valuesAt, scalesAt, sumsAt]);
+    new Int32Array(memory.buffer).set(intSums, intSumsAt >> 2);
+    new Int32Array(memory.buffer, aAt, 4).set([valuesAt, scalesAt, sumsAt, intSumsAt]);
     if (pool && pool.worthSplitting(M, K, N)) pool.gemm(outAt, aAt, weight, M, K, N, true);
     else wasm.quantPart(outAt, N * 4, aAt, weight, M, K, N, 0, wasm.panelCount(N));
     copyOut(f32, outAt, M * N, out);
