@@ -101,3 +101,24 @@ for (const variant of ['wasm-simd', 'wasm-relaxed-simd'] as const) {
     });
   }
 }
+
+describe('a late worker thread reading a reused descriptor', () => {
+  it('computes nothing rather than reading outside the memory', async () => {
+    const { instantiateKernels } = await import('../src/kernels/wasm.ts');
+    const { wasm, memory } = instantiateKernels('wasm-simd');
+    const at = Math.ceil(wasm.heapBase() / 64) * 64;
+    const words = new Int32Array(memory.buffer, at, 16);
+    const out = at + 256;
+    // A weight descriptor of kind q8_0 whose values lie past the end of the memory, then one of an unknown
+    // kind, then runq with a group size of 0: each would trap (or divide by zero) if it were followed.
+    for (const weight of [
+      [1, 0x7ff00000, at, at, 0],
+      [9, at, at, at, 0],
+      [4, at, at, at, 0],
+    ]) {
+      words.set([at, at, at, at], 0); // the activation descriptor: everything at `at`
+      words.set(weight, 8);
+      expect(() => wasm.quantPart(out, 32, at, at + 32, 1, 64, 8, 0, 1)).not.toThrow();
+    }
+  });
+});

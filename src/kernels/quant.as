@@ -165,6 +165,45 @@ function runqRow(w: usize, d: i32, xValues: usize, xScales: usize, K: i32): f32 
   return val;
 }
 
+/** Whether `bytes` bytes at `at` lie inside the memory. */
+@inline
+function inside(at: u64, bytes: u64, limit: u64): bool {
+  return at + bytes <= limit;
+}
+
+/**
+ * Whether the descriptors describe a product that stays inside the memory. The caller's are always right;
+ * but a worker thread that the system paused may run a chunk late, after the caller has stolen it, finished
+ * the product and reused the scratch memory the activation descriptor was in (threads.ts). Its result is
+ * dropped; this check makes sure that its reads of whatever is there now cannot leave the memory.
+ */
+function descriptorsFit(a: usize, b: usize, M: i32, K: i32, N: i32): bool {
+  const limit = <u64>memory.size() << 16;
+  if (M < 0 || K < 0 || N < 0 || !inside(a, 16, limit) || !inside(b, 20, limit)) return false;
+  const kind = load<i32>(b, W_KIND);
+  if (kind < KIND_Q8_0 || kind > KIND_RUNQ) return false;
+  const m = <u64>M;
+  const k = <u64>K;
+  const n = <u64>N;
+  const rows = kind == KIND_RUNQ ? n : (n + 3) & ~3; // weights are padded to groups of 4 rows
+  let groups: u64 = k >> 5;
+  if (kind == KIND_RUNQ) {
+    const groupSize = load<i32>(b, W_GROUP);
+    if (groupSize < 8 || (groupSize & 7) != 0 || K % groupSize != 0) return false;
+    groups = k / <u64>groupSize;
+  } else if ((K & 31) != 0) return false;
+  const valueBytes = kind == KIND_Q8_0 || kind == KIND_RUNQ ? rows * k : (rows * k) >> 1;
+  return (
+    inside(load<u32>(b, W_VALUES), valueBytes, limit) &&
+    inside(load<u32>(b, W_SCALES), rows * groups * 4, limit) &&
+    (kind != KIND_Q4_1 || inside(load<u32>(b, W_MINS), rows * groups * 4, limit)) &&
+    inside(load<u32>(a, X_VALUES), m * k, limit) &&
+    inside(load<u32>(a, X_SCALES), m * groups * 4, limit) &&
+    (kind != KIND_Q4_1 || inside(load<u32>(a, X_SUMS), m * groups * 4, limit)) &&
+    (kind != KIND_Q4_0 || inside(load<u32>(a, X_INT_SUMS), m * groups * 4, limit))
+  );
+}
+
 /**
  * Output columns 8·panelStart … 8·panelEnd − 1 (weight rows), all M activation rows: what one thread computes
  * (the signature of matmul.as's gemmPart). `out` is where column 8·panelStart of row 0 goes.
@@ -180,6 +219,7 @@ export function quantPart(
   panelStart: i32,
   panelEnd: i32,
 ): void {
+  if (!descriptorsFit(a, b, M, K, N)) return;
   const kind = load<i32>(b, W_KIND);
   const xValuesAll = <usize>load<u32>(a, X_VALUES);
   const xScalesAll = <usize>load<u32>(a, X_SCALES);
