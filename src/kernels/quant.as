@@ -54,18 +54,13 @@ function dot32(w0: v128, x0: v128, w1: v128, x1: v128): v128 {
 
 /**
  * Σ q[i]·x[i] for a 32-block of 4-bit q (ggml's layout: byte j holds q[j] low and q[j + 16] high, 0…15)
- * as four int32 lanes. With relaxed SIMD one instruction takes 16 products: i32x4.relaxed_dot_i8x16_i7x16
- * (exact here: its second operand must fit 7 bits, and 0…15 does); otherwise the nibbles are widened.
+ * as four int32 lanes. (Relaxed SIMD's i32x4.relaxed_dot_i8x16_i7x16 takes 16 products in one instruction,
+ * and its 7-bit operand fits the nibbles; but in V8 on x86-64 it gave other sums than the exact ones once the
+ * module had run a while — a test on a fresh module passed, a model's text went wrong — so both builds widen.)
  */
 @inline
 function dotNibbles(q: v128, x0: v128, x1: v128): v128 {
-  const low = v128.and(q, i8x16.splat(0x0f));
-  const high = i8x16.shr_u(q, 4);
-  if (ASC_FEATURE_RELAXED_SIMD) {
-    const first = i32x4.relaxed_dot_i8x16_i7x16_add_s(x0, low, i32x4.splat(0));
-    return i32x4.relaxed_dot_i8x16_i7x16_add_s(x1, high, first);
-  }
-  return dot32(low, x0, high, x1);
+  return dot32(v128.and(q, i8x16.splat(0x0f)), x0, i8x16.shr_u(q, 4), x1);
 }
 
 /** (Σ lanes of a, Σ b, Σ c, Σ d): four rows' block sums in one vector. */
