@@ -220,8 +220,8 @@ export const DEFAULT_TUNING: ThreadPoolTuning = {
 export interface ThreadPool {
   /** The threads a split product runs on: the caller and the workers. */
   readonly threads: number;
-  /** Whether a product of this shape is large enough to split. */
-  worthSplitting(M: number, K: number, N: number): boolean;
+  /** Whether a product of this shape is large enough to split (at least `minMultiplyAdds`, default the tuning's). */
+  worthSplitting(M: number, K: number, N: number, minMultiplyAdds?: number): boolean;
   /**
    * `gemm` of the module, shared among the threads; returns when all of it is done. With `quantized`, the
    * module's `quantPart` computes the panels instead (a and b then point at its descriptors, see quant.as).
@@ -299,13 +299,10 @@ export function startThreadPool(options: ThreadPoolOptions): ThreadPool {
   return {
     threads: workers + 1,
 
-    worthSplitting(M, K, N) {
+    worthSplitting(M, K, N, minMultiplyAdds = tuning.minMultiplyAdds) {
       const panels = wasm.panelCount(N);
       return (
-        handles.length > 0 &&
-        M * K * N >= tuning.minMultiplyAdds &&
-        panels >= 2 &&
-        panelsPerChunk(M, panels) > 0
+        handles.length > 0 && M * K * N >= minMultiplyAdds && panels >= 2 && panelsPerChunk(M, panels) > 0
       );
     },
 

@@ -209,6 +209,9 @@ interface PackedWeight {
 
 const SAMPLES = 16;
 
+/** Multiply-adds from which a quantized product is shared among the threads (see quantizedMatmul). */
+const QUANTIZED_SPLIT = 65_536;
+
 /** quant.as's number for each weight type it multiplies. */
 const QUANT_KINDS: Record<'q8_0' | 'q4_0' | 'q4_1' | 'runq', number> = { q8_0: 1, q4_0: 2, q4_1: 3, runq: 4 };
 
@@ -521,7 +524,9 @@ export function createWasmKernels(variant: WasmVariant, threads = 1): WasmKernel
     f32.set(sums, sumsAt >> 2);
     new Int32Array(memory.buffer).set(intSums, intSumsAt >> 2);
     new Int32Array(memory.buffer, aAt, 4).set([valuesAt, scalesAt, sumsAt, intSumsAt]);
-    if (pool && pool.worthSplitting(M, K, N)) pool.gemm(outAt, aAt, weight, M, K, N, true);
+    // The integer kernels are bound by arithmetic, not memory (WebAssembly SIMD has no 8-bit dot product), so
+    // even decode's small products are worth sharing: a quarter of the float32 threshold.
+    if (pool && pool.worthSplitting(M, K, N, QUANTIZED_SPLIT)) pool.gemm(outAt, aAt, weight, M, K, N, true);
     else wasm.quantPart(outAt, N * 4, aAt, weight, M, K, N, 0, wasm.panelCount(N));
     copyOut(f32, outAt, M * N, out);
   }
