@@ -6,6 +6,9 @@
  *      model of stories15M's shape, with the readable TypeScript kernels, the WebAssembly ones on one
  *      thread, and on two.
  *      Then batched decoding: 1, 2, 4 and 8 sequences decoding in one pass (forwardBatch), as ratios.
+ *      Then quantized weights: stories15M-shape decode with its matrices as f32, q8_0, q4_0 and q4_1 on one
+ *      and two threads, the ratios to f32, and the weight bytes read per second beside the memory bandwidth
+ *      one thread reaches streaming a 256 MB buffer (`--quant-only` runs this part alone).
  *   1b. Chapter 8's ablation map on the house model: a 64-token text, one pass per head (src/analysis/heads.ts),
  *      in ms and passes/s, and as a ratio to one plain forward pass over the same text, timed in the same run.
  *   1c. Chapter 10's logit lens (src/analysis/lens.ts) of the house model on a 64-token text, beside one
@@ -34,12 +37,14 @@ import { forward } from '../src/engine/forward.ts';
 import { KVCache } from '../src/engine/kv-cache.ts';
 import { randomModel, STORIES15M_SHAPE } from '../src/engine/init.ts';
 import type { Model } from '../src/engine/model.ts';
+import { quantizeModel, weightBytes, type ModelQuantType } from '../src/engine/quant-matmul.ts';
 import { loadModel } from '../src/formats/node.ts';
 import { closeKernels, describeKernels, selectKernels, type KernelSet } from '../src/kernels/select.ts';
-import { wasmVariantSupported } from '../src/kernels/wasm.ts';
+import { instantiateKernels, wasmVariantSupported } from '../src/kernels/wasm.ts';
 import {
   batchedDecodeTokensPerSecond,
   cell,
+  decodeTokensPerSecond,
   engineSpeed,
   tableRow,
   timePerCall,
@@ -186,6 +191,74 @@ batched decode, stories15M-shape, 64 positions in (${kernels.name})`);
   results.batching = figures;
 }
 
+/**
+ * Read bandwidth of one thread, in GB/s: WebAssembly streaming a 256 MB buffer with 128-bit loads and nothing
+ * else (quant.as's streamRead), the fastest of several passes. The buffer is written first, so the reads
+ * come from memory rather than from the operating system's shared page of zeros.
+ */
+function streamBandwidth(): number {
+  const bytes = 256 << 20;
+  const { wasm, memory } = instantiateKernels('wasm-simd', { initialPages: (bytes >> 16) + 64 });
+  const start = Math.ceil(wasm.heapBase() / 64) * 64;
+  new Uint8Array(memory.buffer).fill(1, start, start + bytes);
+  return bytes / timePerCall(() => wasm.streamRead(start, bytes), quick ? 0.5 : 1, ROUNDS) / 1e9;
+}
+
+/**
+ * Decode tokens/s of the stories15M shape (random weights: the real file is not in ../shared) with its
+ * matrices stored as f32, q8_0, q4_0 and q4_1 (quantizeModel), on one thread and on two; each token reads
+ * every matrix once (the tied classifier included), so bytes per token × tokens/s is the rate the weights
+ * are read at, beside the measured read bandwidth.
+ */
+function benchQuantizedDecode(model: Model): void {
+  const bandwidth = streamBandwidth();
+  const sets = {
+    '1 thread': selectKernels('wasm', { threads: 1 }),
+    '2 threads': selectKernels('wasm', { threads: 2 }),
+  };
+  console.log(`
+quantized weights: stories15M-shape decode, 64 positions (random weights; ${sets['2 threads'].name})`);
+  console.log(`memory read bandwidth, one thread streaming 256 MB: ${cell(bandwidth)} GB/s`);
+  console.log(
+    tableRow(
+      '',
+      8,
+      ['MB/token', '1t tok/s', '2t tok/s', '1t ÷ f32', '2t ÷ f32', '2t GB/s', '2t ÷ bw', '1t GB/s'],
+      10,
+    ),
+  );
+  const figures: Record<string, Record<string, number>> = {};
+  for (const type of ['f32', 'q8_0', 'q4_0', 'q4_1'] as const) {
+    const quantized = type === 'f32' ? model : quantizeModel(model, type as ModelQuantType);
+    const bytes = weightBytes(quantized);
+    const row: Record<string, number> = { megabytesPerToken: bytes / 1e6 };
+    for (const [name, kernels] of Object.entries(sets)) {
+      decodeTokensPerSecond(quantized, kernels, 8, 1); // warm up: packs the weights, starts the threads
+      row[name] = decodeTokensPerSecond(quantized, kernels, 64, ROUNDS);
+    }
+    figures[type] = row;
+    const f32 = figures.f32;
+    console.log(
+      tableRow(
+        type,
+        8,
+        [
+          cell(row.megabytesPerToken),
+          cell(row['1 thread']),
+          cell(row['2 threads']),
+          `${cell(row['1 thread'] / f32['1 thread'], 2)}×`,
+          `${cell(row['2 threads'] / f32['2 threads'], 2)}×`,
+          cell((bytes * row['2 threads']) / 1e9),
+          `${cell((bytes * row['2 threads']) / 1e9 / bandwidth, 2)}×`,
+          cell((bytes * row['1 thread']) / 1e9),
+        ],
+        10,
+      ),
+    );
+  }
+  results.quantized = { bandwidthGBs: bandwidth, decode: figures };
+}
+
 /** "achieved tok/s: 1234.5" as llama2.c's run and our CLI both print it to stderr. */
 function achievedTokensPerSecond(stderr: string): number {
   const match = /achieved tok\/s: ([\d.]+)/.exec(stderr);
@@ -260,6 +333,12 @@ async function benchLens(): Promise<void> {
 
 async function main(): Promise<void> {
   console.log(`Glassbox bench — Node ${process.version}, ${results.cpu}${quick ? ' (quick: noisier)' : ''}`);
+  if (args.includes('--quant-only')) {
+    benchQuantizedDecode(randomModel(STORIES15M_SHAPE, 15));
+    closeKernels();
+    if (asJson) console.log(JSON.stringify(results));
+    return;
+  }
   if (args.includes('--lens-only')) {
     await benchLens();
     closeKernels();
@@ -272,6 +351,7 @@ async function main(): Promise<void> {
   models.push(['stories15M-shape', randomModel(STORIES15M_SHAPE, 15)]);
   benchEngine(models);
   benchBatching(models[models.length - 1][1]);
+  benchQuantizedDecode(models[models.length - 1][1]);
   await benchAblation();
   await benchLens();
 

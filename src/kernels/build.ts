@@ -29,8 +29,13 @@ export interface KernelBinaries {
 }
 
 /** The AssemblyScript sources, relative to the repository root; the first two are the module's entries. */
-export const KERNEL_SOURCES = ['src/kernels/matmul.as', 'src/kernels/layer.as', 'src/kernels/simd.as'];
-const ENTRIES = 2;
+export const KERNEL_SOURCES = [
+  'src/kernels/matmul.as',
+  'src/kernels/layer.as',
+  'src/kernels/quant.as',
+  'src/kernels/simd.as',
+];
+const ENTRIES = 3;
 /** The generated module, relative to the repository root. */
 export const KERNEL_BINARIES = 'src/kernels/wasm-binaries.ts';
 /**

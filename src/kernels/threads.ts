@@ -54,6 +54,8 @@ const WORDS = {
   panels: 10,
   panelsPerChunk: 11,
   chunks: 12,
+  /** Which routine computes the panels: 0 gemmPart (float32), 1 quantPart (quantized weights, quant.as). */
+  kind: 13,
   /** One word per chunk from here: (job << 2) | its state, one of STATE. */
   chunkStates: 16,
   /** Words in the block. */
@@ -94,6 +96,7 @@ function workerMain(init: WorkerInit): void {
   const exports = new WebAssembly.Instance(init.module, { env: { memory: init.memory } }).exports;
   (exports.useEdgeTile as (at: number) => void)(init.edgeTile);
   const gemmPart = exports.gemmPart as (...args: number[]) => void;
+  const quantPart = exports.quantPart as (...args: number[]) => void;
   const copyRows = exports.copyRows as (...args: number[]) => void;
   const control = new Int32Array(init.memory.buffer, init.control, words.count);
   Atomics.add(control, words.running, 1);
@@ -121,7 +124,8 @@ function workerMain(init: WorkerInit): void {
   while (Atomics.load(control, words.stop) === 0) {
     job = nextJob(job);
     // The product is read before claiming; a successful claim proves it was still this job's.
-    const [out, a, b, M, K, N, panels, perChunk, chunks] = control.subarray(words.out, words.chunks + 1);
+    const [out, a, b, M, K, N, panels, perChunk, chunks, kind] = control.subarray(words.out, words.kind + 1);
+    const part = kind === 1 ? quantPart : gemmPart;
     for (let chunk = claim(job, chunks); chunk >= 0; chunk = claim(job, chunks)) {
       const stateWord = words.chunkStates + chunk;
       const claimed = (job << 2) | state.claimed;
@@ -135,7 +139,7 @@ function workerMain(init: WorkerInit): void {
       const first = chunk * perChunk;
       const last = Math.min(panels, first + perChunk);
       const rowBytes = (Math.min(N, 8 * last) - 8 * first) * 4;
-      gemmPart(init.buffer, rowBytes, a, b, M, K, N, first, last);
+      part(init.buffer, rowBytes, a, b, M, K, N, first, last);
       // Commit, unless the caller has stolen the chunk meanwhile.
       if (Atomics.compareExchange(control, stateWord, claimed, (job << 2) | state.committing) === claimed) {
         copyRows(out + first * 32, N * 4, init.buffer, rowBytes, M, rowBytes);
@@ -216,10 +220,13 @@ export const DEFAULT_TUNING: ThreadPoolTuning = {
 export interface ThreadPool {
   /** The threads a split product runs on: the caller and the workers. */
   readonly threads: number;
-  /** Whether a product of this shape is large enough to split. */
-  worthSplitting(M: number, K: number, N: number): boolean;
-  /** `gemm` of the module, shared among the threads; returns when all of it is done. */
-  gemm(out: number, a: number, b: number, M: number, K: number, N: number): void;
+  /** Whether a product of this shape is large enough to split (at least `minMultiplyAdds`, default the tuning's). */
+  worthSplitting(M: number, K: number, N: number, minMultiplyAdds?: number): boolean;
+  /**
+   * `gemm` of the module, shared among the threads; returns when all of it is done. With `quantized`, the
+   * module's `quantPart` computes the panels instead (a and b then point at its descriptors, see quant.as).
+   */
+  gemm(out: number, a: number, b: number, M: number, K: number, N: number, quantized?: boolean): void;
   /** Workers that have started and not yet stopped. */
   runningWorkers(): number;
   /**
@@ -241,7 +248,8 @@ export interface ThreadPoolOptions {
   /** Worker threads to start, besides the calling thread. */
   workers: number;
   /** The calling thread's instance. */
-  wasm: Pick<KernelExports, 'gemmPart' | 'panelCount' | 'edgeTileSize'>;
+  wasm: Pick<KernelExports, 'gemmPart' | 'panelCount' | 'edgeTileSize'> &
+    Partial<Pick<KernelExports, 'quantPart'>>;
   tuning?: Partial<ThreadPoolTuning>;
   /** Starts a worker running `workerMain` (the default); tests start misbehaving ones. */
   spawn?: (init: WorkerInit) => WorkerHandle;
@@ -291,22 +299,21 @@ export function startThreadPool(options: ThreadPoolOptions): ThreadPool {
   return {
     threads: workers + 1,
 
-    worthSplitting(M, K, N) {
+    worthSplitting(M, K, N, minMultiplyAdds = tuning.minMultiplyAdds) {
       const panels = wasm.panelCount(N);
       return (
-        handles.length > 0 &&
-        M * K * N >= tuning.minMultiplyAdds &&
-        panels >= 2 &&
-        panelsPerChunk(M, panels) > 0
+        handles.length > 0 && M * K * N >= minMultiplyAdds && panels >= 2 && panelsPerChunk(M, panels) > 0
       );
     },
 
-    gemm(out, a, b, M, K, N) {
+    gemm(out, a, b, M, K, N, quantized = false) {
+      const part = quantized ? wasm.quantPart : wasm.gemmPart;
+      if (!part) throw new Error('thread pool: this module has no quantPart');
       const panels = wasm.panelCount(N);
       const perChunk = panelsPerChunk(M, panels);
       const chunks = Math.ceil(panels / perChunk);
       job = (job + 1) & JOB_MASK;
-      control.set([out, a, b, M, K, N, panels, perChunk, chunks], WORDS.out);
+      control.set([out, a, b, M, K, N, panels, perChunk, chunks, quantized ? 1 : 0], WORDS.out);
       control.fill((job << 2) | STATE.free, WORDS.chunkStates, WORDS.chunkStates + chunks);
       Atomics.store(control, WORDS.ticket, job << TICKET_BITS);
       Atomics.store(control, WORDS.job, job);
@@ -314,7 +321,7 @@ export function startThreadPool(options: ThreadPoolOptions): ThreadPool {
 
       const computeChunk = (chunk: number) => {
         const first = chunk * perChunk;
-        wasm.gemmPart(out + first * 32, N * 4, a, b, M, K, N, first, Math.min(panels, first + perChunk));
+        part(out + first * 32, N * 4, a, b, M, K, N, first, Math.min(panels, first + perChunk));
         Atomics.store(control, WORDS.chunkStates + chunk, (job << 2) | STATE.done);
       };
       const started = performance.now();

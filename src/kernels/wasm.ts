@@ -26,7 +26,15 @@
  * taken through `heap.f32` after all of a call's allocations.
  */
 import type { AttentionRecord, AttentionShape } from '../engine/attention.ts';
-import type { RopeLayout } from '../engine/model.ts';
+import type { BlockWeight, QuantizedWeight, RopeLayout, RunqWeight } from '../engine/model.ts';
+import {
+  dequantizeWeight,
+  quantizeActivationsQ8_0,
+  quantizeActivationsQ8_1,
+  quantizedMatmul as readableQuantizedMatmul,
+  quantizeRunq,
+} from '../engine/quant-matmul.ts';
+import { readFloat16 } from '../engine/quant.ts';
 import { ropeFrequency } from '../engine/ops.ts';
 import { LinearHeap } from './heap.ts';
 import type { LayerKernels } from './layer-reference.ts';
@@ -94,6 +102,19 @@ export interface KernelExports {
   packRows(dst: number, src: number, K: number, N: number): void;
   packTransposed(dst: number, src: number, N: number, K: number): void;
   ceiling(iterations: number, seed: number): number;
+  quantPart(
+    out: number,
+    outRowBytes: number,
+    a: number,
+    b: number,
+    M: number,
+    K: number,
+    N: number,
+    panelStart: number,
+    panelEnd: number,
+  ): void;
+  quantDescriptorBytes(): number;
+  streamRead(from: number, bytes: number): number;
   rmsNormRows(out: number, x: number, gain: number, rows: number, dim: number, eps: number): void;
   swiglu(out: number, gate: number, up: number, length: number): void;
   softmaxSumsRows(maxOut: number, sumOut: number, logits: number, rows: number, width: number): void;
@@ -188,6 +209,12 @@ interface PackedWeight {
 }
 
 const SAMPLES = 16;
+
+/** Multiply-adds from which a quantized product is shared among the threads (see quantizedMatmul). */
+const QUANTIZED_SPLIT = 65_536;
+
+/** quant.as's number for each weight type it multiplies. */
+const QUANT_KINDS: Record<'q8_0' | 'q4_0' | 'q4_1' | 'runq', number> = { q8_0: 1, q4_0: 2, q4_1: 3, runq: 4 };
 
 function sampleIndex(length: number, i: number): number {
   return Math.floor((i * (length - 1)) / (SAMPLES - 1));
@@ -365,6 +392,146 @@ export function createWasmKernels(variant: WasmVariant, threads = 1): WasmKernel
     copyOut(f32, outStart, M * N, out);
   }
 
+  // ---------------------------------------------------------------------------- quantized weights (quant.as)
+
+  /** Packed quantized weights by the identity of their QuantizedWeight (which is immutable). */
+  const packedQuantized = new WeakMap<QuantizedWeight, PackedWeight>();
+  /** f16/bf16 weights widened once to float32: they then run as float32 weights (packed by packedWeight). */
+  const widenedWeights = new WeakMap<QuantizedWeight, Float32Array>();
+
+  /** quant.as's descriptor of a weight packed in groups of 4 rows (see there), packing it on first use. */
+  function packedQuantizedWeight(w: BlockWeight | RunqWeight, N: number, K: number): number {
+    const known = packedQuantized.get(w);
+    if (known) return known.start;
+    const descriptor = wasm.quantDescriptorBytes();
+    const groups = Math.ceil(N / 4);
+    const blocks = K / 32;
+    const runq = w.type === 'runq';
+    const valueBytes = runq ? N * K : groups * blocks * (w.type === 'q8_0' ? 128 : 64);
+    const scaleBytes = runq ? (N * K * 4) / w.groupSize : groups * blocks * 16;
+    const minBytes = w.type === 'q4_1' ? scaleBytes : 0;
+    const start = heap.allocate(aligned(descriptor) + aligned(valueBytes) + aligned(scaleBytes) + minBytes);
+    const values = start + aligned(descriptor);
+    const scales = values + aligned(valueBytes);
+    const mins = scales + aligned(scaleBytes);
+    const bytes = new Uint8Array(memory.buffer);
+    const f32 = heap.f32;
+    bytes.fill(0, start, mins + minBytes); // the padding rows of the last group stay 0
+    const words = new Int32Array(memory.buffer, start, 5);
+    words.set([
+      QUANT_KINDS[w.type as keyof typeof QUANT_KINDS],
+      values,
+      scales,
+      mins,
+      runq ? w.groupSize : 0,
+    ]);
+    if (runq) {
+      bytes.set(new Uint8Array(w.values.buffer, w.values.byteOffset, N * K), values);
+      f32.set(w.scales.subarray(0, scaleBytes / 4), scales >> 2);
+    } else {
+      const blockBytes = { q8_0: 34, q4_0: 18, q4_1: 20 }[w.type as 'q8_0' | 'q4_0' | 'q4_1'];
+      const quantBytes = w.type === 'q8_0' ? 32 : 16;
+      const head = w.type === 'q4_1' ? 4 : 2; // d (and m) before the values
+      for (let n = 0; n < N; n++) {
+        for (let b = 0; b < blocks; b++) {
+          const from = (n * blocks + b) * blockBytes;
+          const slot = ((n >> 2) * blocks + b) * 4 + (n & 3);
+          bytes.set(w.bytes.subarray(from + head, from + head + quantBytes), values + slot * quantBytes);
+          f32[(scales >> 2) + slot] = readFloat16(w.bytes, from);
+          if (minBytes > 0) f32[(mins >> 2) + slot] = readFloat16(w.bytes, from + 2);
+        }
+      }
+    }
+    const packed: PackedWeight = { start, rows: N, columns: K, sample: new Float32Array(0) };
+    packedQuantized.set(w, packed);
+    packedSet.add(packed);
+    collected.register(w, packed, packed);
+    return start;
+  }
+
+  /**
+   * The activations quantized as the weight's reference quantizes them, once per product: int8 values
+   * [M, K], a float32 scale per block (or runq group) and, for Q8_1, each block's d·Σq.
+   */
+  function quantizedActivations(
+    w: BlockWeight | RunqWeight,
+    x: Float32Array,
+    M: number,
+    K: number,
+  ): { values: Int8Array; scales: Float32Array; sums: Float32Array; intSums: Int32Array } {
+    if (w.type === 'runq') {
+      const groups = K / w.groupSize;
+      const values = new Int8Array(M * K);
+      const scales = new Float32Array(M * groups);
+      for (let i = 0; i < M; i++) {
+        const row = quantizeRunq(x.subarray(i * K, (i + 1) * K), K, w.groupSize);
+        values.set(row.values, i * K);
+        scales.set(row.scales, i * groups);
+      }
+      return { values, scales, sums: new Float32Array(0), intSums: new Int32Array(0) };
+    }
+    const q81 = w.type === 'q4_1' ? quantizeActivationsQ8_1(x, M, K) : undefined;
+    const blocks = q81?.blocks ?? quantizeActivationsQ8_0(x, M, K);
+    const count = (M * K) / 32;
+    const values = new Int8Array(M * K);
+    const scales = new Float32Array(count);
+    const intSums = new Int32Array(count); // each block's Σq: q4_0's kernel subtracts 8·Σq for its offset
+    const signed = new Int8Array(blocks.bytes.buffer, blocks.bytes.byteOffset, blocks.bytes.length);
+    for (let b = 0; b < count; b++) {
+      values.set(signed.subarray(b * 34 + 2, b * 34 + 34), b * 32);
+      scales[b] = readFloat16(blocks.bytes, b * 34);
+      for (let j = 0; j < 32; j++) intSums[b] += values[b * 32 + j];
+    }
+    return { values, scales, sums: q81?.sums ?? new Float32Array(0), intSums };
+  }
+
+  function quantizedMatmul(
+    out: Float32Array,
+    x: Float32Array,
+    w: QuantizedWeight,
+    M: number,
+    K: number,
+    N: number,
+  ): void {
+    checkLength('quantizedMatmul', 'out', out, M * N);
+    checkLength('quantizedMatmul', 'x', x, M * K);
+    if (M === 0 || N === 0) return;
+    if (w.type === 'f16' || w.type === 'bf16') {
+      // Widened once, then the float32 product: what dequantize-then-f32 means, at float32 speed.
+      let widened = widenedWeights.get(w);
+      if (!widened) widenedWeights.set(w, (widened = dequantizeWeight(w)));
+      kernels.matmulTransposedB(out, x, widened, M, K, N);
+      return;
+    }
+    if (w.type === 'runq' && (K % w.groupSize !== 0 || w.groupSize % 8 !== 0)) {
+      // Rows that are not whole groups of a multiple of 8: runq.c's odd indexing stays with the readable loop.
+      readableQuantizedMatmul(out, x, w, M, K, N);
+      return;
+    }
+    const weight = packedQuantizedWeight(w, N, K); // may grow memory: before the scratch layout
+    const { values, scales, sums, intSums } = quantizedActivations(w, x, M, K);
+    const descriptor = wasm.quantDescriptorBytes();
+    const [aAt, valuesAt, scalesAt, sumsAt, intSumsAt, outAt] = scratchRegions(
+      descriptor,
+      values.length,
+      scales.length * 4,
+      sums.length * 4,
+      intSums.length * 4,
+      M * N * 4,
+    );
+    const f32 = heap.f32;
+    new Uint8Array(memory.buffer).set(new Uint8Array(values.buffer), valuesAt);
+    f32.set(scales, scalesAt >> 2);
+    f32.set(sums, sumsAt >> 2);
+    new Int32Array(memory.buffer).set(intSums, intSumsAt >> 2);
+    new Int32Array(memory.buffer, aAt, 4).set([valuesAt, scalesAt, sumsAt, intSumsAt]);
+    // The integer kernels are bound by arithmetic, not memory (WebAssembly SIMD has no 8-bit dot product), so
+    // even decode's small products are worth sharing: a quarter of the float32 threshold.
+    if (pool && pool.worthSplitting(M, K, N, QUANTIZED_SPLIT)) pool.gemm(outAt, aAt, weight, M, K, N, true);
+    else wasm.quantPart(outAt, N * 4, aAt, weight, M, K, N, 0, wasm.panelCount(N));
+    copyOut(f32, outAt, M * N, out);
+  }
+
   /** RoPE tables, one per head size, layout and theta (a model has one), each covering `positions`. */
   const ropeTables: {
     headDim: number;
@@ -506,7 +673,7 @@ export function createWasmKernels(variant: WasmVariant, threads = 1): WasmKernel
     },
   };
 
-  return {
+  const kernels: WasmKernelSet = {
     get name() {
       return pool ? `${variant}, ${pool.threads} threads` : variant;
     },
@@ -541,6 +708,8 @@ export function createWasmKernels(variant: WasmVariant, threads = 1): WasmKernel
       product(out, a, 1, M, M, K, N, undefined, b);
     },
 
+    quantizedMatmul,
+
     ...layerKernels,
 
     invalidate: forget,
@@ -565,4 +734,5 @@ export function createWasmKernels(variant: WasmVariant, threads = 1): WasmKernel
       pool = undefined;
     },
   };
+  return kernels;
 }

@@ -13,6 +13,9 @@ import swigluAs from '../../kernels/layer.as?symbol=swiglu&excerpt';
 import ropeRowsAs from '../../kernels/layer.as?symbol=ropeRows&excerpt';
 import attentionAs from '../../kernels/layer.as?symbol=causalSelfAttention&excerpt';
 import softmaxSumsAs from '../../kernels/layer.as?symbol=softmaxSumsRows&excerpt';
+import quantPart from '../../kernels/quant.as?symbol=quantPart&excerpt';
+import quantGroup from '../../kernels/quant.as?symbol=group4&excerpt';
+import runqRow from '../../kernels/quant.as?symbol=runqRow&excerpt';
 
 /** The code that computes a shown function under each kernel choice; absent: the function itself. */
 export interface KernelTwins {
@@ -46,6 +49,14 @@ const TWINS: Record<string, KernelTwins> = {
   'src/engine/attention.ts#causalSelfAttention': { wasm: [attentionAs] },
   'src/engine/sampling.ts#softmaxSumsRows': { wasm: [softmaxSumsAs] },
   'src/analysis/lens.ts#logitLens': { wasm: [gemmPart, rmsNormRowsAs, softmaxSumsAs], ts: [tiledProduct] },
+  // Quantized weights: with the TypeScript kernels the readable products themselves run.
+  'src/engine/quant-matmul.ts#linear': { wasm: [gemmPart, quantPart, quantGroup], ts: [tiledProduct] },
+  'src/engine/quant-matmul.ts#quantizedMatmul': { wasm: [quantPart, quantGroup, runqRow, gemmPart] },
+  'src/engine/quant-matmul.ts#matmulQ8_0': { wasm: [quantPart, quantGroup] },
+  'src/engine/quant-matmul.ts#matmulQ4_0': { wasm: [quantPart, quantGroup] },
+  'src/engine/quant-matmul.ts#matmulQ4_1': { wasm: [quantPart, quantGroup] },
+  'src/engine/quant-matmul.ts#matmulRunq': { wasm: [quantPart, runqRow] },
+  'src/engine/quant-matmul.ts#matmulWidened': { wasm: [gemmPart] },
 };
 
 /** Which family of kernels a describeKernels line names ("matrix kernels: wasm-simd — …" → 'wasm'). */

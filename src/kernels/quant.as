@@ -1,0 +1,276 @@
+// Quantized matrix products in WebAssembly 128-bit SIMD (AssemblyScript; see matmul.as for the notation):
+// the twins of the readable products in src/engine/quant-matmul.ts, which stay the reference.
+//
+//   Q8_0 weights × Q8_0 activations    ggml_vec_dot_q8_0_q8_0
+//   Q4_0 weights × Q8_0 activations    ggml_vec_dot_q4_0_q8_0
+//   Q4_1 weights × Q8_1 activations    ggml_vec_dot_q4_1_q8_1
+//   runq int8 groups × int8 groups     runq.c's matmul (rows of whole groups of a multiple of 8)
+//
+// The activations arrive already quantized (src/kernels/wasm.ts quantizes each row once per product with the
+// readable quantizers). Integer products are exact: int8 pairs are multiplied into int16 lanes
+// (i16x8.extmul, at most 128·128) and added pairwise into int32 lanes; each block's integer sum is then
+// scaled and added in float32 in the reference's order, so the results are the reference's bit for bit.
+//
+// Weights are packed once (wasm.ts) in groups of 4 rows, so that one vector of 4 float32 lanes carries the
+// 4 rows' running sums and every load reads memory in order:
+//   values  per group of 4 rows, per block of 32: the 4 rows' 32 int8 (q8_0), or their 16 nibble bytes
+//           (q4_0 and q4_1, ggml's layout: byte j holds element j low and element j + 16 high)
+//   scales  per group, per block: 4 float32 (the rows' d, widened from float16)
+//   mins    (q4_1) the same for the rows' m
+// runq weights are kept row by row, as in the file. A product's N is padded to whole groups with zero rows.
+//
+// The threads share a product by "panels" of 8 output columns, as gemmPart's (src/kernels/threads.ts):
+// `quantPart` has gemmPart's signature, with `a` and `b` pointing at small descriptors (below).
+
+/** Weight descriptor words (i32 each) at `b`. */
+const W_KIND = 0; // 1 q8_0, 2 q4_0, 3 q4_1, 4 runq
+const W_VALUES = 4;
+const W_SCALES = 8;
+const W_MINS = 12;
+const W_GROUP = 16; // runq's group size
+/** Activation descriptor words at `a`: int8 values [M, K], float32 scales per block (or group), Q8_1's d·Σq
+ * per block, and each block's integer Σq. */
+const X_VALUES = 0;
+const X_SCALES = 4;
+const X_SUMS = 8;
+const X_INT_SUMS = 12; // Σ of each block's int8 values (for q4_0)
+
+const KIND_Q8_0: i32 = 1;
+const KIND_Q4_0: i32 = 2;
+const KIND_Q4_1: i32 = 3;
+const KIND_RUNQ: i32 = 4;
+
+/**
+ * Σ w[i]·x[i] over 32 int8 pairs (w0·x0 and w1·x1), as four int32 lanes. Two products are added in int16
+ * before widening: the activations are never −128 (their quantizers round |x|/d ≤ 127), so a pair of
+ * products is at most 2·128·127 = 32512 and fits.
+ */
+@inline
+function dot32(w0: v128, x0: v128, w1: v128, x1: v128): v128 {
+  const low = i16x8.add(i16x8.extmul_low_i8x16_s(w0, x0), i16x8.extmul_low_i8x16_s(w1, x1));
+  const high = i16x8.add(i16x8.extmul_high_i8x16_s(w0, x0), i16x8.extmul_high_i8x16_s(w1, x1));
+  return i32x4.add(i32x4.extadd_pairwise_i16x8_s(low), i32x4.extadd_pairwise_i16x8_s(high));
+}
+
+/**
+ * Σ q[i]·x[i] for a 32-block of 4-bit q (ggml's layout: byte j holds q[j] low and q[j + 16] high, 0…15)
+ * as four int32 lanes. (Relaxed SIMD's i32x4.relaxed_dot_i8x16_i7x16 takes 16 products in one instruction,
+ * and its 7-bit operand fits the nibbles; but in V8 on x86-64 it gave other sums than the exact ones once the
+ * module had run a while — a test on a fresh module passed, a model's text went wrong — so both builds widen.)
+ */
+@inline
+function dotNibbles(q: v128, x0: v128, x1: v128): v128 {
+  return dot32(v128.and(q, i8x16.splat(0x0f)), x0, i8x16.shr_u(q, 4), x1);
+}
+
+/** (Σ lanes of a, Σ b, Σ c, Σ d): four rows' block sums in one vector. */
+@inline
+function laneSums(a: v128, b: v128, c: v128, d: v128): v128 {
+  const ab = i32x4.add(i32x4.shuffle(a, b, 0, 4, 1, 5), i32x4.shuffle(a, b, 2, 6, 3, 7));
+  const cd = i32x4.add(i32x4.shuffle(c, d, 0, 4, 1, 5), i32x4.shuffle(c, d, 2, 6, 3, 7));
+  return i32x4.add(i32x4.shuffle(ab, cd, 0, 1, 4, 5), i32x4.shuffle(ab, cd, 2, 3, 6, 7));
+}
+
+/** Rows 4g … 4g+3 of the weight · activation row `x`: their 4 sums. */
+function group4(
+  kind: i32,
+  w: usize,
+  g: i32,
+  xValues: usize,
+  xScales: usize,
+  xSums: usize,
+  xIntSums: usize,
+  K: i32,
+): v128 {
+  const blocks = K >> 5;
+  let acc = f32x4.splat(0);
+  let scales = <usize>load<u32>(w, W_SCALES) + <usize>g * blocks * 16;
+  if (kind == KIND_Q8_0) {
+    let values = <usize>load<u32>(w, W_VALUES) + <usize>g * blocks * 128;
+    for (let b = 0; b < blocks; b++) {
+      const x0 = v128.load(xValues);
+      const x1 = v128.load(xValues, 16);
+      const s0 = dot32(v128.load(values), x0, v128.load(values, 16), x1);
+      const s1 = dot32(v128.load(values, 32), x0, v128.load(values, 48), x1);
+      const s2 = dot32(v128.load(values, 64), x0, v128.load(values, 80), x1);
+      const s3 = dot32(v128.load(values, 96), x0, v128.load(values, 112), x1);
+      // sumf += sumi · (d_w · d_x), each product rounded to float32 as ggml's is.
+      const scale = f32x4.mul(v128.load(scales), f32x4.splat(load<f32>(xScales)));
+      acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(laneSums(s0, s1, s2, s3)), scale));
+      values += 128;
+      scales += 16;
+      xValues += 32;
+      xScales += 4;
+    }
+    return acc;
+  }
+  let values = <usize>load<u32>(w, W_VALUES) + <usize>g * blocks * 64;
+  let mins = <usize>load<u32>(w, W_MINS) + <usize>g * blocks * 16;
+  for (let b = 0; b < blocks; b++) {
+    const x0 = v128.load(xValues);
+    const x1 = v128.load(xValues, 16);
+    const s0 = dotNibbles(v128.load(values), x0, x1);
+    const s1 = dotNibbles(v128.load(values, 16), x0, x1);
+    const s2 = dotNibbles(v128.load(values, 32), x0, x1);
+    const s3 = dotNibbles(v128.load(values, 48), x0, x1);
+    let sumiInt = laneSums(s0, s1, s2, s3);
+    // q4_0 stores q + 8: Σ (q − 8)·x = Σ q·x − 8·Σ x, with Σ x the block's integer sum (xIntSums).
+    if (kind == KIND_Q4_0) sumiInt = i32x4.sub(sumiInt, i32x4.splat(load<i32>(xIntSums) << 3));
+    const sumi = f32x4.convert_i32x4_s(sumiInt);
+    const dx = f32x4.splat(load<f32>(xScales));
+    if (kind == KIND_Q4_0) {
+      // sumf += sumi · d_w · d_x, left to right.
+      acc = f32x4.add(acc, f32x4.mul(f32x4.mul(sumi, v128.load(scales)), dx));
+    } else {
+      // sumf += (d_w · d_x) · sumi + m_w · s_x.
+      const scaled = f32x4.mul(f32x4.mul(v128.load(scales), dx), sumi);
+      acc = f32x4.add(acc, f32x4.add(scaled, f32x4.mul(v128.load(mins), f32x4.splat(load<f32>(xSums)))));
+      mins += 16;
+      xSums += 4;
+    }
+    values += 64;
+    scales += 16;
+    xValues += 32;
+    xScales += 4;
+    xIntSums += 4;
+  }
+  return acc;
+}
+
+/** runq.c's matmul for one output row d: integer sums per group of GS (a multiple of 8), scaled in float32. */
+function runqRow(w: usize, d: i32, xValues: usize, xScales: usize, K: i32): f32 {
+  const GS = load<i32>(w, W_GROUP);
+  const groups = K / GS;
+  let values = <usize>load<u32>(w, W_VALUES) + <usize>d * K;
+  let scales = <usize>load<u32>(w, W_SCALES) + <usize>d * groups * 4;
+  let val: f32 = 0;
+  for (let g = 0; g < groups; g++) {
+    let sum = i32x4.splat(0);
+    for (let k = 0; k < GS; k += 8) {
+      sum = i32x4.add(sum, i32x4.dot_i16x8_s(v128.load8x8_s(values), v128.load8x8_s(xValues)));
+      values += 8;
+      xValues += 8;
+    }
+    const ival =
+      i32x4.extract_lane(sum, 0) + i32x4.extract_lane(sum, 1) + i32x4.extract_lane(sum, 2) + i32x4.extract_lane(sum, 3);
+    val += <f32>ival * load<f32>(scales) * load<f32>(xScales);
+    scales += 4;
+    xScales += 4;
+  }
+  return val;
+}
+
+/** Whether `bytes` bytes at `at` lie inside the memory. */
+@inline
+function inside(at: u64, bytes: u64, limit: u64): bool {
+  return at + bytes <= limit;
+}
+
+/**
+ * Whether the descriptors describe a product that stays inside the memory. The caller's are always right;
+ * but a worker thread that the system paused may run a chunk late, after the caller has stolen it, finished
+ * the product and reused the scratch memory the activation descriptor was in (threads.ts). Its result is
+ * dropped; this check makes sure that its reads of whatever is there now cannot leave the memory.
+ */
+function descriptorsFit(a: usize, b: usize, M: i32, K: i32, N: i32): bool {
+  const limit = <u64>memory.size() << 16;
+  if (M < 0 || K < 0 || N < 0 || !inside(a, 16, limit) || !inside(b, 20, limit)) return false;
+  const kind = load<i32>(b, W_KIND);
+  if (kind < KIND_Q8_0 || kind > KIND_RUNQ) return false;
+  const m = <u64>M;
+  const k = <u64>K;
+  const n = <u64>N;
+  const rows = kind == KIND_RUNQ ? n : (n + 3) & ~3; // weights are padded to groups of 4 rows
+  let groups: u64 = k >> 5;
+  if (kind == KIND_RUNQ) {
+    const groupSize = load<i32>(b, W_GROUP);
+    if (groupSize < 8 || (groupSize & 7) != 0 || K % groupSize != 0) return false;
+    groups = k / <u64>groupSize;
+  } else if ((K & 31) != 0) return false;
+  const valueBytes = kind == KIND_Q8_0 || kind == KIND_RUNQ ? rows * k : (rows * k) >> 1;
+  return (
+    inside(load<u32>(b, W_VALUES), valueBytes, limit) &&
+    inside(load<u32>(b, W_SCALES), rows * groups * 4, limit) &&
+    (kind != KIND_Q4_1 || inside(load<u32>(b, W_MINS), rows * groups * 4, limit)) &&
+    inside(load<u32>(a, X_VALUES), m * k, limit) &&
+    inside(load<u32>(a, X_SCALES), m * groups * 4, limit) &&
+    (kind != KIND_Q4_1 || inside(load<u32>(a, X_SUMS), m * groups * 4, limit)) &&
+    (kind != KIND_Q4_0 || inside(load<u32>(a, X_INT_SUMS), m * groups * 4, limit))
+  );
+}
+
+/**
+ * Output columns 8·panelStart … 8·panelEnd − 1 (weight rows), all M activation rows: what one thread computes
+ * (the signature of matmul.as's gemmPart). `out` is where column 8·panelStart of row 0 goes.
+ */
+export function quantPart(
+  out: usize,
+  outRowBytes: usize,
+  a: usize,
+  b: usize,
+  M: i32,
+  K: i32,
+  N: i32,
+  panelStart: i32,
+  panelEnd: i32,
+): void {
+  if (!descriptorsFit(a, b, M, K, N)) return;
+  const kind = load<i32>(b, W_KIND);
+  const xValuesAll = <usize>load<u32>(a, X_VALUES);
+  const xScalesAll = <usize>load<u32>(a, X_SCALES);
+  const xSumsAll = <usize>load<u32>(a, X_SUMS);
+  const xIntSumsAll = <usize>load<u32>(a, X_INT_SUMS);
+  const scaleCount = kind == KIND_RUNQ ? K / load<i32>(b, W_GROUP) : K >> 5;
+  for (let p = panelStart; p < panelEnd; p++) {
+    for (let i = 0; i < M; i++) {
+      const xValues = <usize>xValuesAll + <usize>i * K;
+      const xScales = <usize>xScalesAll + <usize>i * scaleCount * 4;
+      const xSums = <usize>xSumsAll + <usize>i * scaleCount * 4;
+      const xIntSums = <usize>xIntSumsAll + <usize>i * scaleCount * 4;
+      const row = out + <usize>i * outRowBytes + <usize>(p - panelStart) * 32;
+      if (kind == KIND_RUNQ) {
+        for (let c = 0; c < 8; c++) {
+          const n = p * 8 + c;
+          if (n < N) store<f32>(row + <usize>c * 4, runqRow(b, n, xValues, xScales, K));
+        }
+        continue;
+      }
+      for (let half = 0; half < 2; half++) {
+        const g = p * 2 + half;
+        const sums = group4(kind, b, g, xValues, xScales, xSums, xIntSums, K);
+        const at = row + <usize>half * 16;
+        if (g * 4 + 4 <= N) v128.store(at, sums);
+        else {
+          if (g * 4 < N) store<f32>(at, f32x4.extract_lane(sums, 0));
+          if (g * 4 + 1 < N) store<f32>(at, f32x4.extract_lane(sums, 1), 4);
+          if (g * 4 + 2 < N) store<f32>(at, f32x4.extract_lane(sums, 2), 8);
+        }
+      }
+    }
+  }
+}
+
+/** Bytes of the descriptors `quantPart` reads at `a` and `b`. */
+export function quantDescriptorBytes(): i32 {
+  return 32;
+}
+
+/**
+ * Reads `bytes` bytes from `from` (a multiple of 64) with 128-bit loads and nothing else: the benchmark's
+ * measure of how fast this thread can stream memory, the ceiling of a product that reads each weight once.
+ * Returns a lane of the XOR of everything read, so the reads cannot be discarded.
+ */
+export function streamRead(from: usize, bytes: usize): i32 {
+  let a = i32x4.splat(0),
+    b = a,
+    c = a,
+    d = a;
+  const end = from + bytes;
+  for (let at = from; at < end; at += 64) {
+    a = v128.xor(a, v128.load(at));
+    b = v128.xor(b, v128.load(at, 16));
+    c = v128.xor(c, v128.load(at, 32));
+    d = v128.xor(d, v128.load(at, 48));
+  }
+  return i32x4.extract_lane(v128.xor(v128.xor(a, b), v128.xor(c, d)), 0);
+}
