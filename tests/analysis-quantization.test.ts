@@ -195,6 +195,25 @@ describe('the outlier block', () => {
     const stored = dequantize(quantize(new Float32Array(found.values), [32], 'q4_0'));
     expect(Array.from(found.withOutlier.dequantized)).toEqual(Array.from(stored));
   });
+
+  it('finds the weight that stands out most in its block, by brute force over every block of every row', () => {
+    const found = outlierBlock(house.model, 'standout');
+    let best = { ratio: 0, value: 0 };
+    for (const { tensor } of weightMatrices(house.model)) {
+      const columns = tensor.shape[1];
+      for (let start = 0; start < tensor.data.length; start += 32) {
+        if ((start % columns) + 32 > columns) continue;
+        const sizes = Array.from(tensor.data.subarray(start, start + 32), Math.abs).sort((a, b) => b - a);
+        if (sizes[0] / sizes[1] > best.ratio) {
+          best = { ratio: sizes[0] / sizes[1], value: sizes[0] };
+        }
+      }
+    }
+    expect(Math.abs(found.value)).toBe(best.value);
+    const others = found.values.filter((_, i) => i !== found.at).map(Math.abs);
+    expect(Math.abs(found.value) / Math.max(...others)).toBeCloseTo(best.ratio, 12);
+    expect(found.othersError.withoutOutlier.rms).toBeLessThan(found.othersError.withOutlier.rms);
+  });
 });
 
 describe('whole models', () => {

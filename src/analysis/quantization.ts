@@ -326,13 +326,43 @@ export interface OutlierBlock {
   levelsUsed: { withOutlier: number; withoutOutlier: number };
 }
 
-/** The model's largest-magnitude weight (over every matrix) and what it does to its q4_0 block. */
-export function outlierBlock(model: Model, blockSize = 32): OutlierBlock {
-  let best: { matrix: string; index: number; tensor: Tensor } | undefined;
+/**
+ * Which weight the outlier figure looks at: the model's largest in size, or the one that stands out most in its
+ * own block of 32 (the largest ratio of the block's largest |w| to its second largest).
+ */
+export type OutlierPick = 'largest' | 'standout';
+
+/** A weight and its q4_0 block, with and without it: the largest of the model, or the one that stands out most. */
+export function outlierBlock(model: Model, pick: OutlierPick = 'largest', blockSize = 32): OutlierBlock {
+  let best: { matrix: string; index: number; tensor: Tensor; score: number } | undefined;
   for (const { name, tensor } of weightMatrices(model)) {
-    const { maxAbs, argMaxAbs } = histogram(tensor.data, 1);
-    if (!best || maxAbs > Math.abs(best.tensor.data[best.index]))
-      best = { matrix: name, index: argMaxAbs, tensor };
+    const data = tensor.data;
+    if (pick === 'largest') {
+      const { maxAbs, argMaxAbs } = histogram(data, 1);
+      if (!best || maxAbs > best.score) best = { matrix: name, index: argMaxAbs, tensor, score: maxAbs };
+      continue;
+    }
+    // Blocks run along rows, as the block formats store them (a row's last partial block is left out).
+    const columns = tensor.shape[tensor.shape.length - 1];
+    const starts: number[] = [];
+    for (let row = 0; row * columns < data.length; row++) {
+      for (let b = 0; (b + 1) * blockSize <= columns; b++) starts.push(row * columns + b * blockSize);
+    }
+    for (const start of starts) {
+      let first = 0;
+      let second = 0;
+      let at = start;
+      for (let i = start; i < start + blockSize; i++) {
+        const size = Math.abs(data[i]);
+        if (size > first) {
+          second = first;
+          first = size;
+          at = i;
+        } else if (size > second) second = size;
+      }
+      const score = second > 0 ? first / second : 0;
+      if (!best || score > best.score) best = { matrix: name, index: at, tensor, score };
+    }
   }
   const { matrix, index, tensor } = best!;
   const columns = tensor.shape[tensor.shape.length - 1];

@@ -26,6 +26,7 @@ import {
   type Histogram,
   type ModelType,
   type OutlierBlock,
+  type OutlierPick,
 } from '../../../analysis/quantization.ts';
 import { forward } from '../../../engine/forward.ts';
 import { generateTokens, stopTokensFor } from '../../../engine/generate.ts';
@@ -100,14 +101,21 @@ interface Cache {
   evaluations: Map<ModelType, Evaluation>;
   histograms: Map<string, HistogramAnswer>;
   sweeps: Map<string, GroupSizeRow[]>;
-  outlier?: OutlierBlock;
+  outliers: Map<OutlierPick, OutlierBlock>;
 }
 let cache: Cache | undefined;
 
 function cached(): Cache {
   const loaded = requireModel();
   if (cache?.loaded !== loaded) {
-    cache = { loaded, models: new Map(), evaluations: new Map(), histograms: new Map(), sweeps: new Map() };
+    cache = {
+      loaded,
+      models: new Map(),
+      evaluations: new Map(),
+      histograms: new Map(),
+      sweeps: new Map(),
+      outliers: new Map(),
+    };
   }
   return cache;
 }
@@ -191,11 +199,15 @@ export const handlers = {
     return { name, rows };
   },
 
-  /** The model's largest-magnitude weight and its q4_0 block, with and without it. */
-  outlier(): OutlierBlock {
+  /** The model's largest weight, or the one that stands out most in its block, and its q4_0 block with and without it. */
+  outlier(pick: OutlierPick): OutlierBlock {
     const store = cached();
-    store.outlier ??= outlierBlock(store.loaded.model);
-    return store.outlier;
+    let answer = store.outliers.get(pick);
+    if (!answer) {
+      answer = outlierBlock(store.loaded.model, pick);
+      store.outliers.set(pick, answer);
+    }
+    return answer;
   },
 
   /** The model stored as `type`: its bytes and its perplexity on the held-out excerpt (once per model). */
@@ -255,7 +267,14 @@ export const handlers = {
     const { model, tokenizer } = requireModel();
     const f32 = greedy(model, tokens, steps);
     const q4 = greedy(modelAs('q4_0'), tokens, steps);
-    const pieces = (ids: number[]) => ids.map((id) => tokenizer.pieceLabel(id));
+    // Each new token as the text it adds (decoding the whole text each time, so a character split over byte
+    // tokens comes out whole where it completes).
+    const pieces = (ids: number[]) =>
+      ids.map((_, i) =>
+        tokenizer
+          .decode([...tokens, ...ids.slice(0, i + 1)])
+          .slice(tokenizer.decode([...tokens, ...ids.slice(0, i)]).length),
+      );
     return {
       tokens: [...tokens],
       steps,
