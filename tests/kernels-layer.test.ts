@@ -1,7 +1,8 @@
 /**
  * The WebAssembly layer operations (src/kernels/layer.as) agree with their readable twins — the engine's
- * own rmsNormRows, swiglu, applyRopeRows (src/engine/ops.ts) and causalSelfAttention
- * (src/engine/attention.ts) — on random inputs of awkward sizes, in every build this runtime can run.
+ * own rmsNormRows, swiglu, applyRopeRows (src/engine/ops.ts), causalSelfAttention
+ * (src/engine/attention.ts) and softmaxSumsRows (src/engine/sampling.ts) — on random inputs of awkward
+ * sizes, in every build this runtime can run.
  *
  * Agreement is relative, to 1e-5 of the scale of what each output sums or rotates: the WebAssembly code
  * computes in float32 lanes (e^x by a polynomial), the twins mostly in float64.
@@ -11,6 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { causalSelfAttention, type AttentionShape } from '../src/engine/attention.ts';
 import type { RopeLayout } from '../src/engine/model.ts';
 import { applyRopeRows, rmsNormRows, swiglu } from '../src/engine/ops.ts';
+import { softmaxSumsRows, temperatureSoftmax } from '../src/engine/sampling.ts';
 import { referenceLayerKernels, type LayerKernels } from '../src/kernels/layer-reference.ts';
 import { wasmKernels } from '../src/kernels/select.ts';
 import { wasmVariantSupported, type WasmVariant } from '../src/kernels/wasm.ts';
@@ -53,7 +55,13 @@ describe('layer kernels agree with their readable twins', () => {
   });
 
   it('the reference set is the engine functions themselves', () => {
-    expect(referenceLayerKernels).toEqual({ rmsNormRows, swiglu, applyRopeRows, causalSelfAttention });
+    expect(referenceLayerKernels).toEqual({
+      rmsNormRows,
+      swiglu,
+      applyRopeRows,
+      causalSelfAttention,
+      softmaxSumsRows,
+    });
   });
 
   it('rmsNormRows', () => {
@@ -86,6 +94,42 @@ describe('layer kernels agree with their readable twins', () => {
         kernels.swiglu(out, gate, up);
         // Beyond e^±87 the fast exp saturates where float32 underflows: both are 0 for every purpose.
         expectClose(out, expected, expected.map(Math.abs), `${kernels.name} swiglu ${length}`, 1e-30);
+      }
+    }
+  });
+
+  it("softmaxSumsRows: the readable sums are temperatureSoftmax's, the fast ones within exp4's error", () => {
+    const random = seededRandom(9);
+    for (const width of [...AWKWARD, 4096]) {
+      const rows = 5;
+      // Spreads from flat (every term counts) to peaked (most terms far below the largest).
+      const logits = new Float32Array(rows * width);
+      for (let r = 0; r < rows; r++)
+        logits.set(randomArray(width, random, [0.1, 1, 5, 20, 60][r]), r * width);
+      const max = new Float32Array(rows);
+      const sum = new Float32Array(rows);
+      softmaxSumsRows(max, sum, logits, rows, width);
+      for (let r = 0; r < rows; r++) {
+        const row = logits.subarray(r * width, (r + 1) * width);
+        // The readable version: e^(x − max)/sum is the engine's probability, bit for bit.
+        const probabilities = temperatureSoftmax(row, 1);
+        for (let i = 0; i < width; i += Math.ceil(width / 50))
+          expect(Math.fround(Math.fround(Math.exp(row[i] - max[r])) / sum[r])).toBe(probabilities[i]);
+        expect(max[r]).toBe(Math.max(...row));
+      }
+      for (const kernels of fast) {
+        const fastMax = new Float32Array(rows).fill(Number.NaN);
+        const fastSum = new Float32Array(rows).fill(Number.NaN);
+        kernels.softmaxSumsRows(fastMax, fastSum, logits, rows, width);
+        expect(Array.from(fastMax), `${kernels.name} max ${width}`).toEqual(Array.from(max));
+        // Each term within exp4's ~2 float32 ulp (2.4e-7 relative) of e^x, added in the same order: the sums
+        // agree to a few 1e-7 of themselves.
+        expectClose(
+          fastSum,
+          sum,
+          Array.from(sum, (s) => s / 20),
+          `${kernels.name} softmaxSumsRows ${width}`,
+        );
       }
     }
   });

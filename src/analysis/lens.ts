@@ -167,10 +167,12 @@ export interface LogitLens {
  * The logit lens (nostalgebraist, 2020): read the residual stream at every boundary as if it were the
  * last one. Each cell is RMSNorm with the FINAL norm's gain (the one the classifier was trained to read),
  * then the classifier, then softmax at temperature 1, as forward.ts does after the last layer. So the last
- * row is the model's own output: with the kernels of the pass, its logits are the Trace's logits exactly.
+ * row is the model's own output: it reads the Trace's logits, which the pass computed from that boundary.
  *
- * The products run on `kernels` (a [T, dim] × [dim, V] product per row), so the lens costs about L + 1
- * classifier products: for a small model that is most of a forward pass again.
+ * The products and softmax's sums run on `kernels` (a [T, dim] × [dim, V] product and T sums of V
+ * exponentials per row), so the lens costs L classifier products and (L + 1)·T·V exponentials: for a small
+ * model, more than its forward pass. With the readable kernels every probability is temperatureSoftmax's bit
+ * for bit; the WebAssembly exponentials differ from Math.exp in the last bits of a float32.
  */
 export function logitLens(
   model: Model,
@@ -184,36 +186,46 @@ export function logitLens(
   const run = withLayerKernels(kernels);
   const T = trace.tokens.length;
   const rows = boundaries(trace);
+  const last = rows.length - 1;
   const normed = new Float32Array(T * dim);
   const ids = new Int32Array(rows.length * T * top);
   const probabilities = new Float32Array(rows.length * T * top);
-  // Each cell keeps its logits' row until the final row is known: the final top token's probability and
-  // rank in every cell are read from them then.
-  const cellLogits: Float32Array[] = [];
-  const cellSoftmax: SoftmaxSums[] = [];
+  // Each row keeps its logits and softmax sums until the final row is known: the final top token's
+  // probability and rank in every cell are read from them then.
+  const rowLogits: Float32Array[] = [];
+  const rowMax: Float32Array[] = [];
+  const rowSum: Float32Array[] = [];
   rows.forEach(({ tensor }, r) => {
-    const logits = new Float32Array(T * vocabSize);
-    run.rmsNormRows(normed, tensor.data, model.weights.finalNorm.data, T, dim, normEps);
-    run.matmulTransposedB(logits, normed, model.weights.classifier.data, T, dim, vocabSize);
+    let logits: Float32Array;
+    if (r === last && lastRowIsTraced(trace)) {
+      // The pass itself already put this boundary through the final norm and the classifier.
+      logits = trace.logits.data;
+    } else {
+      logits = new Float32Array(T * vocabSize);
+      run.rmsNormRows(normed, tensor.data, model.weights.finalNorm.data, T, dim, normEps);
+      run.matmulTransposedB(logits, normed, model.weights.classifier.data, T, dim, vocabSize);
+    }
+    const max = new Float32Array(T);
+    const sum = new Float32Array(T);
+    run.softmaxSumsRows(max, sum, logits, T, vocabSize);
     for (let t = 0; t < T; t++) {
       const row = logits.subarray(t * vocabSize, (t + 1) * vocabSize);
-      const sums = softmaxSums(row);
       topIndices(row, top).forEach((id, j) => {
         ids[(r * T + t) * top + j] = id;
-        probabilities[(r * T + t) * top + j] = probabilityOf(row, sums, id);
+        probabilities[(r * T + t) * top + j] = probabilityOf(row[id], max[t], sum[t]);
       });
-      cellLogits[r * T + t] = row;
-      cellSoftmax[r * T + t] = sums;
     }
+    rowLogits.push(logits);
+    rowMax.push(max);
+    rowSum.push(sum);
   });
-  const last = rows.length - 1;
   const finalTopProbability = new Float32Array(rows.length * T);
   const finalTopRank = new Int32Array(rows.length * T);
   for (let t = 0; t < T; t++) {
     const target = ids[(last * T + t) * top];
     for (let r = 0; r < rows.length; r++) {
-      const row = cellLogits[r * T + t];
-      finalTopProbability[r * T + t] = probabilityOf(row, cellSoftmax[r * T + t], target);
+      const row = rowLogits[r].subarray(t * vocabSize, (t + 1) * vocabSize);
+      finalTopProbability[r * T + t] = probabilityOf(row[target], rowMax[r][t], rowSum[r][t]);
       const inTop = ids.subarray((r * T + t) * top, (r * T + t + 1) * top).indexOf(target);
       finalTopRank[r * T + t] = inTop >= 0 ? inTop : rankOf(row, target);
     }
@@ -251,52 +263,39 @@ export function firstSettledRow(
 /** The `count` largest entries' indices, largest first (ties: the lower index first). */
 export function topIndices(values: ArrayLike<number>, count: number): number[] {
   const best: number[] = [];
+  // Once `count` are kept, the smallest of them: most entries are not above it and are passed over at once.
+  let threshold = -Infinity;
   for (let i = 0; i < values.length; i++) {
-    if (best.length === count && values[i] <= values[best[count - 1]]) continue;
+    const value = values[i];
+    if (best.length === count && value <= threshold) continue;
     let at = best.length === count ? count - 1 : best.length;
     if (best.length < count) best.push(i);
-    while (at > 0 && values[best[at - 1]] < values[i]) {
+    while (at > 0 && values[best[at - 1]] < value) {
       best[at] = best[at - 1];
       at--;
     }
     best[at] = i;
+    if (best.length === count) threshold = values[best[count - 1]];
   }
   return best;
 }
 
-interface SoftmaxSums {
-  max: number;
-  sum: number;
+/** e^(logit − max) / sum in float32, as temperatureSoftmax (src/engine/sampling.ts) divides. */
+function probabilityOf(logit: number, max: number, sum: number): number {
+  return Math.fround(Math.fround(Math.exp(logit - max)) / sum);
 }
 
 /**
- * The max and the float32 sum of exp(logit − max) over one row, added in the order and precision of
- * temperatureSoftmax (src/engine/sampling.ts) at temperature 1, so probabilityOf gives its numbers bit for
- * bit without writing out the whole distribution (the lens needs a few entries of each of its many rows).
+ * Whether the Trace's logits are the lens's last row: a traced pass records every position's logits, from
+ * the final residual — unless the pass patched the stream after its last layer, which the boundary does not
+ * show (see `boundaries`).
  */
-function softmaxSums(logits: Float32Array): SoftmaxSums {
-  let max = -Infinity;
-  let at = 0;
-  for (let i = 0; i < logits.length; i++) {
-    if (logits[i] > max) {
-      max = logits[i];
-      at = i;
-    }
-  }
-  let sum = 0;
-  for (let i = 0; i < at; i++) sum = Math.fround(sum + Math.fround(Math.exp(logits[i] - max)));
-  // From the largest term on (exp(0) = 1) the float32 sum is ≥ 1, so a term below 2⁻²⁴, half its last bit,
-  // rounds away to nothing: exp(x) < 2⁻²⁴ for x < −16.64, and skipping those terms changes no bit.
-  const negligible = max - 17;
-  for (let i = at; i < logits.length; i++) {
-    if (logits[i] < negligible) continue;
-    sum = Math.fround(sum + Math.fround(Math.exp(logits[i] - max)));
-  }
-  return { max, sum };
-}
-
-function probabilityOf(logits: Float32Array, { max, sum }: SoftmaxSums, index: number): number {
-  return Math.fround(Math.fround(Math.exp(logits[index] - max)) / sum);
+function lastRowIsTraced(trace: Trace): boolean {
+  const L = trace.layers.length;
+  return (
+    trace.logits.data.length === trace.tokens.length * trace.logits.shape[trace.logits.shape.length - 1] &&
+    !trace.interventions.some((i) => i.kind === 'patchResidual' && i.layer === L)
+  );
 }
 
 /** How many entries are larger than values[index] (0 = it is the largest; ties rank by index). */

@@ -60,6 +60,43 @@ export function temperatureSoftmax(logits: Float32Array, temperature: number): F
   return probs;
 }
 
+/**
+ * For each of `rows` rows of `width` logits: the largest logit and softmax's denominator at temperature 1,
+ * Σ e^(logit − max), added in float32 in the order and precision of temperatureSoftmax, so that
+ * e^(logit − max) / sum is its probability bit for bit without writing the whole distribution out (the
+ * logit lens needs a few entries of each of its many rows).
+ */
+export function softmaxSumsRows(
+  maxOut: Float32Array,
+  sumOut: Float32Array,
+  logits: Float32Array,
+  rows: number,
+  width: number,
+): void {
+  for (let r = 0; r < rows; r++) {
+    const row = logits.subarray(r * width, (r + 1) * width);
+    let max = -Infinity;
+    let at = 0;
+    for (let i = 0; i < width; i++) {
+      if (row[i] > max) {
+        max = row[i];
+        at = i;
+      }
+    }
+    let sum = 0;
+    for (let i = 0; i < at; i++) sum = f32(sum + f32(Math.exp(row[i] - max)));
+    // From the largest term on (e^0 = 1) the float32 sum is ≥ 1, so a term below 2⁻²⁴, half its last bit,
+    // rounds away to nothing: e^x < 2⁻²⁴ for x < −16.64, and skipping those terms changes no bit.
+    const negligible = max - 17;
+    for (let i = at; i < width; i++) {
+      if (row[i] < negligible) continue;
+      sum = f32(sum + f32(Math.exp(row[i] - max)));
+    }
+    maxOut[r] = max;
+    sumOut[r] = sum;
+  }
+}
+
 export interface Candidate {
   token: number;
   probability: number;

@@ -1,12 +1,15 @@
 /**
  * The per-token operations of a Llama block other than the matrix products — RMSNorm, RoPE, attention and
- * SwiGLU's element-wise step — as a set of kernels, like the products in reference.ts.
+ * SwiGLU's element-wise step — and softmax's sums over the vocabulary, as a set of kernels, like the
+ * products in reference.ts.
  *
- * Their readable versions are the engine's own functions (src/engine/ops.ts, src/engine/attention.ts):
+ * Their readable versions are the engine's own functions (src/engine/ops.ts, src/engine/attention.ts,
+ * src/engine/sampling.ts):
  * those are the reference, and the WebAssembly twins in src/kernels/layer.as are tested against them.
  */
 import { causalSelfAttention } from '../engine/attention.ts';
 import { applyRopeRows, rmsNormRows, swiglu } from '../engine/ops.ts';
+import { softmaxSumsRows } from '../engine/sampling.ts';
 import type { MatrixKernels } from './reference.ts';
 
 /** The operations; each has the signature of the engine function of the same name. */
@@ -19,6 +22,8 @@ export interface LayerKernels {
    * exactly the output of an untraced one.
    */
   causalSelfAttention: typeof causalSelfAttention;
+  /** The max and denominator of softmax over each row of logits (the logit lens reads many rows). */
+  softmaxSumsRows: typeof softmaxSumsRows;
 }
 
 /** Everything the forward pass calls: the products and the layer operations. */
@@ -29,6 +34,7 @@ export const referenceLayerKernels: LayerKernels = {
   swiglu,
   applyRopeRows,
   causalSelfAttention,
+  softmaxSumsRows,
 };
 
 /**
@@ -37,6 +43,10 @@ export const referenceLayerKernels: LayerKernels = {
  */
 export function withLayerKernels(kernels: MatrixKernels & Partial<LayerKernels>): EngineKernels {
   const complete =
-    kernels.rmsNormRows && kernels.swiglu && kernels.applyRopeRows && kernels.causalSelfAttention;
+    kernels.rmsNormRows &&
+    kernels.swiglu &&
+    kernels.applyRopeRows &&
+    kernels.causalSelfAttention &&
+    kernels.softmaxSumsRows;
   return complete ? (kernels as EngineKernels) : { ...referenceLayerKernels, ...kernels };
 }

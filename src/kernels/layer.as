@@ -6,6 +6,7 @@
 //   swiglu               src/engine/ops.ts        swiglu
 //   ropeRows             src/engine/ops.ts        applyRopeRows (applyRope on each row)
 //   causalSelfAttention  src/engine/attention.ts  causalSelfAttention
+//   softmaxSumsRows      src/engine/sampling.ts   softmaxSumsRows
 //
 // `src/kernels/wasm.ts` copies the caller's arrays in and out. All pointers are byte offsets into linear
 // memory; all sizes are element counts. Where the reference sums in float64 (a JavaScript number) over a
@@ -336,5 +337,38 @@ function weightedSum(
       value += rowBytes;
     }
     store<f32>(out + <usize>i * 4, c * scale);
+  }
+}
+
+/**
+ * For each of `rows` rows of `width` logits: the largest (maxOut[r]) and softmax's denominator
+ * Σ e^(logit − max) (sumOut[r]). The exponentials are computed four at a time; they are added one by one
+ * in float32, in the order of the readable version (which adds as the engine's sampler does), so the two
+ * differ only by exp4's last bits, not by the order of a long float32 sum.
+ */
+export function softmaxSumsRows(maxOut: usize, sumOut: usize, logits: usize, rows: i32, width: i32): void {
+  const rowBytes = <usize>width * 4;
+  for (let r = 0; r < rows; r++) {
+    let maxima = f32x4.splat(-Infinity);
+    let i = 0;
+    for (; i + 4 <= width; i += 4) maxima = f32x4.max(maxima, v128.load(logits + <usize>i * 4));
+    let max = laneMax(maxima);
+    for (; i < width; i++) max = Mathf.max(max, load<f32>(logits + <usize>i * 4));
+    const shift = f32x4.splat(max);
+    let sum: f32 = 0;
+    i = 0;
+    for (; i + 4 <= width; i += 4) {
+      const e = exp4(f32x4.sub(v128.load(logits + <usize>i * 4), shift));
+      sum += f32x4.extract_lane(e, 0);
+      sum += f32x4.extract_lane(e, 1);
+      sum += f32x4.extract_lane(e, 2);
+      sum += f32x4.extract_lane(e, 3);
+    }
+    for (; i < width; i++) {
+      sum += f32x4.extract_lane(exp4(f32x4.splat(load<f32>(logits + <usize>i * 4) - max)), 0);
+    }
+    store<f32>(maxOut + <usize>r * 4, max);
+    store<f32>(sumOut + <usize>r * 4, sum);
+    logits += rowBytes;
   }
 }

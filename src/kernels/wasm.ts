@@ -96,6 +96,7 @@ export interface KernelExports {
   ceiling(iterations: number, seed: number): number;
   rmsNormRows(out: number, x: number, gain: number, rows: number, dim: number, eps: number): void;
   swiglu(out: number, gate: number, up: number, length: number): void;
+  softmaxSumsRows(maxOut: number, sumOut: number, logits: number, rows: number, width: number): void;
   ropeRows(vec: number, table: number, rows: number, nHeads: number, headDim: number, halves: boolean): void;
   causalSelfAttention(
     out: number,
@@ -423,6 +424,19 @@ export function createWasmKernels(variant: WasmVariant, threads = 1): WasmKernel
       copyIn(f32, up, count, upAt);
       wasm.swiglu(outAt, gateAt, upAt, count);
       copyOut(f32, outAt, count, out);
+    },
+
+    softmaxSumsRows(maxOut, sumOut, logits, rows, width) {
+      const count = rows * width;
+      checkLength('softmaxSumsRows', 'logits', logits, count);
+      checkLength('softmaxSumsRows', 'maxOut', maxOut, rows);
+      checkLength('softmaxSumsRows', 'sumOut', sumOut, rows);
+      const [logitsAt, maxAt, sumAt] = scratchRegions(count * 4, rows * 4, rows * 4);
+      const f32 = heap.f32;
+      copyIn(f32, logits, count, logitsAt);
+      wasm.softmaxSumsRows(maxAt, sumAt, logitsAt, rows, width);
+      copyOut(f32, maxAt, rows, maxOut);
+      copyOut(f32, sumAt, rows, sumOut);
     },
 
     applyRopeRows(vec, startPos, rows, nHeads, headDim, layout, theta) {

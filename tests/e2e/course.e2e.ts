@@ -252,8 +252,8 @@ describe.skipIf(unavailable !== undefined)('the course in Chromium', () => {
       await expect
         .poll(async () => (await page.locator('#tail-summary').textContent())?.replace(/\s+/g, ' '))
         .toMatch(new RegExp(`top ${half} tokens?, and 90% in the top ${most}\\.`));
-      // The address bar follows the text.
-      expect(new URL(page.url()).searchParams.get('prompt')).toBe(prompt);
+      // The address bar follows the text (once typing pauses).
+      await expect.poll(() => new URL(page.url()).searchParams.get('prompt')).toBe(prompt);
     }
     await page.close();
   });
@@ -375,7 +375,7 @@ describe.skipIf(unavailable !== undefined)('the course in Chromium', () => {
     expect(await page.locator('.bars .probability').allTextContents()).toEqual(
       expected.top.map((t) => percent(t.shown)),
     );
-    expect(new URL(page.url()).searchParams.get('kernels')).toBe('ts');
+    await expect.poll(() => new URL(page.url()).searchParams.get('kernels')).toBe('ts');
     // "The code that ran": the forward pass's excerpt names the tiled product that computed the numbers.
     const ranAs = page.locator('.ran-as p').first();
     await expect.poll(() => ranAs.textContent()).toMatch(/TypeScript kernels.*tiledMatmulTransposedB/s);
@@ -416,12 +416,10 @@ describe.skipIf(unavailable !== undefined)('the course in Chromium', () => {
       .first()
       .click();
     await waitForAnalysis(page, 'naïve 👍🏽');
-    const params = new URL(page.url()).searchParams;
-    expect([params.get('prompt'), params.get('temperature'), params.get('seed')]).toEqual([
-      'naïve 👍🏽',
-      '1.2',
-      '7',
-    ]);
+    const params = () => new URL(page.url()).searchParams;
+    await expect
+      .poll(() => [params().get('prompt'), params().get('temperature'), params().get('seed')])
+      .toEqual(['naïve 👍🏽', '1.2', '7']);
     expect(await page.locator('input[type=range]').inputValue()).toBe('1.2');
     await page.close();
   });
@@ -475,14 +473,14 @@ describe.skipIf(unavailable !== undefined)('the course in Chromium', () => {
       expect(stories.tokens).toEqual(expected.tokens);
       expect(stories.top.map((t) => t.token)).toEqual(expected.top.map((t) => t.token));
       stories.top.forEach((t, i) => expect(t.probability).toBeCloseTo(expected.top[i].probability, 5));
-      expect(new URL(page.url()).searchParams.get('model')).toBe('local');
+      await expect.poll(() => new URL(page.url()).searchParams.get('model')).toBe('local');
 
       await page.getByRole('button', { name: /^Settings/ }).click();
       await page.getByRole('button', { name: 'Back to the house model' }).click();
       await page.waitForFunction(
         () => (globalThis as unknown as { __glassbox: Hook }).__glassbox.model.id === 'house',
       );
-      expect(new URL(page.url()).searchParams.get('model')).toBeNull();
+      await expect.poll(() => new URL(page.url()).searchParams.get('model')).toBeNull();
       await page.close();
     },
   );

@@ -357,10 +357,10 @@ export function keystrokeToDrawn(page: Page, text: string, figure: string): Prom
       const started = performance.now();
       box.value = value;
       box.dispatchEvent(new Event('input', { bubbles: true }));
-      type Published = { prompt: string; tokens: number[]; figures: Record<string, { tokens: number[] }> };
+      type Published = { prompt: string; tokens: number[]; drawnFor: Record<string, number[] | undefined> };
       const hook = () => (globalThis as unknown as { __glassbox: Published }).__glassbox;
-      const drawn = () =>
-        hook().prompt === value && hook().figures[name]?.tokens.join() === hook().tokens.join();
+      // drawnFor, not figures: reading a figure's numbers makes their copy, which the reader never pays for.
+      const drawn = () => hook().prompt === value && hook().drawnFor?.[name]?.join() === hook().tokens.join();
       while (!drawn()) await new Promise((resolve) => setTimeout(resolve, 1));
       await new Promise((resolve) => requestAnimationFrame(() => resolve(undefined)));
       return performance.now() - started;

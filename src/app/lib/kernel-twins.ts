@@ -12,6 +12,7 @@ import rmsNormRowsAs from '../../kernels/layer.as?symbol=rmsNormRows&excerpt';
 import swigluAs from '../../kernels/layer.as?symbol=swiglu&excerpt';
 import ropeRowsAs from '../../kernels/layer.as?symbol=ropeRows&excerpt';
 import attentionAs from '../../kernels/layer.as?symbol=causalSelfAttention&excerpt';
+import softmaxSumsAs from '../../kernels/layer.as?symbol=softmaxSumsRows&excerpt';
 
 /** The code that computes a shown function under each kernel choice; absent: the function itself. */
 export interface KernelTwins {
@@ -43,6 +44,8 @@ const TWINS: Record<string, KernelTwins> = {
   'src/engine/ops.ts#applyRope': { wasm: [ropeRowsAs] },
   'src/engine/ops.ts#applyRopeRows': { wasm: [ropeRowsAs] },
   'src/engine/attention.ts#causalSelfAttention': { wasm: [attentionAs] },
+  'src/engine/sampling.ts#softmaxSumsRows': { wasm: [softmaxSumsAs] },
+  'src/analysis/lens.ts#logitLens': { wasm: [gemmPart, rmsNormRowsAs, softmaxSumsAs], ts: [tiledProduct] },
 };
 
 /** Which family of kernels a describeKernels line names ("matrix kernels: wasm-simd — …" → 'wasm'). */

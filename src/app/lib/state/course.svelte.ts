@@ -47,6 +47,12 @@ export const textNews: { message: string | undefined } = $state({ message: undef
  */
 export const sharing: { mode: 'query' | 'fragment' | 'none' } = $state({ mode: 'query' });
 
+/**
+ * The address bar follows the text once typing pauses (the layout waits a moment); `flush` brings it up to
+ * date at once, for a copy of the link made before the pause is over.
+ */
+export const addressBar: { flush: () => Promise<void> } = { flush: () => Promise.resolve() };
+
 /** The number of code points in `text` (an emoji with a skin tone is 2, "é" written as e + accent is 2). */
 export function codePointCount(text: string): number {
   let count = 0;

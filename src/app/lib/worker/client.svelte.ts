@@ -205,14 +205,30 @@ export function stopGenerating(): void {
 /**
  * The numbers each chapter's figures show, by figure name, for the end-to-end tests (plain data): a figure
  * calls this after it has drawn, e.g. `publishFigure('embeddings.neighbours', { token, neighbours })`.
+ * The plain copy is made when a test first reads it, not on every keystroke: the reader should not pay
+ * for the tests. `drawnFor` says at once which tokens each figure was last drawn for.
  */
 const figures: Record<string, unknown> = {};
+const drawnFor: Record<string, unknown> = {};
 export function publishFigure(name: string, data: unknown): void {
-  figures[name] = $state.snapshot(data);
+  let copy: unknown;
+  let copied = false;
+  Object.defineProperty(figures, name, {
+    configurable: true,
+    enumerable: true,
+    get() {
+      if (!copied) [copy, copied] = [$state.snapshot(data), true];
+      return copy;
+    },
+  });
+  drawnFor[name] = $state.snapshot((data as { tokens?: unknown } | undefined)?.tokens);
   firstLiveMs ??= performance.now();
-  const hook = (globalThis as { __glassbox?: { figures?: unknown; firstLiveMs?: number } }).__glassbox;
+  const hook = (
+    globalThis as { __glassbox?: { figures?: unknown; drawnFor?: unknown; firstLiveMs?: number } }
+  ).__glassbox;
   if (hook) {
     hook.figures = figures;
+    hook.drawnFor = drawnFor;
     hook.firstLiveMs = firstLiveMs;
   }
 }
@@ -235,5 +251,6 @@ function publishForTests(reading: Reading): void {
      * numbers (a figure's publishFigure); undefined until then. */
     firstLiveMs,
     figures,
+    drawnFor,
   };
 }
