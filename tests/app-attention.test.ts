@@ -13,9 +13,7 @@ import { KVCache } from '../src/engine/kv-cache.ts';
 import { headDim, kvHeadOf } from '../src/engine/model.ts';
 import { temperatureSoftmax } from '../src/engine/sampling.ts';
 import { handlers, COMPARED_TOKENS } from '../src/app/chapters/07-attention/worker.ts';
-import { setLoaded } from '../src/app/lib/worker/state.ts';
-import type { ModelInfo } from '../src/app/lib/worker/protocol.ts';
-import { defaultKernels, loadModelFolder } from './helpers.ts';
+import { defaultKernels, loadIntoWorker, loadModelFolder } from './helpers.ts';
 
 const HOUSE = resolve(import.meta.dirname, '..', 'models', 'house');
 const describeHouse = existsSync(join(HOUSE, 'model.safetensors'))
@@ -40,7 +38,7 @@ describeHouse('chapter 7: the attention worker on the house model', () => {
     }).trace;
   const plain = run();
 
-  beforeAll(() => setLoaded({ model, tokenizer, info: {} as ModelInfo }));
+  beforeAll(() => loadIntoWorker(model, tokenizer));
 
   it("slices one head's q, k, v, scores, mask, weights and output out of the text's Trace", () => {
     for (const [layer, head] of [

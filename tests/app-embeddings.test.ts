@@ -21,12 +21,10 @@ import { extremes } from '../src/app/lib/figure/extremes.ts';
 import { focusPosition } from '../src/app/lib/figure/focus.ts';
 import { divergingRgb } from '../src/app/lib/figure/palette.ts';
 import { handlers as embeddingHandlers } from '../src/app/chapters/04-embeddings/worker.ts';
-import { setLoaded } from '../src/app/lib/worker/state.ts';
-import { parameterCount } from '../src/engine/model.ts';
 import { parseLlama2cCheckpoint } from '../src/formats/llama2c.ts';
 import { llama2cTokenizer, parseLlama2cTokenizer } from '../src/tokenizers/llama2c.ts';
 import { haveShared, STORIES260K, TOK512 } from './shared.ts';
-import { loadModelFolder, seededRandom } from './helpers.ts';
+import { loadIntoWorker, loadModelFolder, seededRandom } from './helpers.ts';
 
 /** A standard normal sample (Box–Muller). */
 function gaussian(next: () => number): number {
@@ -359,20 +357,7 @@ describe('chapter 4: the smaller pieces', () => {
 
 describe("chapter 4: the worker's answers on the house model", () => {
   const { model, tokenizer } = houseModel();
-  setLoaded({
-    model,
-    tokenizer,
-    info: {
-      id: 'house',
-      label: 'house',
-      config: model.config,
-      parameters: parameterCount(model),
-      tokenizer: tokenizer.kind,
-      kernels: 'ts',
-      bytes: 0,
-      loadMs: 0,
-    },
-  });
+  loadIntoWorker(model, tokenizer, { id: 'house', label: 'house' });
   const table = model.weights.tokenEmbedding.data;
   const dim = model.config.dim;
 
@@ -425,20 +410,7 @@ describe.skipIf(!haveShared)('chapter 4: a llama2.c model (stories260K from ../s
     const tokenizer = llama2cTokenizer(
       parseLlama2cTokenizer(new Uint8Array(readFileSync(TOK512)), 'tok512.bin', 512),
     );
-    setLoaded({
-      model,
-      tokenizer,
-      info: {
-        id: 'local',
-        label: 'stories260K.bin',
-        config: model.config,
-        parameters: parameterCount(model),
-        tokenizer: tokenizer.kind,
-        kernels: 'ts',
-        bytes: 0,
-        loadMs: 0,
-      },
-    });
+    loadIntoWorker(model, tokenizer, { id: 'local', label: 'stories260K.bin' });
     const { dim, vocabSize } = model.config;
     const table = model.weights.tokenEmbedding.data;
     const tokens = tokenizer.encode('Lily saw a cat', { bos: true, eos: false });

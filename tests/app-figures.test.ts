@@ -28,12 +28,11 @@ import {
   sequentialRgb,
   type Rgb,
 } from '../src/app/lib/figure/palette.ts';
-import { setLoaded } from '../src/app/lib/worker/state.ts';
 import { randomModel } from '../src/engine/init.ts';
-import { headDim, kvHeadOf, parameterCount } from '../src/engine/model.ts';
+import { headDim, kvHeadOf } from '../src/engine/model.ts';
 import { MIN_SAMPLING_TEMPERATURE, temperatureSoftmax } from '../src/engine/sampling.ts';
 import type { Tokenizer } from '../src/tokenizers/tokenizer.ts';
-import { smallConfig } from './helpers.ts';
+import { loadIntoWorker, smallConfig } from './helpers.ts';
 
 // --- colour science for the palette rule: sRGB → linear → (simulated deficiency) → CIELAB -------------
 
@@ -212,20 +211,8 @@ describe('chapter 6 on a model with a 2^20-position context', () => {
     sharedClassifier: true,
   });
   const model = randomModel(config, 3, 0.3);
-  setLoaded({
-    model,
-    tokenizer: {} as Tokenizer, // the chapter's handlers read the model only
-    info: {
-      id: 'long',
-      label: 'long context',
-      config,
-      parameters: parameterCount(model),
-      tokenizer: 'none',
-      kernels: 'ts',
-      bytes: 0,
-      loadMs: 0,
-    },
-  });
+  // The chapter's handlers read the model only.
+  loadIntoWorker(model, {} as Tokenizer, { id: 'long', label: 'long context', tokenizer: 'none' });
 
   it('computes what the figures draw in bounded time, and follows a new text', () => {
     const started = performance.now();

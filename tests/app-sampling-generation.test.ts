@@ -7,15 +7,13 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { handlers as sampling } from '../src/app/chapters/11-sampling/worker.ts';
 import { handlers as generation } from '../src/app/chapters/12-generation/worker.ts';
-import { setLoaded } from '../src/app/lib/worker/state.ts';
 import { shuffledTokens, textSurprise } from '../src/analysis/surprise.ts';
 import { forward } from '../src/engine/forward.ts';
 import { generateTokens } from '../src/engine/generate.ts';
 import { KVCache } from '../src/engine/kv-cache.ts';
-import { parameterCount } from '../src/engine/model.ts';
 import { XorShiftRng } from '../src/engine/rng.ts';
 import type { SamplingSettings } from '../src/engine/sampling.ts';
-import { defaultKernels, loadModelFolder } from './helpers.ts';
+import { defaultKernels, loadIntoWorker, loadModelFolder } from './helpers.ts';
 
 const { model, tokenizer } = loadModelFolder('models/house');
 const kernels = defaultKernels();
@@ -23,20 +21,7 @@ const tokens = tokenizer.encode('And the earth was without form, and', { bos: tr
 const settings: SamplingSettings = { temperature: 0.9, topK: 0, topP: 0.9, minP: 0 };
 
 beforeAll(() => {
-  setLoaded({
-    model,
-    tokenizer,
-    info: {
-      id: 'house',
-      label: 'house',
-      config: model.config,
-      parameters: parameterCount(model),
-      tokenizer: tokenizer.kind,
-      kernels: 'auto',
-      bytes: 0,
-      loadMs: 0,
-    },
-  });
+  loadIntoWorker(model, tokenizer, { id: 'house', label: 'house', kernels: 'auto' });
 });
 
 /** generateTokens' sampled tokens, cut at a stop token as the CLI cuts them. */

@@ -363,5 +363,10 @@ describe('describeIntervention', () => {
     expect(
       describeIntervention({ kind: 'patchResidual', layer: 3, position: 4, value: new Float32Array(1) }),
     ).toBe('the stream entering layer 3 at position 4 patched from another run');
+    const last = { kind: 'patchResidual', layer: 4, position: 0, value: new Float32Array(1) } as const;
+    expect(describeIntervention(last, 4)).toBe(
+      'the stream after the last layer at position 0 patched from another run',
+    );
+    expect(describeIntervention(last, 6)).toMatch(/^the stream entering layer 4 /);
   });
 });

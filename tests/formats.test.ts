@@ -501,10 +501,20 @@ describeShared('stories260K checkpoints (../shared)', () => {
     expectModelsBitEqual(parseHfLlama(fromHf.configJson, fromHf.safetensors, hfFiles), hf);
   });
 
-  it('rejects the int8 runq file, saying what it is', () => {
+  it('reads the int8 runq file as runq does: its header, group size 8, int8 matrices', () => {
     const q8 = readBytes(join(STORIES260K, '..', 'stories260K-q8.bin'));
-    expect(formatErrorMessage(() => parseLlama2cCheckpoint(q8, 'stories260K-q8.bin'))).toMatch(
-      /^stories260K-q8\.bin: this is llama2\.c's int8 "runq" format \(magic "ak42", version 2, Q8_0 groups of 8\).*does not support int8 files yet/,
+    const model = parseLlama2cCheckpoint(q8, 'stories260K-q8.bin');
+    expect(model.config).toEqual(parseLlama2cCheckpoint(binBytes, 'stories260K.bin').config);
+    expect(model.weights.layers[4].wDown.quantized).toMatchObject({
+      type: 'runq',
+      groupSize: 8,
+      shape: [64, 172],
+    });
+    // A version other than 0 and 2 is still refused by name.
+    const v3 = new Uint8Array(q8);
+    new DataView(v3.buffer).setInt32(4, 3, true);
+    expect(formatErrorMessage(() => parseLlama2cCheckpoint(v3, 'v3.bin'))).toMatch(
+      /^v3\.bin: this is a versioned llama2\.c export \(magic "ak42", version 3\)/,
     );
   });
 

@@ -7,7 +7,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import { mulberry32 } from '../src/engine/init.ts';
-import type { Model, ModelConfig } from '../src/engine/model.ts';
+import { parameterCount, type Model, type ModelConfig } from '../src/engine/model.ts';
+import type { ModelInfo } from '../src/app/lib/worker/protocol.ts';
+import { setLoaded } from '../src/app/lib/worker/state.ts';
 import { parseHfLlama } from '../src/formats/hf-llama.ts';
 import { selectKernels, type KernelSet } from '../src/kernels/select.ts';
 import { bpeTokenizer, fromTokenizerJson } from '../src/tokenizers/bpe.ts';
@@ -97,4 +99,26 @@ export function smallConfig(overrides: Partial<ModelConfig> = {}): ModelConfig {
     sharedClassifier: false,
     ...overrides,
   };
+}
+
+/**
+ * Loads `model` into the engine worker's state (src/app/lib/worker/state.ts), as the page's "load" does,
+ * for tests that call a chapter's worker handlers directly; `info` overrides the model's description.
+ */
+export function loadIntoWorker(model: Model, tokenizer: Tokenizer, info: Partial<ModelInfo> = {}): void {
+  setLoaded({
+    model,
+    tokenizer,
+    info: {
+      id: 'test',
+      label: 'test model',
+      config: model.config,
+      parameters: parameterCount(model),
+      tokenizer: tokenizer.kind,
+      kernels: 'ts',
+      bytes: 0,
+      loadMs: 0,
+      ...info,
+    },
+  });
 }

@@ -17,6 +17,7 @@ import { withLayerKernels, type LayerKernels } from '../kernels/layer-reference.
 import type { MatrixKernels } from '../kernels/reference.ts';
 import type { Model, Tensor } from '../engine/model.ts';
 import type { Trace } from '../engine/trace.ts';
+import { linear } from '../engine/quant-matmul.ts';
 
 /** The L + 1 boundaries of a pass, as [T, dim] tensors with the Trace's names. */
 export function boundaries(trace: Trace): { name: string; tensor: Tensor }[] {
@@ -203,7 +204,7 @@ export function logitLens(
     } else {
       logits = new Float32Array(T * vocabSize);
       run.rmsNormRows(normed, tensor.data, model.weights.finalNorm.data, T, dim, normEps);
-      run.matmulTransposedB(logits, normed, model.weights.classifier.data, T, dim, vocabSize);
+      linear(run, logits, normed, model.weights.classifier, T, dim, vocabSize);
     }
     const max = new Float32Array(T);
     const sum = new Float32Array(T);

@@ -12,6 +12,10 @@
  * With `trace: true` it also returns a Trace of every intermediate tensor (see trace.ts), written by a
  * recorder that does nothing when not tracing, so the arithmetic is the same either way.
  *
+ * Every linear layer goes through `linear` (quant-matmul.ts): a float32 weight is a plain matrix product, a
+ * quantized one (q8_0, q4_0, q4_1, f16, bf16, llama2.c runq) is multiplied as stored, the way its format's
+ * reference implementation multiplies it.
+ *
  * The caller chooses the kernels (the readable TypeScript in src/kernels/reference.ts, or the WebAssembly
  * ones from src/kernels/select.ts): the engine itself imports no WebAssembly or thread code.
  */
@@ -27,7 +31,9 @@ import {
   scaleNeurons,
   type Intervention,
 } from './interventions.ts';
+import { float32LayerKernels } from './float32-ops.ts';
 import { embed } from './ops.ts';
+import { linear } from './quant-matmul.ts';
 import { LAYER_TENSOR_NAMES, snapshot, type LayerTensorName, type LayerTrace, type Trace } from './trace.ts';
 
 export interface ForwardOptions {
@@ -108,6 +114,17 @@ function rowsOf(array: Float32Array, sequence: Sequence, width: number): Float32
   return array.subarray(sequence.firstRow * width, (sequence.firstRow + sequence.T) * width);
 }
 
+/**
+ * The kernels of a pass. A llama2.c runq model runs all of runq.c's arithmetic, its layer operations in
+ * float32 too (float32-ops.ts): its int8 rounding of every activation would otherwise turn the last-bit
+ * differences of the float64 operations into different text.
+ */
+function passKernels(model: Model, kernels: ForwardOptions['kernels']): EngineKernels {
+  const complete = withLayerKernels(kernels);
+  const runq = model.weights.layers[0]?.wq.quantized?.type === 'runq';
+  return runq ? { ...complete, ...float32LayerKernels } : complete;
+}
+
 /** Runs the embedding and every block over the pass's rows; leaves RMSNorm(final stream) in act.normed. */
 function runBlocks(pass: Pass, tokens: readonly number[]): void {
   const { model, act, kernels, recorder, interventions, rows } = pass;
@@ -160,7 +177,7 @@ export function forward(
   const T = tokens.length;
   const pass: Pass = {
     model,
-    kernels: withLayerKernels(options.kernels),
+    kernels: passKernels(model, options.kernels),
     act: allocateActivations(model, T),
     rows: T,
     sequences: [{ cache, startPos: cache.length, T, firstRow: 0 }],
@@ -213,7 +230,7 @@ export function forwardBatch(
   });
   const pass: Pass = {
     model,
-    kernels: withLayerKernels(options.kernels),
+    kernels: passKernels(model, options.kernels),
     act: allocateActivations(model, firstRow),
     rows: firstRow,
     sequences,
@@ -248,9 +265,9 @@ function attentionBlock(pass: Pass, layer: LayerWeights, l: number): void {
   const kvDim = nKvHeads * hd;
 
   kernels.rmsNormRows(act.normed, act.x, layer.attnNorm.data, rows, dim, normEps);
-  kernels.matmulTransposedB(act.q, act.normed, layer.wq.data, rows, dim, qDim);
-  kernels.matmulTransposedB(act.k, act.normed, layer.wk.data, rows, dim, kvDim);
-  kernels.matmulTransposedB(act.v, act.normed, layer.wv.data, rows, dim, kvDim);
+  linear(kernels, act.q, act.normed, layer.wq, rows, dim, qDim);
+  linear(kernels, act.k, act.normed, layer.wk, rows, dim, kvDim);
+  linear(kernels, act.v, act.normed, layer.wv, rows, dim, kvDim);
   recorder.layerTensor('attnNorm', act.normed, [rows, dim]);
   recorder.layerTensor('q', act.q, [rows, nHeads, hd]);
   recorder.layerTensor('k', act.k, [rows, nKvHeads, hd]);
@@ -261,7 +278,7 @@ function attentionBlock(pass: Pass, layer: LayerWeights, l: number): void {
   recorder.layerTensor('qRope', act.q, [rows, nHeads, hd]);
   recorder.layerTensor('kRope', act.k, [rows, nKvHeads, hd]);
 
-  kernels.matmulTransposedB(act.projected, act.attnOutput, layer.wo.data, rows, qDim, dim);
+  linear(kernels, act.projected, act.attnOutput, layer.wo, rows, qDim, dim);
   addInPlace(act.x, act.projected);
   recorder.layerTensor('attnOutput', act.attnOutput, [rows, qDim]);
   recorder.layerTensor('attnProjected', act.projected, [rows, dim]);
@@ -306,11 +323,11 @@ function feedForwardBlock(pass: Pass, layer: LayerWeights, l: number): void {
   const { dim, hiddenDim, normEps } = model.config;
 
   kernels.rmsNormRows(act.normed, act.x, layer.ffnNorm.data, rows, dim, normEps);
-  kernels.matmulTransposedB(act.gate, act.normed, layer.wGate.data, rows, dim, hiddenDim);
-  kernels.matmulTransposedB(act.up, act.normed, layer.wUp.data, rows, dim, hiddenDim);
+  linear(kernels, act.gate, act.normed, layer.wGate, rows, dim, hiddenDim);
+  linear(kernels, act.up, act.normed, layer.wUp, rows, dim, hiddenDim);
   kernels.swiglu(act.activation, act.gate, act.up);
   scaleNeurons(act.activation, l, pass.interventions, pass.sequences[0], hiddenDim);
-  kernels.matmulTransposedB(act.projected, act.activation, layer.wDown.data, rows, hiddenDim, dim);
+  linear(kernels, act.projected, act.activation, layer.wDown, rows, hiddenDim, dim);
   addInPlace(act.x, act.projected);
   recorder.layerTensor('ffnNorm', act.normed, [rows, dim]);
   recorder.layerTensor('ffnGate', act.gate, [rows, hiddenDim]);
@@ -328,7 +345,7 @@ function addInPlace(target: Float32Array, delta: Float32Array): void {
 function classify(pass: Pass, normed: Float32Array, rows: number): Float32Array {
   const { dim, vocabSize } = pass.model.config;
   const logits = new Float32Array(rows * vocabSize);
-  pass.kernels.matmulTransposedB(logits, normed, pass.model.weights.classifier.data, rows, dim, vocabSize);
+  linear(pass.kernels, logits, normed, pass.model.weights.classifier, rows, dim, vocabSize);
   return logits;
 }
 

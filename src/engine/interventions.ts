@@ -251,11 +251,17 @@ export function scaleNeurons(
   }
 }
 
-/** One line saying what an intervention changes, for a figure's caption or a CLI's report. */
-export function describeIntervention(intervention: Intervention): string {
+/**
+ * One line saying what an intervention changes, for a figure's caption or a CLI's report. With the model's
+ * layer count, a patch at layer nLayers is named for what it is: the stream after the last layer.
+ */
+export function describeIntervention(intervention: Intervention, nLayers?: number): string {
   switch (intervention.kind) {
-    case 'patchResidual':
-      return `the stream entering layer ${intervention.layer} at position ${intervention.position} patched from another run`;
+    case 'patchResidual': {
+      const where =
+        intervention.layer === nLayers ? 'after the last layer' : `entering layer ${intervention.layer}`;
+      return `the stream ${where} at position ${intervention.position} patched from another run`;
+    }
     case 'overrideAttention': {
       const weights = intervention.set.map(({ key, weight }) => `${weight} on position ${key}`).join(', ');
       const rest = intervention.renormalise ? ', the rest rescaled to sum to 1' : '';

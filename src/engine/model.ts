@@ -40,25 +40,59 @@ export interface Tensor {
   shape: readonly number[];
 }
 
+/** The block formats of llama.cpp that a weight matrix can be multiplied in directly (see quant.ts). */
+export type BlockWeightType = 'f16' | 'bf16' | 'q8_0' | 'q4_0' | 'q4_1';
+
+/** A matrix stored in one of llama.cpp's block formats: its bytes exactly as a GGUF file holds them. */
+export interface BlockWeight {
+  type: BlockWeightType;
+  shape: readonly number[];
+  bytes: Uint8Array;
+}
+
+/**
+ * A matrix as llama2.c's `runq` stores it: int8 values and one float32 scale per group of `groupSize`
+ * consecutive values of the whole flattened matrix (value i is values[i] · scales[⌊i / groupSize⌋]).
+ */
+export interface RunqWeight {
+  type: 'runq';
+  shape: readonly number[];
+  groupSize: number;
+  values: Int8Array;
+  scales: Float32Array;
+}
+
+/** A weight matrix stored in fewer bits, which the engine multiplies with directly (quant-matmul.ts). */
+export type QuantizedWeight = BlockWeight | RunqWeight;
+
+/**
+ * A weight matrix. Either dense float32 (`data`), or `quantized`: then the engine multiplies with the stored
+ * form, and `data` is its dequantized float32 copy, made on first read for figures and analyses (see
+ * `quantizedWeight` in quant-matmul.ts).
+ */
+export interface Weight extends Tensor {
+  quantized?: QuantizedWeight;
+}
+
 export interface LayerWeights {
   /** RMSNorm gain before attention, [dim]. */
   attnNorm: Tensor;
   /** Query projection, [nHeads·headDim, dim]. */
-  wq: Tensor;
+  wq: Weight;
   /** Key projection, [nKvHeads·headDim, dim]. */
-  wk: Tensor;
+  wk: Weight;
   /** Value projection, [nKvHeads·headDim, dim]. */
-  wv: Tensor;
+  wv: Weight;
   /** Attention output projection, [dim, nHeads·headDim]. */
-  wo: Tensor;
+  wo: Weight;
   /** RMSNorm gain before the feed-forward block, [dim]. */
   ffnNorm: Tensor;
   /** SwiGLU gate projection (llama2.c w1, HF gate_proj), [hiddenDim, dim]. */
-  wGate: Tensor;
+  wGate: Weight;
   /** SwiGLU up projection (llama2.c w3, HF up_proj), [hiddenDim, dim]. */
-  wUp: Tensor;
+  wUp: Weight;
   /** SwiGLU down projection (llama2.c w2, HF down_proj), [dim, hiddenDim]. */
-  wDown: Tensor;
+  wDown: Weight;
 }
 
 export interface ModelWeights {
@@ -68,8 +102,8 @@ export interface ModelWeights {
   /** RMSNorm gain after the last layer, [dim]. */
   finalNorm: Tensor;
   /** Maps the final vector to one logit per vocabulary entry, [vocabSize, dim]; the same object as
-   * tokenEmbedding when config.sharedClassifier. */
-  classifier: Tensor;
+   * tokenEmbedding when config.sharedClassifier (or, in a quantized model, its quantized form). */
+  classifier: Weight;
 }
 
 export interface Model {
@@ -116,13 +150,15 @@ export function expectedShapes(config: ModelConfig): {
   };
 }
 
-/** Number of distinct parameters (a shared classifier is counted once). */
+/** Number of distinct parameters (a shared classifier is counted once); counted from the shapes, so a
+ * quantized weight is not dequantized to count it. */
 export function parameterCount(model: Model): number {
   const w = model.weights;
-  let total = w.tokenEmbedding.data.length + w.finalNorm.data.length;
-  if (!model.config.sharedClassifier) total += w.classifier.data.length;
+  const size = (t: Tensor) => t.shape.reduce((product, n) => product * n, 1);
+  let total = size(w.tokenEmbedding) + size(w.finalNorm);
+  if (!model.config.sharedClassifier) total += size(w.classifier);
   for (const layer of w.layers) {
-    for (const t of Object.values(layer) as Tensor[]) total += t.data.length;
+    for (const t of Object.values(layer) as Tensor[]) total += size(t);
   }
   return total;
 }

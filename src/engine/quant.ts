@@ -120,6 +120,11 @@ function float16Table(): Float32Array {
   return float16Values;
 }
 const readHalf = (view: DataView, offset: number) => float16Table()[view.getUint16(offset, true)];
+
+/** The float16 stored little-endian at bytes[offset], widened to float32 (exactly). */
+export function readFloat16(bytes: Uint8Array, offset: number): number {
+  return float16Table()[bytes[offset] | (bytes[offset + 1] << 8)];
+}
 const writeHalf = (view: DataView, offset: number, value: number) =>
   view.setUint16(offset, float32ToFloat16(value), true);
 
@@ -328,6 +333,16 @@ export function tensorBytes(type: QuantType, shape: readonly number[]): number |
   if (columns % blockSize !== 0) return undefined;
   const rows = shape.slice(0, -1).reduce((product, size) => product * size, 1);
   return rows * (columns / blockSize) * blockBytes;
+}
+
+/**
+ * How a tensor asked to be stored as `type` is stored, by llama.cpp's rule (which `glassbox quantize` and
+ * `quantizeModel` share): 1-D tensors (the norms) stay f32, and a matrix whose rows are not whole blocks of
+ * `type` is stored as f16 instead.
+ */
+export function storageType(shape: readonly number[], type: QuantType): QuantType {
+  if (shape.length === 1) return 'f32';
+  return tensorBytes(type, shape) === undefined ? 'f16' : type;
 }
 
 /** Every number of a stored tensor, as float32. */

@@ -3,7 +3,7 @@
  * the model and its tokenizer, parse both with the loaders, and check they belong together. Runs anywhere:
  * no node: imports (the CLI's file reading is in src/cli/load.ts and src/formats/node.ts).
  *
- * Recognised sets: a llama2.c checkpoint .bin with its tokenizer (.bin, or a tokenizer.json); a Hugging Face
+ * Recognised sets: a llama2.c checkpoint .bin (float32, or runq's int8) with its tokenizer (.bin, or a tokenizer.json); a Hugging Face
  * config.json + model.safetensors with its tokenizer.json; or a GGUF file, which carries its tokenizer (a
  * tokenizer file chosen with it takes its place).
  */

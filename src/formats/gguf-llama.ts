@@ -23,8 +23,9 @@
  * alphabet, merges "left right", tokenizer.ggml.pre naming the pre-tokenizer regex) becomes our BPE tokenizer.
  */
 import { expectedShapes, headDim, validateConfig } from '../engine/model.ts';
-import type { LayerWeights, Model, ModelConfig, Tensor } from '../engine/model.ts';
-import { dequantize, quantize, tensorBytes, type QuantType } from '../engine/quant.ts';
+import type { BlockWeightType, LayerWeights, Model, ModelConfig, Tensor, Weight } from '../engine/model.ts';
+import { quantizedWeight } from '../engine/quant-matmul.ts';
+import { dequantize, quantize, storageType, type QuantType } from '../engine/quant.ts';
 import {
   bpeTokenizer,
   byteLevelString,
@@ -256,12 +257,20 @@ function ggufConfig(gguf: GgufFile, file: string, vocabSize: number, sharedClass
   return config;
 }
 
-/** The model: config from the metadata, every tensor checked against it and dequantized to float32. */
+/** The block types the engine multiplies as stored (quant-matmul.ts); q4_k and q6_k are widened on load. */
+const KEPT_TYPES: ReadonlySet<QuantType> = new Set(['q8_0', 'q4_0', 'q4_1', 'f16', 'bf16']);
+
+/**
+ * The model: config from the metadata, every tensor checked against it. Matrices in q8_0, q4_0, q4_1, f16 or
+ * bf16 stay in their blocks and run as stored; the rest (norms, f32, q4_k, q6_k) are dequantized to float32,
+ * and so is the token embedding table (a lookup reads a few rows; a tied classifier multiplies its blocks).
+ */
 function ggufModel(gguf: GgufFile, file: string, vocabSize: number): Model {
   const config = ggufConfig(gguf, file, vocabSize, !gguf.tensors.has(OUTPUT));
   const shapes = expectedShapes(config);
   const used = new Set<string>();
-  const tensor = (name: string, shape: readonly number[]): Tensor => {
+  /** The stored tensor `name`, checked: its shape, and that every number it holds is finite. */
+  const checked = (name: string, shape: readonly number[]) => {
     const stored = gguf.tensors.get(name);
     if (!stored) throw new FormatError(file, `missing tensor ${name}`);
     if (stored.shape.length !== shape.length || stored.shape.some((size, i) => size !== shape[i])) {
@@ -281,18 +290,41 @@ function ggufModel(gguf: GgufFile, file: string, vocabSize: number): Model {
         `tensor ${name} holds ${data[bad]} at ${formatIndex(bad, shape)}; weights must be finite`,
       );
     }
-    return { data, shape: [...shape] };
+    return { stored, data };
+  };
+  const tensor = (name: string, shape: readonly number[]): Tensor => ({
+    data: checked(name, shape).data,
+    shape: [...shape],
+  });
+  /** A matrix: kept in its blocks when the engine multiplies that type directly. */
+  const matrix = (name: string, shape: readonly number[]): Weight => {
+    const { stored, data } = checked(name, shape);
+    if (!KEPT_TYPES.has(stored.type)) return { data, shape: [...shape] };
+    return quantizedWeight({ type: stored.type as BlockWeightType, shape: [...shape], bytes: stored.bytes });
   };
 
   const tokenEmbedding = tensor(EMBEDDING, shapes.tokenEmbedding);
   const layers: LayerWeights[] = [];
   for (let l = 0; l < config.nLayers; l++) {
-    const layer = {} as LayerWeights;
-    for (const key of LAYER_KEYS) layer[key] = tensor(layerName(l, key), shapes.layer[key]);
+    const layer = {} as Record<keyof LayerWeights, Weight>;
+    for (const key of LAYER_KEYS) {
+      const shape = shapes.layer[key];
+      layer[key] = shape.length === 1 ? tensor(layerName(l, key), shape) : matrix(layerName(l, key), shape);
+    }
     layers.push(layer);
   }
   const finalNorm = tensor(FINAL_NORM, shapes.finalNorm);
-  const classifier = config.sharedClassifier ? tokenEmbedding : tensor(OUTPUT, shapes.classifier);
+  // A tied classifier multiplies the embedding table's own blocks when their type runs as stored.
+  const embeddingBlocks = gguf.tensors.get(EMBEDDING);
+  const classifier = !config.sharedClassifier
+    ? matrix(OUTPUT, shapes.classifier)
+    : embeddingBlocks && KEPT_TYPES.has(embeddingBlocks.type)
+      ? quantizedWeight({
+          type: embeddingBlocks.type as BlockWeightType,
+          shape: [...shapes.classifier],
+          bytes: embeddingBlocks.bytes,
+        })
+      : tokenEmbedding;
   const extra = [...gguf.tensors.keys()].filter((name) => !used.has(name));
   if (extra.length > 0) {
     const listed = extra.slice(0, 5).join(', ') + (extra.length > 5 ? `, … (${extra.length} in all)` : '');
@@ -450,11 +482,8 @@ export function toGguf(
   const keptAtF16: string[] = [];
   const tensors: GgufTensorToWrite[] = [];
   const add = (tensorName: string, tensor: Tensor) => {
-    let storeAs: QuantType = tensor.shape.length === 1 ? 'f32' : type;
-    if (tensorBytes(storeAs, tensor.shape) === undefined) {
-      storeAs = 'f16';
-      keptAtF16.push(tensorName);
-    }
+    const storeAs = storageType(tensor.shape, type);
+    if (tensor.shape.length > 1 && storeAs !== type) keptAtF16.push(tensorName);
     const stored = quantize(tensor.data, tensor.shape, storeAs);
     // float16 ends at 65504 (and so do the f16 scales of the blocks): refuse to write a file that would not load.
     const bad = firstNonFinite(dequantize(stored));

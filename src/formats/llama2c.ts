@@ -14,12 +14,15 @@
  *   freq_cis: seq_len·hs/2 real parts then as many imaginary parts (a RoPE table old versions stored; skipped)
  *   wcls [vocab, dim], only when vocab_size was written negative (the classifier is not the embedding table)
  *
+ * (A .bin that starts with "ak42", version 2, is llama2.c's int8 runq format instead: runq.ts reads it.)
+ *
  * There is no magic number and no checksum, so the header is all we have to go on: it is validated, the exact
  * file size it implies is compared with the real one, and only then are the weights read.
  */
 import { expectedShapes, validateConfig } from '../engine/model.ts';
 import type { LayerWeights, Model, ModelConfig, Tensor } from '../engine/model.ts';
 import { FormatError } from './errors.ts';
+import { AK42_MAGIC, isRunqFile, parseRunqCheckpoint } from './runq.ts';
 import { firstNonFinite, formatIndex, readFloat32LE } from './safetensors.ts';
 
 const HEADER_FIELDS = [
@@ -64,9 +67,6 @@ const LLAMA2C_ROPE_THETA = 10000;
 
 const product = (shape: readonly number[]) => shape.reduce((p, size) => p * size, 1);
 
-/** "llama2.c `export.py` version 1+" files start with this magic ("ak42" as a little-endian uint32). */
-const AK42_MAGIC = 0x616b3432;
-
 /** Recognises files that are something else than a legacy llama2.c checkpoint, and says what they are. */
 function rejectOtherFormats(bytes: Uint8Array, file: string): void {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -75,18 +75,10 @@ function rejectOtherFormats(bytes: Uint8Array, file: string): void {
 
   if (bytes.length >= 8 && view.getUint32(0, true) === AK42_MAGIC) {
     const version = view.getInt32(4, true);
-    if (version === 2) {
-      const groupSize = bytes.length >= 41 ? view.getInt32(37, true) : NaN;
-      throw new FormatError(
-        file,
-        `this is llama2.c's int8 "runq" format (magic "ak42", version 2, Q8_0 groups of ${groupSize}), ` +
-          `not the float32 checkpoint; this loader does not support int8 files yet`,
-      );
-    }
     throw new FormatError(
       file,
-      `this is a versioned llama2.c export (magic "ak42", version ${version}); this loader reads only the ` +
-        `legacy float32 format (export.py --version 0)`,
+      `this is a versioned llama2.c export (magic "ak42", version ${version}); glassbox reads the legacy ` +
+        `float32 format (export.py --version 0) and runq's int8 format (version 2)`,
     );
   }
   if (ascii(0, 4) === 'GGUF') {
@@ -183,6 +175,8 @@ function checkFileSize(bytes: Uint8Array, file: string, header: Header, config: 
  * The weights are views on `bytes` when its floats are 4-byte aligned (no copy), so do not modify `bytes` after.
  */
 export function parseLlama2cCheckpoint(bytes: Uint8Array, file: string): Model {
+  // runq's int8 export (version 2) is a .bin too: it has its own loader.
+  if (isRunqFile(bytes)) return parseRunqCheckpoint(bytes, file);
   rejectOtherFormats(bytes, file);
   if (bytes.length < HEADER_BYTES) {
     throw new FormatError(

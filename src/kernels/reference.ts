@@ -6,6 +6,7 @@
  * (a JavaScript number), so each output is the exactly-rounded float32 of a sum with one rounding per term
  * at most 2^-53 — more precise than a float32 accumulator, and independent of loop order to ~1e-7.
  */
+import type { QuantizedWeight } from '../engine/model.ts';
 
 /** The operations a kernel set provides. `out` is always written, never accumulated into. */
 export interface MatrixKernels {
@@ -18,6 +19,18 @@ export interface MatrixKernels {
     out: Float32Array,
     x: Float32Array,
     w: Float32Array,
+    M: number,
+    K: number,
+    N: number,
+  ): void;
+  /**
+   * out[M,N] = x[M,K] · Wᵀ with W stored quantized: a faster twin of src/engine/quant-matmul.ts's readable
+   * `quantizedMatmul` (which the engine uses when a kernel set has none).
+   */
+  quantizedMatmul?(
+    out: Float32Array,
+    x: Float32Array,
+    w: QuantizedWeight,
     M: number,
     K: number,
     N: number,

@@ -12,7 +12,7 @@ import { forward } from '../../src/engine/forward.ts';
 import { generateTokens } from '../../src/engine/generate.ts';
 import { XorShiftRng } from '../../src/engine/rng.ts';
 import { KVCache } from '../../src/engine/kv-cache.ts';
-import { temperatureSoftmax } from '../../src/engine/sampling.ts';
+import { temperatureSoftmax, type SamplingSettings } from '../../src/engine/sampling.ts';
 import { modelFromFiles } from '../../src/formats/bundle.ts';
 import { parseLlama2cCheckpoint } from '../../src/formats/llama2c.ts';
 import type { Model } from '../../src/engine/model.ts';
@@ -85,12 +85,12 @@ function nodeEngine(loaded?: { model: Model; tokenizer: Tokenizer }) {
       return text;
     },
     /** The text the app's Generate button should produce: the engine's own loop, same settings. */
-    generate(prompt: string, maxTokens: number, temperature: number, seed: number) {
+    generate(prompt: string, maxTokens: number, sampling: SamplingSettings, seed: number) {
       const tokens = tokenizer.encode(prompt, { bos: true, eos: false });
       const out = [...tokens];
       for (const step of generateTokens(model, tokens, {
         steps: Math.min(model.config.seqLen, tokens.length - 1 + maxTokens),
-        sampling: { temperature },
+        sampling,
         rng: new XorShiftRng(seed),
         stopTokens: [tokenizer.bosId, tokenizer.eosId],
         kernels,
@@ -272,7 +272,7 @@ describe.skipIf(unavailable !== undefined)('the course in Chromium', () => {
     await page.getByRole('button', { name: /^Generate/ }).click();
     await page.getByRole('button', { name: /^Generate/ }).waitFor({ timeout: 30_000 });
     const generated = await page.inputValue('#prompt');
-    expect(generated).toBe(engine.generate(`In the beginning${best.piece}`, 24, 0, 42));
+    expect(generated).toBe(engine.generate(`In the beginning${best.piece}`, 24, { temperature: 0 }, 42));
     expect(generated.length).toBeGreaterThan(`In the beginning${best.piece}`.length);
     await page.close();
   });
@@ -308,7 +308,17 @@ describe.skipIf(unavailable !== undefined)('the course in Chromium', () => {
     expect(await page.locator('main').textContent()).not.toMatch(/NaN/);
     await page.getByRole('button', { name: /^Generate/ }).click();
     await page.getByRole('button', { name: /^Generate/ }).waitFor({ timeout: 30_000 });
-    expect(await page.inputValue('#prompt')).toBe(engine.generate(prompt, 24, 0, 42));
+    expect(await page.inputValue('#prompt')).toBe(engine.generate(prompt, 24, { temperature: 0 }, 42));
+    // Sampled, with the reader's filters (chapter 11's settings travel in the link): the engine's own draw.
+    await page.goto(
+      `${session.origin}/whole-machine?prompt=${encodeURIComponent(prompt)}&temperature=1.5&top-k=3&seed=7`,
+    );
+    await waitForAnalysis(page, prompt);
+    await page.getByRole('button', { name: /^Generate/ }).click();
+    await page.getByRole('button', { name: /^Generate/ }).waitFor({ timeout: 30_000 });
+    const sampled = engine.generate(prompt, 24, { temperature: 1.5, topK: 3, topP: 0.9, minP: 0 }, 7);
+    expect(await page.inputValue('#prompt')).toBe(sampled);
+    expect(sampled).not.toBe(engine.generate(prompt, 24, { temperature: 1.5, topP: 0.9 }, 7));
     expect(problems.console).toEqual([]);
     await page.close();
   });

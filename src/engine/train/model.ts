@@ -135,6 +135,15 @@ export class TrainingModel<A extends FloatArray = Float32Array> {
 
   constructor(config: ModelConfig, weights: Weights<A>, options: TrainingModelOptions = {}) {
     validateConfig(config, 'TrainingModel');
+    for (const { name, tensor } of namedParameters(weights)) {
+      const quantized = (tensor as { quantized?: { type: string } }).quantized;
+      if (quantized) {
+        throw new Error(
+          `TrainingModel: ${name} is quantized (${quantized.type}); a quantized model is for inference — ` +
+            `train the float32 model and quantize it afterwards`,
+        );
+      }
+    }
     checkWeights(config, weights);
     this.config = config;
     this.weights = weights;

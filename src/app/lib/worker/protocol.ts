@@ -2,6 +2,7 @@
  * What the page and the engine worker say to each other (through Comlink): plain data, typed. Large
  * arrays cross the boundary once, as transferred typed arrays; everything else is small.
  */
+import type { SamplingSettings } from '../../../engine/sampling.ts';
 import type { ModelConfig } from '../../../engine/model.ts';
 
 /** Which kernels the reader asked for (selectKernels): the fastest available, WebAssembly, or the reference. */
@@ -49,7 +50,8 @@ export interface Reading {
 export interface GenerateSettings {
   /** New tokens to add at most. */
   maxTokens: number;
-  temperature: number;
+  /** Temperature and the filters (top-k, top-p, min-p) of the reader's settings, as the CLI takes them. */
+  sampling: SamplingSettings;
   seed: number;
   kernels: KernelChoice;
 }

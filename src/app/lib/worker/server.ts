@@ -186,7 +186,7 @@ const api = {
     if (steps < promptTokens.length) return 0;
     for (const step of generateTokens(model, promptTokens, {
       steps,
-      sampling: { temperature: settings.temperature },
+      sampling: settings.sampling,
       rng: new XorShiftRng(settings.seed),
       stopTokens: stopTokensFor(tokenizer),
       kernels: selectKernels(settings.kernels),
