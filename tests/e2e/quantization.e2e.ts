@@ -14,7 +14,8 @@ import { perplexity } from '../../src/analysis/perplexity.ts';
 import { forward } from '../../src/engine/forward.ts';
 import { generateTokens } from '../../src/engine/generate.ts';
 import { KVCache } from '../../src/engine/kv-cache.ts';
-import type { Model } from '../../src/engine/model.ts';
+import type { Model, Tensor } from '../../src/engine/model.ts';
+import { quantizeModel } from '../../src/engine/quant-matmul.ts';
 import { XorShiftRng } from '../../src/engine/rng.ts';
 import { rawTokenizerFromFile } from '../../src/formats/bundle.ts';
 import { parseGgufLlama, toGguf, type GgufWriteType } from '../../src/formats/gguf-llama.ts';
@@ -54,12 +55,38 @@ function ggufModel(type: GgufWriteType) {
     );
     const written = toGguf(model, raw, type);
     entry = {
-      model: parseGgufLlama(written.bytes, `house-${type}.gguf`).model,
+      // The loader keeps the blocks (the engine would multiply them as stored): the page's perplexities and
+      // flips are of the weights read back as float32, so this is too.
+      model: denseWeights(parseGgufLlama(written.bytes, `house-${type}.gguf`).model),
       bytes: written.tensors.reduce((sum, tensor) => sum + tensor.bytes.length, 0),
     };
     fromGguf.set(type, entry);
   }
   return entry;
+}
+
+/** The model with every quantized matrix replaced by its dequantized float32 numbers (`data`). */
+function denseWeights(model: Model): Model {
+  const dense = (t: Tensor): Tensor => ({ data: t.data, shape: t.shape });
+  const { weights } = model;
+  return {
+    config: model.config,
+    weights: {
+      tokenEmbedding: dense(weights.tokenEmbedding),
+      layers: weights.layers.map((layer) => ({
+        ...layer,
+        wq: dense(layer.wq),
+        wk: dense(layer.wk),
+        wv: dense(layer.wv),
+        wo: dense(layer.wo),
+        wGate: dense(layer.wGate),
+        wUp: dense(layer.wUp),
+        wDown: dense(layer.wDown),
+      })),
+      finalNorm: weights.finalNorm,
+      classifier: dense(weights.classifier),
+    },
+  };
 }
 
 /** The most likely token of each row, written out. */
@@ -274,6 +301,49 @@ describe.skipIf(unavailable !== undefined)('chapter 16 (quantization) in Chromiu
     expect(problems.console).toEqual([]);
     await page.close();
   });
+
+  it('measures decode speed with the engine running the stored blocks, when asked by keyboard', async () => {
+    const { model, tokenizer } = houseModel();
+    const { page, problems } = await openPage(session);
+    await page.goto(`${session.origin}/quantization?prompt=${encodeURIComponent(PROMPT)}`);
+    await waitForAnalysis(page, PROMPT);
+    const tokens = tokenizer.encode(PROMPT, { bos: true, eos: false });
+    const button = page.getByRole('button', { name: 'Measure decode speed' });
+    await button.focus();
+    await page.keyboard.press('Enter');
+    type Speed = Published & {
+      rows: {
+        type: string;
+        bytes: number;
+        msPerToken: number;
+        steps: number;
+        tokens: number[];
+        code: string;
+      }[];
+    };
+    const speed = await published<Speed>(page, 'quantization.speed', tokens, undefined, 120_000);
+    expect(speed.rows.map((row) => row.type)).toEqual(['f32', 'f16', 'bf16', 'q8_0', 'q4_1', 'q4_0']);
+    for (const row of speed.rows) {
+      expect(row.msPerToken, row.type).toBeGreaterThan(0);
+      expect(row.steps).toBe(16);
+      // The bytes the engine reads per token: the weights as a GGUF file of that type stores them.
+      expect(row.bytes, row.type).toBe(ggufModel(row.type as GgufWriteType).bytes);
+      // The greedy steps the stored model chose: the engine's quantized model in Node, argmax written out.
+      const m = row.type === 'f32' ? model : quantizeModel(model, row.type as 'q4_0');
+      const cache = new KVCache(m.config);
+      let logits = forward(m, tokens, cache, { logits: 'last', kernels }).logits;
+      const chosen: number[] = [];
+      for (let i = 0; i < 16; i++) {
+        const best = argmaxRows(logits, logits.length)[0];
+        chosen.push(best);
+        logits = forward(m, [best], cache, { logits: 'last', kernels }).logits;
+      }
+      expect(row.tokens, row.type).toEqual(chosen);
+    }
+    expect(speed.rows[0].bytes).toBe(ggufModel('f32').bytes);
+    expect(problems.console).toEqual([]);
+    await page.close();
+  }, 240_000);
 
   it('redraws the flips within the page budget after a keystroke (one traced pass and five untraced ones)', async () => {
     const { tokenizer } = houseModel();

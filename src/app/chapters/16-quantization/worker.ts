@@ -5,9 +5,10 @@
  * keystroke, how many of the reader's next-token predictions flip against float32 (the float32 logits are the
  * Trace's, the quantized ones one untraced pass each); and the reader's text continued greedily by f32 and q4_0.
  *
- * The quantized models are the weights stored in each type and read back (roundTripModel), multiplied by the
- * float32 kernels: the same numbers a quantized engine multiplies with (it would differ only where it also
- * rounds the activations).
+ * The perplexities, flips and continuations use the weights stored in each type and read back as float32
+ * (roundTripModel), multiplied by the float32 kernels: fast enough for every keystroke, and the numbers the
+ * quantized engine multiplies with (it also rounds each activation vector to 8 bits, as llama.cpp does). The
+ * decode speed, on the reader's request, is the engine running the stored blocks directly (quantizeModel).
  */
 import { HELD_OUT_CHAPTERS, HELD_OUT_TEXT } from '../../../analysis/held-out.ts';
 import { perplexity } from '../../../analysis/perplexity.ts';
@@ -29,6 +30,7 @@ import {
   type OutlierPick,
 } from '../../../analysis/quantization.ts';
 import { forward } from '../../../engine/forward.ts';
+import { quantizeModel, weightBytes } from '../../../engine/quant-matmul.ts';
 import { generateTokens, stopTokensFor } from '../../../engine/generate.ts';
 import { KVCache } from '../../../engine/kv-cache.ts';
 import type { Model } from '../../../engine/model.ts';
@@ -94,10 +96,30 @@ export interface SideBySide {
   firstDifference: number | undefined;
 }
 
+export interface SpeedRow {
+  type: ModelType;
+  /** Bytes of weights the engine reads for each token, as it stores them. */
+  bytes: number;
+  /** Mean milliseconds per decode step (one token read, its logits out), over `steps` steps. */
+  msPerToken: number;
+  steps: number;
+  /** The tokens those greedy steps chose. */
+  tokens: number[];
+  /** Which code multiplied the weights. */
+  code: string;
+}
+
+export interface SpeedAnswer {
+  tokens: number[];
+  rows: SpeedRow[];
+}
+
 /** What the worker keeps for the loaded model: every quantized copy and every answer that costs time. */
 interface Cache {
   loaded: Loaded;
   models: Map<ModelType, Model>;
+  /** The model as the engine runs it stored in each type (quantizeModel), for the speed measurement. */
+  stored: Map<ModelType, Model>;
   evaluations: Map<ModelType, Evaluation>;
   histograms: Map<string, HistogramAnswer>;
   sweeps: Map<string, GroupSizeRow[]>;
@@ -111,6 +133,7 @@ function cached(): Cache {
     cache = {
       loaded,
       models: new Map(),
+      stored: new Map(),
       evaluations: new Map(),
       histograms: new Map(),
       sweeps: new Map(),
@@ -127,6 +150,17 @@ function modelAs(type: ModelType): Model {
   if (!model) {
     model = roundTripModel(store.loaded.model, type);
     store.models.set(type, model);
+  }
+  return model;
+}
+
+/** The loaded model with its matrices stored as `type`, run as stored by the engine: made once per type. */
+function storedAs(type: ModelType): Model {
+  const store = cached();
+  let model = store.stored.get(type);
+  if (!model) {
+    model = type === 'f32' ? store.loaded.model : quantizeModel(store.loaded.model, type);
+    store.stored.set(type, model);
   }
   return model;
 }
@@ -260,6 +294,43 @@ export const handlers = {
       };
     });
     return { tokens: [...tokens], reference: top, rows };
+  },
+
+  /**
+   * Decode speed of the model stored in each type, the engine multiplying the stored blocks directly: the
+   * reader's text read once (not timed), then `steps` greedy decode steps of one token each, timed.
+   */
+  speed(tokens: number[], steps: number): SpeedAnswer {
+    const set = kernels();
+    const rows = MODEL_TYPES.map((type): SpeedRow => {
+      const model = storedAs(type);
+      const cache = new KVCache(model.config);
+      const room = Math.max(0, Math.min(steps, model.config.seqLen - tokens.length));
+      let { logits } = forward(model, tokens, cache, { logits: 'last', kernels: set });
+      const chosen: number[] = [];
+      const started = performance.now();
+      for (let step = 0; step < room; step++) {
+        let best = 0;
+        for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
+        chosen.push(best);
+        ({ logits } = forward(model, [best], cache, { logits: 'last', kernels: set }));
+      }
+      const elapsed = performance.now() - started;
+      return {
+        type,
+        bytes: weightBytes(model),
+        msPerToken: room > 0 ? elapsed / room : NaN,
+        steps: room,
+        tokens: chosen,
+        code:
+          type === 'f32'
+            ? set.name
+            : set.quantizedMatmul
+              ? `${set.name} (quantized products)`
+              : 'quantizedMatmul, readable TypeScript (src/engine/quant-matmul.ts)',
+      };
+    });
+    return { tokens: [...tokens], rows };
   },
 
   /** The reader's text continued greedily for `steps` tokens by f32 and by q4_0 (to the end of the context). */
