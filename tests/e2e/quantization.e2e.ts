@@ -341,6 +341,9 @@ describe.skipIf(unavailable !== undefined)('chapter 16 (quantization) in Chromiu
       expect(row.tokens, row.type).toEqual(chosen);
     }
     expect(speed.rows[0].bytes).toBe(ggufModel('f32').bytes);
+    console.log(
+      `[e2e] chapter 16 decode speed (ms per token): ${speed.rows.map((row) => `${row.type} ${row.msPerToken.toFixed(2)}`).join(', ')}; quantized products by ${speed.rows[5].code}`,
+    );
     expect(problems.console).toEqual([]);
     await page.close();
   }, 240_000);
@@ -388,6 +391,9 @@ describe.skipIf(unavailable !== undefined)('chapter 16 (quantization) in Chromiu
       await published(page, 'quantization.sideBySide', hook.tokens);
       await published(page, 'quantization.groups', undefined);
       await published(page, 'quantization.outlier', undefined);
+      // The speed table, measured, so that the screenshots show it.
+      await page.getByRole('button', { name: 'Measure decode speed' }).click();
+      await published(page, 'quantization.speed', hook.tokens, undefined, 120_000);
     });
   }, 300_000);
 });
