@@ -159,7 +159,8 @@ function storedAs(type: ModelType): Model {
   const store = cached();
   let model = store.stored.get(type);
   if (!model) {
-    model = type === 'f32' ? store.loaded.model : quantizeModel(store.loaded.model, type);
+    // f32: the dense float32 weights (a model opened from a quantized file would otherwise run its blocks).
+    model = type === 'f32' ? modelAs('f32') : quantizeModel(store.loaded.model, type);
     store.stored.set(type, model);
   }
   return model;
