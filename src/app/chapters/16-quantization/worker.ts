@@ -323,12 +323,7 @@ export const handlers = {
         msPerToken: room > 0 ? elapsed / room : NaN,
         steps: room,
         tokens: chosen,
-        code:
-          type === 'f32'
-            ? set.name
-            : set.quantizedMatmul
-              ? `${set.name} (quantized products)`
-              : 'quantizedMatmul, readable TypeScript (src/engine/quant-matmul.ts)',
+        code: type === 'f32' ? set.name : set.quantizedMatmul ? set.name : 'readable TypeScript',
       };
     });
     return { tokens: [...tokens], rows };
