@@ -172,7 +172,7 @@ describe.skipIf(unavailable !== undefined)('the course in Chromium', () => {
         foreign: [],
       });
     }
-  });
+  }, 180_000); // one page per chapter: over a minute on two busy cores
 
   it('measures the cold load of chapter 1 (bytes transferred, time to the first live figure)', async () => {
     const { page, problems } = await openPage(session);
@@ -226,7 +226,7 @@ describe.skipIf(unavailable !== undefined)('the course in Chromium', () => {
       );
     }
     await page.close();
-  });
+  }, 180_000); // two loads and a keystroke per chapter: over a minute on two busy cores
 
   it("shows the engine's numbers for the reader's text, equal to a Node run of the engine", async () => {
     const engine = nodeEngine();

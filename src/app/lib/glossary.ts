@@ -433,6 +433,30 @@ export const GLOSSARY = {
       'The loss as a function of the weights. Too many dimensions to draw, it is shown on a plane through the trained weights spanned by two random directions.',
     chapter: 'learning',
   },
+  quantization: {
+    term: 'quantization',
+    definition:
+      'Storing a model’s weights in fewer bits than float32’s 32: as 16-bit floats, or as small integers with a shared scale per group. The model gets smaller and faster to read, and each weight a little less exact.',
+    chapter: 'quantization',
+  },
+  float16: {
+    term: 'float16 and bfloat16',
+    definition:
+      'Two 16-bit float formats. float16 keeps 5 exponent bits and 10 fraction bits (more digits, a range up to 65,504); bfloat16 keeps float32’s 8 exponent bits and only 7 fraction bits (float32’s range, fewer digits).',
+    chapter: 'quantization',
+  },
+  quantGroup: {
+    term: 'group (block) and scale',
+    definition:
+      'In integer quantization, a run of consecutive weights (32 in llama.cpp’s q8_0 and q4_0) that share one scale: each weight is stored as a small integer q and read back as scale × q (plus a minimum, in q4_1).',
+    chapter: 'quantization',
+  },
+  outlierWeight: {
+    term: 'outlier (weight)',
+    definition:
+      'A weight far larger in size than its neighbours. In a group it sets the scale, so the ordinary weights around it share a few coarse levels and lose precision.',
+    chapter: 'quantization',
+  },
 } satisfies Record<string, GlossaryEntry>;
 
 export type TermId = keyof typeof GLOSSARY;
