@@ -31,36 +31,12 @@ import {
 import { splitCorpus } from '../src/corpus/split.ts';
 import { dequantize, quantize, tensorBytes } from '../src/engine/quant.ts';
 import { randomModel } from '../src/engine/init.ts';
-import type { Model, Tensor } from '../src/engine/model.ts';
 import { rawTokenizerFromFile } from '../src/formats/bundle.ts';
 import { parseGgufLlama, toGguf } from '../src/formats/gguf-llama.ts';
-import { defaultKernels, loadModelFolder, randomArray, seededRandom } from './helpers.ts';
+import { defaultKernels, denseModel, loadModelFolder, randomArray, seededRandom } from './helpers.ts';
 
 const SCHEMES = Object.keys(SCHEME_TYPE) as GroupScheme[];
 
-/** The model with every quantized matrix replaced by its dequantized float32 numbers (`data`). */
-function denseWeights(model: Model): Model {
-  const dense = (t: Tensor): Tensor => ({ data: t.data, shape: t.shape });
-  const { weights } = model;
-  return {
-    config: model.config,
-    weights: {
-      tokenEmbedding: dense(weights.tokenEmbedding),
-      layers: weights.layers.map((layer) => ({
-        ...layer,
-        wq: dense(layer.wq),
-        wk: dense(layer.wk),
-        wv: dense(layer.wv),
-        wo: dense(layer.wo),
-        wGate: dense(layer.wGate),
-        wUp: dense(layer.wUp),
-        wDown: dense(layer.wDown),
-      })),
-      finalNorm: weights.finalNorm,
-      classifier: dense(weights.classifier),
-    },
-  };
-}
 const house = loadModelFolder('models/house');
 
 describe('histogram', () => {
@@ -280,7 +256,7 @@ describe('whole models', () => {
     const ids = house.tokenizer.encode(HELD_OUT_TEXT, { bos: false, eos: false }).slice(0, 400);
     for (const type of ['q8_0', 'q4_0'] as const) {
       // The file's blocks read back as float32 (the loader would run them as stored: here, only the weights).
-      const fromFile = denseWeights(
+      const fromFile = denseModel(
         parseGgufLlama(toGguf(house.model, raw, type).bytes, `house-${type}.gguf`).model,
       );
       const expected = perplexity(fromFile, ids, house.tokenizer.bosId, kernels).perplexity;

@@ -9,13 +9,13 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { forward } from '../src/engine/forward.ts';
 import { KVCache } from '../src/engine/kv-cache.ts';
-import type { LayerWeights, Model, Weight } from '../src/engine/model.ts';
+import type { Model, Weight } from '../src/engine/model.ts';
 import { quantizeModel } from '../src/engine/quant-matmul.ts';
 import { parseGgufLlama, toGguf, type GgufWriteType } from '../src/formats/gguf-llama.ts';
 import { referenceKernels } from '../src/kernels/reference.ts';
 import { fromTokenizerJson } from '../src/tokenizers/bpe.ts';
 import { runCli } from './cli-helpers.ts';
-import { loadModelFolder } from './helpers.ts';
+import { denseModel, loadModelFolder } from './helpers.ts';
 
 const { model: house, tokenizer } = loadModelFolder('models/house');
 const raw = {
@@ -26,25 +26,6 @@ const tokens = tokenizer.encode('And God said, Let there be light: and there was
   bos: true,
   eos: false,
 });
-
-/** The model with every quantized matrix replaced by its widened float32 values. */
-function widened(model: Model): Model {
-  const dense = (w: Weight): Weight => (w.quantized ? { data: w.data, shape: w.shape } : w);
-  const { weights } = model;
-  return {
-    config: model.config,
-    weights: {
-      ...weights,
-      layers: weights.layers.map(
-        (layer) =>
-          Object.fromEntries(
-            Object.entries(layer).map(([k, w]) => [k, dense(w as Weight)]),
-          ) as unknown as LayerWeights,
-      ),
-      classifier: dense(weights.classifier),
-    },
-  };
-}
 
 const logitsOf = (model: Model) =>
   forward(model, tokens, new KVCache(model.config), { kernels: referenceKernels }).logits;
@@ -77,7 +58,7 @@ describe('GGUF blocks kept and run directly', () => {
       expect(model.weights.classifier.quantized?.type).toBe(type); // tied: the embedding table's own blocks
       expect((model.weights.layers[2].ffnNorm as Weight).quantized).toBeUndefined();
       const direct = logitsOf(model);
-      const change = relativeChange(direct, logitsOf(widened(model)));
+      const change = relativeChange(direct, logitsOf(denseModel(model)));
       expect(change).toBeLessThan(BOUNDS[type]);
       // The same blocks as quantizeModel stores; the file's q/k rows are only reordered for its RoPE layout
       // (measured: 0, or 1.2e-7 for bf16).

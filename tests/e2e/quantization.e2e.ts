@@ -14,12 +14,12 @@ import { perplexity } from '../../src/analysis/perplexity.ts';
 import { forward } from '../../src/engine/forward.ts';
 import { generateTokens } from '../../src/engine/generate.ts';
 import { KVCache } from '../../src/engine/kv-cache.ts';
-import type { Model, Tensor } from '../../src/engine/model.ts';
+import type { Model } from '../../src/engine/model.ts';
 import { quantizeModel } from '../../src/engine/quant-matmul.ts';
 import { XorShiftRng } from '../../src/engine/rng.ts';
 import { rawTokenizerFromFile } from '../../src/formats/bundle.ts';
 import { parseGgufLlama, toGguf, type GgufWriteType } from '../../src/formats/gguf-llama.ts';
-import { defaultKernels } from '../helpers.ts';
+import { defaultKernels, denseModel } from '../helpers.ts';
 import {
   checkAppearances,
   e2eSkipReason,
@@ -57,36 +57,12 @@ function ggufModel(type: GgufWriteType) {
     entry = {
       // The loader keeps the blocks (the engine would multiply them as stored): the page's perplexities and
       // flips are of the weights read back as float32, so this is too.
-      model: denseWeights(parseGgufLlama(written.bytes, `house-${type}.gguf`).model),
+      model: denseModel(parseGgufLlama(written.bytes, `house-${type}.gguf`).model),
       bytes: written.tensors.reduce((sum, tensor) => sum + tensor.bytes.length, 0),
     };
     fromGguf.set(type, entry);
   }
   return entry;
-}
-
-/** The model with every quantized matrix replaced by its dequantized float32 numbers (`data`). */
-function denseWeights(model: Model): Model {
-  const dense = (t: Tensor): Tensor => ({ data: t.data, shape: t.shape });
-  const { weights } = model;
-  return {
-    config: model.config,
-    weights: {
-      tokenEmbedding: dense(weights.tokenEmbedding),
-      layers: weights.layers.map((layer) => ({
-        ...layer,
-        wq: dense(layer.wq),
-        wk: dense(layer.wk),
-        wv: dense(layer.wv),
-        wo: dense(layer.wo),
-        wGate: dense(layer.wGate),
-        wUp: dense(layer.wUp),
-        wDown: dense(layer.wDown),
-      })),
-      finalNorm: weights.finalNorm,
-      classifier: dense(weights.classifier),
-    },
-  };
 }
 
 /** The most likely token of each row, written out. */
