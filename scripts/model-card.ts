@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { loadModelAndTokenizer } from '../src/cli/load.ts';
 import { enableRelaxedSimd } from '../src/cli/runtime.ts';
 import { readTextFile } from '../src/cli/text-input.ts';
-import { LOG_FILE, TRAINING_SUMMARY_FILE, type TrainSettings } from '../src/cli/train/run.ts';
+import { inputPaths, LOG_FILE, TRAINING_SUMMARY_FILE, type TrainSettings } from '../src/cli/train/run.ts';
 import { generateTokens } from '../src/engine/generate.ts';
 import { parameterCount } from '../src/engine/model.ts';
 import { selectKernels } from '../src/kernels/select.ts';
@@ -37,7 +37,7 @@ const log = readFileSync(join(dir, LOG_FILE), 'utf8')
       JSON.parse(line) as { step: number; trainLoss: number; valLoss?: number; tokensPerSecond: number },
   );
 
-const text = await readTextFile(summary.settings.input);
+const text = await readTextFile(inputPaths(summary.settings)[0]);
 const valLoss = houseValidationLoss(model, tokenizer, text, summary.settings);
 const lastSteps = log.slice(-50);
 const trainLoss = lastSteps.reduce((sum, l) => sum + l.trainLoss, 0) / lastSteps.length;

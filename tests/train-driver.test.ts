@@ -21,10 +21,17 @@ import {
   CHECKPOINT_FILE,
   DEFAULT_TRAIN_SETTINGS,
   LOG_FILE,
+  SNAPSHOT_FOLDER,
+  snapshotFile,
+  snapshotSteps,
+  tokenize,
   TRAINING_SUMMARY_FILE,
   trainModel,
+  trainValidationSplit,
   type TrainSettings,
 } from '../src/cli/train/run.ts';
+import { houseValidationLoss } from '../src/cli/train/evaluate.ts';
+import { sequentialBatches } from '../src/engine/train/data.ts';
 import { forward } from '../src/engine/forward.ts';
 import { KVCache } from '../src/engine/kv-cache.ts';
 import { fifo, runCli, unwritableFolder } from './cli-helpers.ts';
@@ -286,3 +293,69 @@ async function loadCheckpointStep(path: string): Promise<number> {
   const { parseSafetensors } = await import('../src/formats/safetensors.ts');
   return Number(parseSafetensors(new Uint8Array(readFileSync(path)), path).metadata.optimizerStep);
 }
+
+describe('glassbox train: several texts, and snapshots along the way', () => {
+  const second = join(dir, 'second.txt');
+  writeBlockText(second, 40, (i) => [
+    `Report ${i + 1}`,
+    `The committee met on day ${i + 4} and voted ${i + 2} to ${i + 1}.`,
+    `Its chairman said the budget was ${i + 7} million dollars.`,
+  ]);
+
+  it('holds out each text alike and reports each one, their position-weighted mean as the validation loss', async () => {
+    const out = join(dir, 'two-texts');
+    await trainModel(
+      { ...settings, input: [input, second], steps: 10 },
+      out,
+      { resume: false, kernels: 'auto' },
+      quiet(),
+    );
+    const log = readFileSync(join(out, LOG_FILE), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    const last = log.at(-1);
+    expect(Object.keys(last.valLossBySource)).toEqual(['text', 'second']);
+    // Recomputed here from the saved model, each text split and tokenized on its own.
+    const { model, tokenizer } = await loadModelAndTokenizer(out);
+    const losses = [input, second].map((path) => {
+      const text = readFileSync(path, 'utf8');
+      const val = tokenize(tokenizer, trainValidationSplit(text).val);
+      const batches = sequentialBatches(val, settings.batchSize, settings.seqLen);
+      const positions = batches.reduce((n, b) => n + b.batchSize * b.seqLen, 0);
+      return { loss: houseValidationLoss(model, tokenizer, text, settings), positions };
+    });
+    expect(last.valLossBySource.text).toBeCloseTo(losses[0].loss, 5);
+    expect(last.valLossBySource.second).toBeCloseTo(losses[1].loss, 5);
+    const weighted =
+      (losses[0].loss * losses[0].positions + losses[1].loss * losses[1].positions) /
+      (losses[0].positions + losses[1].positions);
+    expect(last.valLoss).toBeCloseTo(weighted, 5);
+    const summary = JSON.parse(readFileSync(join(out, TRAINING_SUMMARY_FILE), 'utf8'));
+    expect(summary.sources.map((s: { name: string }) => s.name)).toEqual(['text', 'second']);
+    expect(summary.trainTokens).toBe(
+      summary.sources.reduce((n: number, s: { trainTokens: number }) => n + s.trainTokens, 0),
+    );
+  });
+
+  it('snapshotSteps: log-spaced from 10 to the last step, rounded, the last always kept', () => {
+    expect(snapshotSteps(12, 20_000)).toEqual([
+      10, 20, 40, 79, 160, 320, 630, 1300, 2500, 5000, 10_000, 20_000,
+    ]);
+    expect(snapshotSteps(3, 20)).toEqual([10, 14, 20]);
+    expect(snapshotSteps(5, 3)).toEqual([3]);
+    expect(snapshotSteps(0, 100)).toEqual([]);
+  });
+
+  it('keeps the model at each snapshot step: the same bytes a run stopped there saved as its model', async () => {
+    const out = join(dir, 'snapshots');
+    await trainModel({ ...settings, snapshots: 3 }, out, { resume: false, kernels: 'auto' }, quiet());
+    expect(readdirSync(join(out, SNAPSHOT_FOLDER))).toEqual([10, 14, 20].map(snapshotFile));
+    const final = readFileSync(join(out, SNAPSHOT_FOLDER, snapshotFile(20)));
+    expect(final.equals(readFileSync(join(out, 'model.safetensors')))).toBe(true);
+    const atTen = join(dir, 'ten-steps');
+    await trainModel({ ...settings, steps: 20 }, atTen, { resume: false, kernels: 'auto' }, quiet(10));
+    const snapshot = readFileSync(join(out, SNAPSHOT_FOLDER, snapshotFile(10)));
+    expect(snapshot.equals(readFileSync(join(atTen, 'model.safetensors')))).toBe(true);
+  });
+});

@@ -97,7 +97,8 @@ perplexity options:
   --json              print { "tokens": n, "nll": mean negative log-likelihood in nats, "perplexity": e^nll }
 
 train options (defaults in brackets; a resumed run keeps the settings it started with):
-  --input FILE        UTF-8 text (or .gz); blank-line-separated blocks are held out by a seeded rule for validation
+  --input FILE        UTF-8 text (or .gz); blank-line-separated blocks are held out by a seeded rule for validation;
+                      repeat it to train on several texts at once (each held out alike and reported apart)
   --out DIR           output folder: config.json, model.safetensors, tokenizer.json, checkpoint, log, loss.svg
   --resume            continue the run in --out from its last checkpoint (with --steps N: train on to step N;
                       with --input FILE: the text has moved; other settings are the run's own)
@@ -108,6 +109,7 @@ train options (defaults in brackets; a resumed run keeps the settings it started
   --batch N [16]  --steps N [3000]  --lr X [0.002]  --min-lr X [0.0002]  --warmup N [100]
   --weight-decay X [0.1]  --clip X [1]  --eval-every N [100]  --checkpoint-every N [100]  --seed N [1337]
   --shards N [2]      each batch is cut into N shards whose gradients are averaged (fixes the numbers)
+  --snapshots N [0]   keep the model at N log-spaced steps (10, 20, 40, … the last) in DIR/snapshots/
   --threads N         threads computing the shards at once: 1, 2, … or auto [auto: one per core, ≤ shards];
                       the same run gives the same numbers on any number of threads
 
@@ -308,6 +310,7 @@ const TRAIN_NUMBER_OPTIONS = {
   'checkpoint-every': 'checkpointEvery',
   seed: 'seed',
   shards: 'shards',
+  snapshots: 'snapshots',
 } as const satisfies Record<string, keyof TrainSettings>;
 
 const INTEGER_SETTINGS = new Set<keyof TrainSettings>([
@@ -325,7 +328,11 @@ const INTEGER_SETTINGS = new Set<keyof TrainSettings>([
   'evalEvery',
   'checkpointEvery',
   'seed',
+  'snapshots',
 ]);
+
+/** Whole-number settings that may be 0. */
+const MAY_BE_ZERO = new Set<keyof TrainSettings>(['warmupSteps', 'snapshots']);
 
 /** --threads for training: a positive whole number, or auto (default): one per core. */
 function trainThreads(value = 'auto'): number {
@@ -351,15 +358,19 @@ function trainParameterCount(s: TrainSettings): number {
 }
 
 /** The number flags, checked: whole numbers from 1 (warmup from 0) to 2^53, rates and factors ≥ 0. */
-function trainSettingsFromArgs(values: Record<string, string | boolean | undefined>): TrainSettings {
+function trainSettingsFromArgs(
+  values: Record<string, string | string[] | boolean | undefined>,
+): TrainSettings {
   const settings: TrainSettings = { ...DEFAULT_TRAIN_SETTINGS, input: '' };
-  if (values.input) settings.input = resolve(values.input as string);
+  const inputs = values.input as string[] | undefined;
+  if (inputs && inputs.length > 0)
+    settings.input = inputs.length === 1 ? resolve(inputs[0]) : inputs.map((p) => resolve(p));
   if (values.tokenizer) settings.tokenizer = resolve(values.tokenizer as string);
   for (const [option, key] of Object.entries(TRAIN_NUMBER_OPTIONS)) {
     const value = numberOption(values[option] as string | undefined, option, settings[key] as number);
     if (
       INTEGER_SETTINGS.has(key)
-        ? !Number.isSafeInteger(value) || value < (key === 'warmupSteps' ? 0 : 1)
+        ? !Number.isSafeInteger(value) || value < (MAY_BE_ZERO.has(key) ? 0 : 1)
         : !(value >= 0)
     ) {
       throw new UsageError(
@@ -385,7 +396,7 @@ function trainSettingsFromArgs(values: Record<string, string | boolean | undefin
 }
 
 /** A resumed run keeps the settings it started with; only --steps (train on) and --input (moved) may change. */
-function checkResumeOptions(values: Record<string, string | boolean | undefined>): void {
+function checkResumeOptions(values: Record<string, string | string[] | boolean | undefined>): void {
   if (values.force) throw new UsageError('--resume continues a run and --force replaces it: choose one');
   const fixed = [...Object.keys(TRAIN_NUMBER_OPTIONS).filter((name) => name !== 'steps'), 'tokenizer'];
   const given = fixed.filter((name) => values[name] !== undefined);
@@ -402,7 +413,7 @@ async function train(args: string[], io: CliIO): Promise<number> {
     Object.keys(TRAIN_NUMBER_OPTIONS).map((name) => [name, { type: 'string' as const }]),
   );
   const values = parse(args, {
-    input: { type: 'string' },
+    input: { type: 'string', multiple: true },
     out: { type: 'string' },
     tokenizer: { type: 'string' },
     resume: { type: 'boolean' },
@@ -410,7 +421,7 @@ async function train(args: string[], io: CliIO): Promise<number> {
     kernels: { type: 'string' },
     threads: { type: 'string' },
     ...numberOptions,
-  }) as Record<string, string | boolean | undefined>;
+  }) as Record<string, string | string[] | boolean | undefined>;
   const out = values.out as string | undefined;
   if (!out) throw new UsageError('--out is required (the folder for the model, checkpoints and log)');
   const resume = values.resume === true;

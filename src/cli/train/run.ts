@@ -10,7 +10,8 @@
  * tokenizer.json) that `glassbox generate --model DIR` runs, plus train-log.jsonl and loss.svg.
  */
 import { createHash } from 'node:crypto';
-import { join } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { randomModel } from '../../engine/init.ts';
 import type { Model, ModelConfig } from '../../engine/model.ts';
 import { createAdamWState, type AdamWState } from '../../engine/train/adamw.ts';
@@ -46,10 +47,21 @@ import { sharedFloat32, startShardThreads } from './thread-shards.ts';
  * and shards. Stored in every checkpoint, so a resumed run uses the same values.
  */
 export interface TrainSettings extends LoopSettings {
-  /** The training text's path, absolute (so --resume works from any directory). */
-  input: string;
-  /** SHA-256 of the training text, set when the run starts: --resume warns if the text has changed since. */
-  inputSha256?: string;
+  /**
+   * The training text's path, absolute (so --resume works from any directory); or several, one per source
+   * (e.g. the Bible and the Brown corpus), each split for validation by the same rule and reported apart.
+   */
+  input: string | readonly string[];
+  /**
+   * SHA-256 of each training text (a string for one text), set when the run starts: --resume warns if a text
+   * has changed since.
+   */
+  inputSha256?: string | readonly string[];
+  /**
+   * Snapshots of the model (weights only, safetensors) kept along the way in `snapshots/`, at this many
+   * log-spaced steps ending at the last (snapshotSteps): the run's history for a time-machine. 0 or absent: none.
+   */
+  snapshots?: number;
   /** An existing tokenizer.json, or undefined to train one on the training split. */
   tokenizer?: string;
   vocabSize: number;
@@ -87,6 +99,7 @@ export const DEFAULT_TRAIN_SETTINGS: Omit<TrainSettings, 'input'> = {
   checkpointEvery: 100,
   seed: 1337,
   shards: 2,
+  snapshots: 0,
 };
 
 export interface TrainIO {
@@ -116,6 +129,36 @@ export function trainValidationSplit(text: string): { train: string[]; val: stri
   }
   const cut = Math.floor(text.length * 0.95);
   return { train: [text.slice(0, cut)], val: [text.slice(cut)] };
+}
+
+/** The run's text files, one per source. */
+export function inputPaths(settings: Pick<TrainSettings, 'input'>): string[] {
+  return typeof settings.input === 'string' ? [settings.input] : [...settings.input];
+}
+
+/** A source's name in the log and the card: its file name without `.txt` / `.gz` (corpus/web.txt.gz → web). */
+export function sourceName(path: string): string {
+  return basename(path)
+    .replace(/(\.gz)?$/, '')
+    .replace(/\.txt$/, '');
+}
+
+/**
+ * The steps at which a run keeps a snapshot: `count` steps spaced evenly in log(step) from 10 to the last
+ * step (10, 20, 40, … for 12 snapshots of 20,000 steps), each rounded to two significant figures so that the
+ * names read well; the last is always the final step. Fewer when the run is too short to space them apart.
+ */
+export function snapshotSteps(count: number, totalSteps: number): number[] {
+  if (count <= 0 || totalSteps < 1) return [];
+  const first = Math.min(10, totalSteps);
+  const steps = new Set<number>();
+  for (let i = 0; i < count - 1; i++) {
+    const exact = first * Math.pow(totalSteps / first, count === 1 ? 1 : i / (count - 1));
+    const magnitude = Math.pow(10, Math.max(0, Math.floor(Math.log10(exact)) - 1));
+    steps.add(Math.max(1, Math.min(totalSteps, Math.round(exact / magnitude) * magnitude)));
+  }
+  steps.add(totalSteps);
+  return [...steps].sort((a, b) => a - b);
 }
 
 /** Each document starts with BOS, so a generation from BOS alone begins a new document. */
@@ -170,6 +213,18 @@ function prepareTokenizer(
   return tokenizer;
 }
 
+/** The folder of a run's snapshots, and a snapshot's name: snapshots/step-000640.safetensors. */
+export const SNAPSHOT_FOLDER = 'snapshots';
+export function snapshotFile(step: number): string {
+  return `step-${String(step).padStart(6, '0')}.safetensors`;
+}
+
+/** The model's weights alone (the optimizer's state stays in the checkpoint), as model.safetensors holds them. */
+function saveSnapshot(out: string, step: number, model: Model): void {
+  mkdirSync(join(out, SNAPSHOT_FOLDER), { recursive: true });
+  writeFileAtomic(join(out, SNAPSHOT_FOLDER, snapshotFile(step)), toHfLlama(model).safetensors);
+}
+
 /** Everything but the checkpoint, which is written last: its rename is the moment a save is complete. */
 function writeOutputs(
   out: string,
@@ -196,8 +251,8 @@ export async function trainModel(
     force?: boolean;
     /** On resume: train to this step instead of the run's own total (its schedule is stretched to match). */
     steps?: number;
-    /** On resume: read the training text from here instead of the path the run stored. */
-    input?: string;
+    /** On resume: read the training text(s) from here instead of the path(s) the run stored. */
+    input?: string | readonly string[];
     kernels: KernelPreference;
     /** Worker threads computing the shards at once; 1 computes them in turn on this thread. */
     threads?: number;
@@ -222,15 +277,28 @@ export async function trainModel(
     );
   }
 
-  const text = await readTextFile(settings.input);
-  checkInputUnchanged(settings, text, io);
-  const split = trainValidationSplit(text);
-  const tokenizer = prepareTokenizer(settings, split.train.join('\n\n'), out, options.resume, io);
+  const sources = await readSources(settings, io);
+  const tokenizer = prepareTokenizer(
+    settings,
+    sources.flatMap((source) => source.train).join('\n\n'),
+    out,
+    options.resume,
+    io,
+  );
   const { vocabSize } = bpeTokenizer(tokenizer);
-  const trainTokens = tokenize(bpeTokenizer(tokenizer), split.train);
-  const valTokens = tokenize(bpeTokenizer(tokenizer), split.val);
+  const encoded = sources.map((source) => ({
+    name: source.name,
+    train: tokenize(bpeTokenizer(tokenizer), source.train),
+    val: tokenize(bpeTokenizer(tokenizer), source.val),
+  }));
+  const trainTokens = concatenate(encoded.map((source) => source.train));
+  const valTokens = concatenate(encoded.map((source) => source.val));
+  const count = (n: number) => n.toLocaleString('en-US');
   io.log(
-    `${trainTokens.length.toLocaleString('en-US')} training tokens, ${valTokens.length.toLocaleString('en-US')} validation tokens`,
+    `${count(trainTokens.length)} training tokens, ${count(valTokens.length)} validation tokens` +
+      (encoded.length > 1
+        ? ` (${encoded.map((s) => `${s.name}: ${count(s.train.length)} + ${count(s.val.length)}`).join('; ')})`
+        : ''),
   );
 
   const config = resumed ? resumed.config : modelConfig(settings, vocabSize);
@@ -253,13 +321,18 @@ export async function trainModel(
     const optimizer: AdamWState = resumed ? resumed.optimizer : createAdamWState(weights);
     const sampler = new BatchSampler(trainTokens, settings.batchSize, settings.seqLen, settings.seed);
     if (resumed) sampler.setState(resumed.sampler);
-    const valBatches = sequentialBatches(valTokens, settings.batchSize, settings.seqLen);
-    if (valBatches.length === 0) {
-      throw new Error(
-        `the validation part of the text is ${valTokens.length} tokens, shorter than one window of ` +
-          `${settings.seqLen} + 1: use a longer text or a shorter --seq-len`,
-      );
-    }
+    const validationSources = encoded.map((source) => {
+      const batches = sequentialBatches(source.val, settings.batchSize, settings.seqLen);
+      if (batches.length === 0) {
+        throw new Error(
+          `the validation part of ${encoded.length > 1 ? `the text "${source.name}"` : 'the text'} is ` +
+            `${source.val.length} tokens, shorter than one window of ${settings.seqLen} + 1: use a longer ` +
+            `text or a shorter --seq-len`,
+        );
+      }
+      return { name: source.name, batches };
+    });
+    const valBatches = validationSources.flatMap((source) => source.batches);
     const log = readLog(join(out, LOG_FILE), optimizer.step);
     const title = `Glassbox training: ${config.nLayers} layers × ${config.dim} wide, vocab ${vocabSize}`;
     io.log(
@@ -275,11 +348,25 @@ export async function trainModel(
         tokensSeen: optimizer.step * settings.batchSize * settings.seqLen,
         trainTokens: trainTokens.length,
         validationTokens: valTokens.length,
+        ...(encoded.length > 1
+          ? {
+              sources: encoded.map((source) => ({
+                name: source.name,
+                trainTokens: source.train.length,
+                validationTokens: source.val.length,
+              })),
+            }
+          : {}),
         kernels: kernels.name,
         threads,
       };
       writeFileAtomic(join(out, TRAINING_SUMMARY_FILE), JSON.stringify(summary, null, 2) + '\n');
       saveCheckpoint(checkpointPath, { config, weights, optimizer, sampler: sampler.getState(), settings });
+    };
+    const keepSnapshotAt = new Set(snapshotSteps(settings.snapshots ?? 0, settings.steps));
+    const onStep = (report: StepReport) => {
+      if (keepSnapshotAt.has(report.line.step)) saveSnapshot(out, report.line.step, { config, weights });
+      printProgress(report);
     };
     const printProgress = ({ line, lastValLoss, secondsPerStep }: StepReport) => {
       const progress = progressLine({
@@ -300,6 +387,7 @@ export async function trainModel(
         optimizer,
         sampler,
         validationBatches: valBatches,
+        ...(validationSources.length > 1 ? { validationSources } : {}),
         workers,
         shardGradients: perShard,
         gradients,
@@ -307,7 +395,7 @@ export async function trainModel(
       },
       {
         save,
-        onStep: printProgress,
+        onStep,
         stopRequested: () => io.stopRequested(),
         // Let signal handlers run between steps (the step itself is synchronous).
         betweenSteps: () => new Promise((resolve) => setImmediate(resolve)),
@@ -326,11 +414,21 @@ export async function trainModel(
 function resumedSettings(
   stored: TrainSettings,
   step: number,
-  options: { steps?: number; input?: string },
+  options: { steps?: number; input?: string | readonly string[] },
   io: TrainIO,
 ): TrainSettings {
   const settings = { ...stored, shards: stored.shards ?? 1 };
-  if (options.input !== undefined) settings.input = options.input;
+  if (options.input !== undefined) {
+    const moved = inputPaths({ input: options.input });
+    const before = inputPaths(stored);
+    if (moved.length !== before.length) {
+      throw new Error(
+        `--input: the run trains on ${before.length} text${before.length === 1 ? '' : 's'} ` +
+          `(${before.map(sourceName).join(', ')}); give ${before.length === 1 ? 'one' : 'each'} again, in that order`,
+      );
+    }
+    settings.input = options.input;
+  }
   if (options.steps !== undefined && options.steps !== stored.steps) {
     if (options.steps <= step)
       throw new Error(`--steps ${options.steps}: the run is already at step ${step}; give a larger number`);
@@ -342,14 +440,38 @@ function resumedSettings(
   return settings;
 }
 
-/** Records the text's SHA-256 when a run starts; warns when a resumed run's text differs from it. */
-function checkInputUnchanged(settings: TrainSettings, text: string, io: TrainIO): void {
-  const digest = createHash('sha256').update(text).digest('hex');
-  if (settings.inputSha256 === undefined) settings.inputSha256 = digest;
-  else if (settings.inputSha256 !== digest) {
-    io.log(
-      `warning: ${settings.input} has changed since this run started (SHA-256 ${digest.slice(0, 12)}…, was ` +
-        `${settings.inputSha256.slice(0, 12)}…): the remaining steps train on the text as it is now`,
-    );
+interface SourceText {
+  name: string;
+  train: string[];
+  val: string[];
+}
+
+/** Reads each text, checks it against the digest the run recorded, and splits it for validation. */
+async function readSources(settings: TrainSettings, io: TrainIO): Promise<SourceText[]> {
+  const paths = inputPaths(settings);
+  const texts = await Promise.all(paths.map((path) => readTextFile(path)));
+  const digests = texts.map((text) => createHash('sha256').update(text).digest('hex'));
+  const recorded = settings.inputSha256 === undefined ? undefined : [settings.inputSha256].flat();
+  if (recorded === undefined) {
+    settings.inputSha256 = digests.length === 1 ? digests[0] : digests;
+  } else {
+    digests.forEach((digest, i) => {
+      if (recorded[i] === digest) return;
+      io.log(
+        `warning: ${paths[i]} has changed since this run started (SHA-256 ${digest.slice(0, 12)}…, was ` +
+          `${(recorded[i] ?? '').slice(0, 12)}…): the remaining steps train on the text as it is now`,
+      );
+    });
   }
+  return texts.map((text, i) => ({ name: sourceName(paths[i]), ...trainValidationSplit(text) }));
+}
+
+function concatenate(parts: readonly Int32Array[]): Int32Array {
+  const all = new Int32Array(parts.reduce((total, part) => total + part.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    all.set(part, offset);
+    offset += part.length;
+  }
+  return all;
 }

@@ -36,8 +36,10 @@ export interface TrainingLogLine {
   step: number;
   lr: number;
   trainLoss: number;
-  /** Present on evaluation steps. */
+  /** Present on evaluation steps: the mean over every validation position (of all sources). */
   valLoss?: number;
+  /** With several sources, present on evaluation steps: each source's own validation loss, by name. */
+  valLossBySource?: Record<string, number>;
   gradNorm: number;
   tokensPerSecond: number;
 }
@@ -48,6 +50,11 @@ export interface TrainingState {
   optimizer: AdamWState;
   sampler: BatchSampler;
   validationBatches: readonly Batch[];
+  /**
+   * The same batches grouped by source (texts of different kinds), when there are several: each is then also
+   * reported on its own (`valLossBySource`), and valLoss is their mean weighted by positions.
+   */
+  validationSources?: readonly ValidationSource[];
   /** Computes shard k's gradient into shardGradients[k]; one worker on this thread, or one per thread. */
   workers: readonly ShardWorker[];
   shardGradients: readonly Weights[];
@@ -55,6 +62,11 @@ export interface TrainingState {
   gradients: Weights;
   /** The log so far (a resumed run's earlier lines); the loop appends a line per step. */
   log: TrainingLogLine[];
+}
+
+export interface ValidationSource {
+  name: string;
+  batches: readonly Batch[];
 }
 
 /** What the caller hears after every step. */
@@ -123,7 +135,7 @@ export async function runTrainingLoop(
       tokensPerSecond: (settings.batchSize * settings.seqLen) / seconds,
     };
     if (step % settings.evalEvery === 0 || isLast) {
-      line.valLoss = await shardedEvaluateLoss(state.workers, state.validationBatches);
+      Object.assign(line, await validationLoss(state));
     }
     log.push(line);
     losses.push(result.loss);
@@ -137,6 +149,27 @@ export async function runTrainingLoop(
     }
   }
   return { stepsDone: optimizer.step, interrupted: false, losses };
+}
+
+/** The validation loss over every held-out position, and each source's own when there are several. */
+async function validationLoss(
+  state: TrainingState,
+): Promise<Pick<TrainingLogLine, 'valLoss' | 'valLossBySource'>> {
+  const sources = state.validationSources;
+  if (!sources || sources.length < 2) {
+    return { valLoss: await shardedEvaluateLoss(state.workers, state.validationBatches) };
+  }
+  const valLossBySource: Record<string, number> = {};
+  let total = 0;
+  let positions = 0;
+  for (const source of sources) {
+    const loss = await shardedEvaluateLoss(state.workers, source.batches);
+    const count = source.batches.reduce((n, batch) => n + batch.batchSize * batch.seqLen, 0);
+    valLossBySource[source.name] = loss;
+    total += loss * count;
+    positions += count;
+  }
+  return { valLoss: total / positions, valLossBySource };
 }
 
 /** The schedule, clipping and AdamW settings of every step. */
