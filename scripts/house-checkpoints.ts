@@ -1,0 +1,156 @@
+/**
+ * The house model's history, for the training time-machine: every snapshot a run kept
+ * (`glassbox train --snapshots N` writes RUN/snapshots/step-NNNNNN.safetensors) stored compactly as a Q8_0
+ * GGUF file (blocks of 32 weights sharing one scale: about 1.06 bytes a weight instead of 4; the norms stay
+ * float32; a standard file that llama.cpp opens too), and `index.json` describing them:
+ *
+ *   { seed, steps: [{ step, tokensSeen, file, bytes, valLoss: { web, brown, all }, samples: [...] }] }
+ *
+ * Step 0 is the untrained model: it has no file, because `randomModel(config, seed)` rebuilds it exactly.
+ * Validation losses are measured here on each snapshot's float32 weights, the same held-out windows the run
+ * validated on; samples are greedy continuations of fixed prompts (one per source) from the Q8_0 file as
+ * it ships.
+ *
+ *   npm run build && node dist/scripts/house-checkpoints.js RUN_DIR [OUT_DIR=models/house/checkpoints]
+ */
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { enableRelaxedSimd } from '../src/cli/runtime.ts';
+import { readTextFile } from '../src/cli/text-input.ts';
+import { readTokenizerJson } from '../src/cli/train/tokenizer-file.ts';
+import {
+  inputPaths,
+  SNAPSHOT_FOLDER,
+  sourceName,
+  tokenize,
+  TRAINING_SUMMARY_FILE,
+  trainValidationSplit,
+  type TrainSettings,
+} from '../src/cli/train/run.ts';
+import { generateTokens } from '../src/engine/generate.ts';
+import { randomModel } from '../src/engine/init.ts';
+import { XorShiftRng } from '../src/engine/rng.ts';
+import type { Model } from '../src/engine/model.ts';
+import { sequentialBatches, type Batch } from '../src/engine/train/data.ts';
+import { TrainingModel } from '../src/engine/train/model.ts';
+import { meanOverPositions } from '../src/engine/train/shards.ts';
+import { parseGgufLlama, toGguf } from '../src/formats/gguf-llama.ts';
+import { parseHfLlama } from '../src/formats/hf-llama.ts';
+import { selectKernels } from '../src/kernels/select.ts';
+import { bpeTokenizer } from '../src/tokenizers/bpe.ts';
+import type { Tokenizer } from '../src/tokenizers/tokenizer.ts';
+
+/** One prompt per source of the house corpus: how each kind of text comes along as the model learns. */
+export const CHECKPOINT_PROMPTS = ['In the beginning', 'The jury said'];
+const SAMPLE_TOKENS = 40;
+
+enableRelaxedSimd();
+const run = resolve(process.argv[2] ?? '');
+const out = resolve(process.argv[3] ?? 'models/house/checkpoints');
+const kernels = selectKernels('auto');
+const configJson = readFileSync(join(run, 'config.json'), 'utf8');
+const rawTokenizer = readTokenizerJson(join(run, 'tokenizer.json'));
+const tokenizer = bpeTokenizer(rawTokenizer);
+const summary = JSON.parse(readFileSync(join(run, TRAINING_SUMMARY_FILE), 'utf8')) as {
+  settings: TrainSettings;
+};
+const { settings } = summary;
+
+// The held-out windows of each source, as the run validated on them.
+const sources: { name: string; batches: Batch[] }[] = [];
+for (const path of inputPaths(settings)) {
+  const { val } = trainValidationSplit(await readTextFile(path));
+  const batches = sequentialBatches(tokenize(tokenizer, val), settings.batchSize, settings.seqLen);
+  sources.push({ name: sourceName(path), batches });
+}
+
+function validationLosses(model: Model): Record<string, number> {
+  const trainingModel = new TrainingModel(model.config, model.weights, { kernels });
+  const losses: Record<string, number> = {};
+  const all: { batches: Batch[]; losses: number[] } = { batches: [], losses: [] };
+  for (const { name, batches } of sources) {
+    const perBatch = batches.map((batch) => trainingModel.forward(batch));
+    losses[name] = meanOverPositions(batches, perBatch);
+    all.batches.push(...batches);
+    all.losses.push(...perBatch);
+  }
+  if (sources.length > 1) losses.all = meanOverPositions(all.batches, all.losses);
+  return losses;
+}
+
+function greedy(model: Model, prompt: string, tokenizerOfModel: Tokenizer): string {
+  const ids = tokenizerOfModel.encode(prompt, { bos: true, eos: false });
+  const tokens = [ids[0]];
+  for (const { token } of generateTokens(model, ids, {
+    steps: ids.length - 1 + SAMPLE_TOKENS,
+    sampling: { temperature: 0 },
+    rng: new XorShiftRng(1n), // unused at temperature 0
+    stopTokens: [tokenizerOfModel.bosId, tokenizerOfModel.eosId],
+    kernels,
+  })) {
+    tokens.push(token);
+  }
+  return tokenizerOfModel.decode(tokens);
+}
+
+const round = (x: number) => Number(x.toFixed(4));
+const steps = readdirSync(join(run, SNAPSHOT_FOLDER))
+  .map((name) => /^step-(\d+)\.safetensors$/.exec(name))
+  .filter((match) => match !== null)
+  .map((match) => Number(match[1]))
+  .sort((a, b) => a - b);
+rmSync(out, { recursive: true, force: true });
+mkdirSync(out, { recursive: true });
+const tokensPerStep = settings.batchSize * settings.seqLen;
+const entries = [];
+
+const untrained = randomModel(
+  parseHfLlama(configJson, readFileSync(join(run, 'model.safetensors')), {
+    config: 'config.json',
+    weights: 'model.safetensors',
+  }).config,
+  settings.seed,
+);
+entries.push({
+  step: 0,
+  tokensSeen: 0,
+  file: null,
+  bytes: 0,
+  valLoss: Object.fromEntries(Object.entries(validationLosses(untrained)).map(([k, v]) => [k, round(v)])),
+  samples: CHECKPOINT_PROMPTS.map((prompt) => greedy(untrained, prompt, tokenizer)),
+});
+for (const step of steps) {
+  const weightsFile = join(run, SNAPSHOT_FOLDER, `step-${String(step).padStart(6, '0')}.safetensors`);
+  const model = parseHfLlama(configJson, readFileSync(weightsFile), {
+    config: 'config.json',
+    weights: weightsFile,
+  });
+  const file = `step-${String(step).padStart(6, '0')}.gguf`;
+  const { bytes } = toGguf(
+    model,
+    { kind: 'gpt2', tokenizer: rawTokenizer },
+    'q8_0',
+    `glassbox house model, step ${step}`,
+  );
+  writeFileSync(join(out, file), bytes);
+  const shipped = parseGgufLlama(bytes, file);
+  entries.push({
+    step,
+    tokensSeen: step * tokensPerStep,
+    file,
+    bytes: bytes.length,
+    valLoss: Object.fromEntries(Object.entries(validationLosses(model)).map(([k, v]) => [k, round(v)])),
+    samples: CHECKPOINT_PROMPTS.map((prompt) => greedy(shipped.model, prompt, shipped.tokenizer)),
+  });
+  process.stderr.write(`step ${step}: ${JSON.stringify(entries.at(-1)?.valLoss)}\n`);
+}
+const index = {
+  about:
+    'scripts/house-checkpoints.ts: the house model at log-spaced steps of its training run, Q8_0 GGUF; step 0 is randomModel(config, seed)',
+  seed: settings.seed,
+  tokensPerStep,
+  prompts: CHECKPOINT_PROMPTS,
+  steps: entries,
+};
+writeFileSync(join(out, 'index.json'), JSON.stringify(index, null, 2) + '\n');
+process.stderr.write(`wrote ${entries.length - 1} checkpoints and index.json to ${out}\n`);
