@@ -18,22 +18,18 @@ import { join, resolve } from 'node:path';
 import { enableRelaxedSimd } from '../src/cli/runtime.ts';
 import { readTextFile } from '../src/cli/text-input.ts';
 import { readTokenizerJson } from '../src/cli/train/tokenizer-file.ts';
+import { validationLossBySource } from '../src/cli/train/evaluate.ts';
 import {
   inputPaths,
   SNAPSHOT_FOLDER,
   sourceName,
-  tokenize,
   TRAINING_SUMMARY_FILE,
-  trainValidationSplit,
   type TrainSettings,
 } from '../src/cli/train/run.ts';
 import { generateTokens } from '../src/engine/generate.ts';
 import { randomModel } from '../src/engine/init.ts';
 import { XorShiftRng } from '../src/engine/rng.ts';
 import type { Model } from '../src/engine/model.ts';
-import { sequentialBatches, type Batch } from '../src/engine/train/data.ts';
-import { TrainingModel } from '../src/engine/train/model.ts';
-import { meanOverPositions } from '../src/engine/train/shards.ts';
 import { parseGgufLlama, toGguf } from '../src/formats/gguf-llama.ts';
 import { parseHfLlama } from '../src/formats/hf-llama.ts';
 import { selectKernels } from '../src/kernels/select.ts';
@@ -56,26 +52,14 @@ const summary = JSON.parse(readFileSync(join(run, TRAINING_SUMMARY_FILE), 'utf8'
 };
 const { settings } = summary;
 
-// The held-out windows of each source, as the run validated on them.
-const sources: { name: string; batches: Batch[] }[] = [];
-for (const path of inputPaths(settings)) {
-  const { val } = trainValidationSplit(await readTextFile(path));
-  const batches = sequentialBatches(tokenize(tokenizer, val), settings.batchSize, settings.seqLen);
-  sources.push({ name: sourceName(path), batches });
-}
+// Each source's text, to measure every checkpoint on the windows the run validated on.
+const sources: { name: string; text: string }[] = [];
+for (const path of inputPaths(settings))
+  sources.push({ name: sourceName(path), text: await readTextFile(path) });
 
 function validationLosses(model: Model): Record<string, number> {
-  const trainingModel = new TrainingModel(model.config, model.weights, { kernels });
-  const losses: Record<string, number> = {};
-  const all: { batches: Batch[]; losses: number[] } = { batches: [], losses: [] };
-  for (const { name, batches } of sources) {
-    const perBatch = batches.map((batch) => trainingModel.forward(batch));
-    losses[name] = meanOverPositions(batches, perBatch);
-    all.batches.push(...batches);
-    all.losses.push(...perBatch);
-  }
-  if (sources.length > 1) losses.all = meanOverPositions(all.batches, all.losses);
-  return losses;
+  const { bySource, all } = validationLossBySource(model, tokenizer, sources, settings);
+  return sources.length > 1 ? { ...bySource, all } : bySource;
 }
 
 function greedy(model: Model, prompt: string, tokenizerOfModel: Tokenizer): string {

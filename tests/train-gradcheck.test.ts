@@ -192,9 +192,9 @@ describe('each op’s backward pass matches finite differences (float64)', () =>
     const upInput = normals(20, 16);
     const upstream = normals(20, 17);
     const out = new Float64Array(20);
-    const loss = () => (swigluForward(out, gate, upInput), dotProduct(upstream, out));
+    const loss = () => (swigluForward(float64Kernels, out, gate, upInput), dotProduct(upstream, out));
     const [dGate, dUp] = [new Float64Array(20), new Float64Array(20)];
-    swigluBackward(dGate, dUp, upstream, gate, upInput);
+    swigluBackward(float64Kernels, dGate, dUp, upstream, gate, upInput);
     expectClose(compare(loss, gate, dGate));
     expectClose(compare(loss, upInput, dUp));
   });
@@ -204,10 +204,10 @@ describe('each op’s backward pass matches finite differences (float64)', () =>
     const logits = normals(rows * vocab, 18, 2);
     const targets = new Int32Array([3, 0, 6, 3]);
     const logSumExp = new Float64Array(rows);
-    const loss = () => crossEntropyForward(logSumExp, logits, targets, rows, vocab);
+    const loss = () => crossEntropyForward(float64Kernels, logSumExp, logits, targets, rows, vocab);
     loss();
     const dLogits = new Float64Array(logits.length);
-    crossEntropyBackward(dLogits, logSumExp, logits, targets, rows, vocab);
+    crossEntropyBackward(float64Kernels, dLogits, logSumExp, logits, targets, rows, vocab);
     expectClose(compare(loss, logits, dLogits));
   });
 });

@@ -87,7 +87,7 @@ describe('training regression fixture', () => {
         comment:
           'Recorded by tests/train-regression.test.ts with GLASSBOX_RECORD_TRAIN=1; the bits every later ' +
           'version of the training loop must reproduce.',
-        producedBy: `commit ${commit} (the training loop still in src/cli/train/run.ts)`,
+        producedBy: `commit ${commit}`,
         runs,
       };
       writeFileSync(FIXTURE, JSON.stringify(fixture, null, 2) + '\n');

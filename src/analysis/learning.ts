@@ -236,8 +236,8 @@ export const BLOCK_OPS: readonly BlockOp[] = [
   {
     id: 'swiglu',
     title: 'SwiGLU: silu(gate) ⊙ up',
-    forward: ['swigluForward'],
-    backward: ['swigluBackward'],
+    forward: ['swigluForward', 'swigluLoop'],
+    backward: ['swigluBackward', 'swigluBackwardLoop'],
     outputs: ['layers[0].ffnActivation'],
     gradients: ['layers[0].ffnGate', 'layers[0].ffnUp'],
     weights: [],
@@ -272,8 +272,8 @@ export const BLOCK_OPS: readonly BlockOp[] = [
   {
     id: 'loss',
     title: 'Cross-entropy loss',
-    forward: ['crossEntropyForward'],
-    backward: ['crossEntropyBackward'],
+    forward: ['crossEntropyForward', 'logSumExpRows'],
+    backward: ['crossEntropyBackward', 'softmaxGradientRows'],
     outputs: ['loss'],
     gradients: ['logits'],
     weights: [],

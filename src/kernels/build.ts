@@ -28,14 +28,15 @@ export interface KernelBinaries {
   relaxedSimdShared: Uint8Array;
 }
 
-/** The AssemblyScript sources, relative to the repository root; the first two are the module's entries. */
+/** The AssemblyScript sources, relative to the repository root; the first ENTRIES are the module's entries. */
 export const KERNEL_SOURCES = [
   'src/kernels/matmul.as',
   'src/kernels/layer.as',
   'src/kernels/quant.as',
+  'src/kernels/train.as',
   'src/kernels/simd.as',
 ];
-const ENTRIES = 3;
+const ENTRIES = 4;
 /** The generated module, relative to the repository root. */
 export const KERNEL_BINARIES = 'src/kernels/wasm-binaries.ts';
 /**

@@ -38,6 +38,7 @@ import { readFloat16 } from '../engine/quant.ts';
 import { ropeFrequency } from '../engine/ops.ts';
 import { LinearHeap } from './heap.ts';
 import type { LayerKernels } from './layer-reference.ts';
+import type { TrainingFastPaths } from '../engine/train/ops.ts';
 import type { MatrixKernels } from './reference.ts';
 import { sharedMemoryUnavailable, startThreadPool, type ThreadPool } from './threads.ts';
 import { relaxedSimdBase64, relaxedSimdSharedBase64, simdBase64, simdSharedBase64 } from './wasm-binaries.ts';
@@ -47,7 +48,7 @@ export type KernelVariant = 'ts' | 'wasm-simd' | 'wasm-relaxed-simd';
 export type WasmVariant = Exclude<KernelVariant, 'ts'>;
 
 /** A set of kernels, as `selectKernels` returns it. */
-export interface KernelSet extends MatrixKernels, LayerKernels {
+export interface KernelSet extends MatrixKernels, LayerKernels, Partial<TrainingFastPaths> {
   /** Which implementation computes the products and the layer operations. */
   readonly variant: KernelVariant;
   /** Threads that share a large product: 1, or the calling thread plus workers. */
@@ -118,6 +119,18 @@ export interface KernelExports {
   rmsNormRows(out: number, x: number, gain: number, rows: number, dim: number, eps: number): void;
   swiglu(out: number, gate: number, up: number, length: number): void;
   softmaxSumsRows(maxOut: number, sumOut: number, logits: number, rows: number, width: number): void;
+  causalSoftmaxRows(scores: number, rows: number, T: number, scale: number): void;
+  causalSoftmaxBackwardRows(dProbs: number, probs: number, rows: number, T: number, scale: number): void;
+  logSumExpRows(out: number, logits: number, rows: number, width: number): void;
+  softmaxGradientRows(
+    out: number,
+    logits: number,
+    logSumExp: number,
+    rows: number,
+    width: number,
+    scale: number,
+  ): void;
+  swigluBackward(dGate: number, dUp: number, dOut: number, gate: number, up: number, length: number): void;
   ropeRows(vec: number, table: number, rows: number, nHeads: number, headDim: number, halves: boolean): void;
   causalSelfAttention(
     out: number,
@@ -567,6 +580,77 @@ export function createWasmKernels(variant: WasmVariant, threads = 1): WasmKernel
     out.set(f32.subarray(at >> 2, (at >> 2) + count));
   }
 
+  /** Training's softmaxes (src/kernels/train.as), in place of the loops of src/engine/train/ops.ts. */
+  const trainingFastPaths: TrainingFastPaths = {
+    swigluForward(out, gate, up) {
+      layerKernels.swiglu(out, gate, up);
+    },
+
+    swigluBackward(dGate, dUp, dOut, gate, up) {
+      const count = dOut.length;
+      for (const [name, array] of [
+        ['dGate', dGate],
+        ['dUp', dUp],
+        ['gate', gate],
+        ['up', up],
+      ] as const) {
+        checkLength('swigluBackward', name, array, count);
+      }
+      const [dGateAt, dUpAt, dOutAt, gateAt, upAt] = scratchRegions(...Array<number>(5).fill(count * 4));
+      const f32 = heap.f32;
+      copyIn(f32, dOut, count, dOutAt);
+      copyIn(f32, gate, count, gateAt);
+      copyIn(f32, up, count, upAt);
+      wasm.swigluBackward(dGateAt, dUpAt, dOutAt, gateAt, upAt, count);
+      copyOut(f32, dGateAt, count, dGate);
+      copyOut(f32, dUpAt, count, dUp);
+    },
+
+    causalSoftmax(scores, rows, T, scale) {
+      const count = rows * T;
+      checkLength('causalSoftmax', 'scores', scores, count);
+      const [scoresAt] = scratchRegions(count * 4);
+      const f32 = heap.f32;
+      copyIn(f32, scores, count, scoresAt);
+      wasm.causalSoftmaxRows(scoresAt, rows, T, scale);
+      copyOut(f32, scoresAt, count, scores);
+    },
+
+    causalSoftmaxBackward(dProbs, probs, rows, T, scale) {
+      const count = rows * T;
+      checkLength('causalSoftmaxBackward', 'dProbs', dProbs, count);
+      checkLength('causalSoftmaxBackward', 'probs', probs, count);
+      const [dAt, probsAt] = scratchRegions(count * 4, count * 4);
+      const f32 = heap.f32;
+      copyIn(f32, dProbs, count, dAt);
+      copyIn(f32, probs, count, probsAt);
+      wasm.causalSoftmaxBackwardRows(dAt, probsAt, rows, T, scale);
+      copyOut(f32, dAt, count, dProbs);
+    },
+
+    logSumExpRows(out, logits, rows, width) {
+      const count = rows * width;
+      checkLength('logSumExpRows', 'logits', logits, count);
+      const [logitsAt, outAt] = scratchRegions(count * 4, rows * 4);
+      const f32 = heap.f32;
+      copyIn(f32, logits, count, logitsAt);
+      wasm.logSumExpRows(outAt, logitsAt, rows, width);
+      for (let r = 0; r < rows; r++) out[r] = f32[(outAt >> 2) + r];
+    },
+
+    softmaxGradientRows(out, logits, logSumExp, rows, width, scale) {
+      const count = rows * width;
+      checkLength('softmaxGradientRows', 'logits', logits, count);
+      checkLength('softmaxGradientRows', 'out', out, count);
+      const [logitsAt, lseAt, outAt] = scratchRegions(count * 4, rows * 4, count * 4);
+      const f32 = heap.f32;
+      copyIn(f32, logits, count, logitsAt);
+      for (let r = 0; r < rows; r++) f32[(lseAt >> 2) + r] = logSumExp[r];
+      wasm.softmaxGradientRows(outAt, logitsAt, lseAt, rows, width, scale);
+      copyOut(f32, outAt, count, out);
+    },
+  };
+
   const layerKernels: LayerKernels = {
     rmsNormRows(out, x, gain, rows, dim, eps) {
       const count = rows * dim;
@@ -711,6 +795,8 @@ export function createWasmKernels(variant: WasmVariant, threads = 1): WasmKernel
     quantizedMatmul,
 
     ...layerKernels,
+
+    ...trainingFastPaths,
 
     invalidate: forget,
 

@@ -44,6 +44,7 @@ import {
   type AttentionShape,
   type FloatArray,
   type Kernels,
+  type TrainingFastPaths,
   type RopeTable,
 } from './ops.ts';
 import { checkWeights, namedParameters, type ParameterTensor, type Weights } from './parameters.ts';
@@ -52,7 +53,7 @@ import { checkWeights, namedParameters, type ParameterTensor, type Weights } fro
  * Float32 matrix kernels. A kernel set that caches packed copies of weights (the WebAssembly one) has
  * `invalidateAll`, which `weightsChanged()` calls after each optimizer step.
  */
-export type TrainingKernels = MatrixKernels & { invalidateAll?(): void };
+export type TrainingKernels = MatrixKernels & Partial<TrainingFastPaths> & { invalidateAll?(): void };
 
 /**
  * Told by `forward` and `backward`, when given one, of each tensor as soon as it is computed: its name (the
@@ -133,7 +134,7 @@ interface GradientScratch<A extends FloatArray> {
 export class TrainingModel<A extends FloatArray = Float32Array> {
   readonly config: ModelConfig;
   readonly weights: Weights<A>;
-  readonly kernels: Kernels<A>;
+  readonly kernels: Kernels<A> & Partial<TrainingFastPaths>;
   private readonly invalidate: () => void;
   private readonly newArray: (length: number) => A;
   /** Buffers for the largest batch of the current T, and the views the current batch uses. */
@@ -234,7 +235,7 @@ export class TrainingModel<A extends FloatArray = Float32Array> {
       linear(a.ffnUp, a.ffnNorm, layer.wUp);
       seen(`${at}ffnGate`, a.ffnGate);
       seen(`${at}ffnUp`, a.ffnUp);
-      swigluForward(a.ffnActivation, a.ffnGate, a.ffnUp);
+      swigluForward(kernels, a.ffnActivation, a.ffnGate, a.ffnUp);
       seen(`${at}ffnActivation`, a.ffnActivation);
       linear(act.projected, a.ffnActivation, layer.wDown);
       seen(`${at}ffnOutput`, act.projected);
@@ -247,7 +248,7 @@ export class TrainingModel<A extends FloatArray = Float32Array> {
     linear(act.logits, act.finalNorm, weights.classifier);
     seen('logits', act.logits);
     this.forwardDone = true;
-    return crossEntropyForward(act.logSumExp, act.logits, act.targets, rows, vocabSize);
+    return crossEntropyForward(this.kernels, act.logSumExp, act.logits, act.targets, rows, vocabSize);
   }
 
   /**
@@ -277,7 +278,7 @@ export class TrainingModel<A extends FloatArray = Float32Array> {
 
     // Loss → logits → classifier and final norm. With a shared classifier this writes the classifier's
     // gradient into the embedding table's gradient; the embedding's own gradient is added at the end.
-    crossEntropyBackward(d.dLogits, act.logSumExp, act.logits, act.targets, rows, vocabSize);
+    crossEntropyBackward(this.kernels, d.dLogits, act.logSumExp, act.logits, act.targets, rows, vocabSize);
     seen('logits', d.dLogits);
     linear(d.dNormed, gradients.classifier, d.dLogits, act.finalNorm, weights.classifier);
     seen('finalNorm', d.dNormed);
@@ -295,7 +296,7 @@ export class TrainingModel<A extends FloatArray = Float32Array> {
       // Feed-forward block. The skip connection passes dResidual on unchanged; the branch adds its part.
       linear(d.dFfnActivation, g.wDown, d.dResidual, a.ffnActivation, layer.wDown);
       seen(`${at}ffnActivation`, d.dFfnActivation);
-      swigluBackward(d.dFfnGate, d.dFfnUp, d.dFfnActivation, a.ffnGate, a.ffnUp);
+      swigluBackward(kernels, d.dFfnGate, d.dFfnUp, d.dFfnActivation, a.ffnGate, a.ffnUp);
       seen(`${at}ffnGate`, d.dFfnGate);
       seen(`${at}ffnUp`, d.dFfnUp);
       linear(d.dNormed, g.wGate, d.dFfnGate, a.ffnNorm, layer.wGate);

@@ -31,6 +31,54 @@ export interface Kernels<A extends FloatArray> {
   matmulTransposedA(out: A, a: A, b: A, M: number, K: number, N: number): void;
 }
 
+/**
+ * Fast paths a float32 kernel set may offer for the element-wise loops below — the softmaxes and SwiGLU —
+ * (the WebAssembly set does: src/kernels/train.as). Each has the signature of the loop of the same name in
+ * this file, which stays the reference: where a kernel set lacks one (the readable set, float64), that loop
+ * runs.
+ */
+export interface TrainingFastPaths {
+  swigluForward(out: Float32Array, gate: Float32Array, up: Float32Array): void;
+  swigluBackward(
+    dGate: Float32Array,
+    dUp: Float32Array,
+    dOut: Float32Array,
+    gate: Float32Array,
+    up: Float32Array,
+  ): void;
+  causalSoftmax(scores: Float32Array, rows: number, T: number, scale: number): void;
+  causalSoftmaxBackward(
+    dProbs: Float32Array,
+    probs: Float32Array,
+    rows: number,
+    T: number,
+    scale: number,
+  ): void;
+  logSumExpRows(out: Float64Array, logits: Float32Array, rows: number, width: number): void;
+  softmaxGradientRows(
+    out: Float32Array,
+    logits: Float32Array,
+    logSumExp: Float64Array,
+    rows: number,
+    width: number,
+    scale: number,
+  ): void;
+}
+
+/**
+ * The kernel set's fast path `name` when it has one and the arrays are float32 (every array of a model is
+ * of one type, so `like` stands for all of them); else `loop`, the readable function it replaces.
+ */
+export function fastPath<Loop extends (...args: never[]) => void>(
+  kernels: Partial<TrainingFastPaths>,
+  name: keyof TrainingFastPaths,
+  like: FloatArray,
+  loop: Loop,
+): Loop {
+  const fast = kernels[name];
+  return fast && like instanceof Float32Array ? (fast.bind(kernels) as unknown as Loop) : loop;
+}
+
 /** The same three products as src/kernels/reference.ts, as the plainest loops, for float64 arrays. */
 export const float64Kernels: Kernels<Float64Array> = {
   matmulTransposedB(out, x, w, M, K, N) {
@@ -315,7 +363,7 @@ function gatherHeadTransposed(
  * Row r of scores ([rows, T]) belongs to position t = r mod T: scales it, then replaces entries s ≤ t by
  * their softmax and zeroes the masked ones (s > t), in place.
  */
-function causalSoftmax(scores: FloatArray, rows: number, T: number, scale: number): void {
+export function causalSoftmax(scores: FloatArray, rows: number, T: number, scale: number): void {
   for (let r = 0; r < rows; r++) {
     const row = r * T;
     const visible = (r % T) + 1;
@@ -340,7 +388,7 @@ function causalSoftmax(scores: FloatArray, rows: number, T: number, scale: numbe
  * Softmax backward, in place: turns dP into dS, the gradient with respect to Q·Kᵀ before scaling,
  * dS[s] = P[s]·(dP[s] − Σ_j P[j]·dP[j])·scale. Masked entries have P = 0, so their gradient is 0.
  */
-function causalSoftmaxBackward(
+export function causalSoftmaxBackward(
   dProbs: FloatArray,
   probs: FloatArray,
   rows: number,
@@ -362,7 +410,7 @@ function causalSoftmaxBackward(
  * the backward pass needs. q is [B·T, nHeads·D]; k and v are [B·T, nKvHeads·D].
  */
 export function attentionForward<A extends FloatArray>(
-  kernels: Kernels<A>,
+  kernels: Kernels<A> & Partial<TrainingFastPaths>,
   out: A,
   probs: A,
   q: A,
@@ -377,6 +425,7 @@ export function attentionForward<A extends FloatArray>(
   const keysTransposed = newLike(q, D * T);
   const values = newLike(q, T * D);
   const output = newLike(q, heads * T * D);
+  const softmax = fastPath(kernels, 'causalSoftmax', q, causalSoftmax);
   for (let b = 0; b < B; b++) {
     for (let g = 0; g < nKvHeads; g++) {
       gatherHeads(queries, q, b, T, qDim, g * heads, heads, D);
@@ -387,7 +436,7 @@ export function attentionForward<A extends FloatArray>(
         (b * nHeads + (g + 1) * heads) * T * T,
       ) as A;
       kernels.matmul(groupProbs, queries, keysTransposed, heads * T, D, T); // S = Q·Kᵀ
-      causalSoftmax(groupProbs, heads * T, T, 1 / Math.sqrt(D)); // P
+      softmax(groupProbs, heads * T, T, 1 / Math.sqrt(D)); // P
       kernels.matmul(output, groupProbs, values, heads * T, T, D); // P·V
       scatterHeads(out, output, b, T, qDim, g * heads, heads, D);
     }
@@ -400,7 +449,7 @@ export function attentionForward<A extends FloatArray>(
  * of all query heads that share a key/value head, which is GQA's backward pass. Writes dq, dk, dv.
  */
 export function attentionBackward<A extends FloatArray>(
-  kernels: Kernels<A>,
+  kernels: Kernels<A> & Partial<TrainingFastPaths>,
   dq: A,
   dk: A,
   dv: A,
@@ -422,6 +471,7 @@ export function attentionBackward<A extends FloatArray>(
   const dQueries = newLike(q, heads * T * D);
   const dKeys = newLike(q, T * D);
   const dValues = newLike(q, T * D);
+  const softmaxBackward = fastPath(kernels, 'causalSoftmaxBackward', q, causalSoftmaxBackward);
   for (let b = 0; b < B; b++) {
     for (let g = 0; g < nKvHeads; g++) {
       gatherHeads(queries, q, b, T, qDim, g * heads, heads, D);
@@ -434,7 +484,7 @@ export function attentionBackward<A extends FloatArray>(
       ) as A;
       kernels.matmulTransposedA(dValues, groupProbs, dOutput, T, heads * T, D); // dV = Pᵀ·dOut
       kernels.matmul(dScores, dOutput, valuesTransposed, heads * T, D, T); // dP = dOut·Vᵀ
-      causalSoftmaxBackward(dScores, groupProbs, heads * T, T, 1 / Math.sqrt(D)); // dS
+      softmaxBackward(dScores, groupProbs, heads * T, T, 1 / Math.sqrt(D)); // dS
       kernels.matmul(dQueries, dScores, keys, heads * T, T, D); // dQ = dS·K
       kernels.matmulTransposedA(dKeys, dScores, queries, T, heads * T, D); // dK = dSᵀ·Q
       scatterHeads(dq, dQueries, b, T, qDim, g * heads, heads, D);
@@ -447,12 +497,32 @@ export function attentionBackward<A extends FloatArray>(
 // ---------------------------------------------------------------------------------------------------------
 // SwiGLU's element-wise step: out = silu(gate) ⊙ up, silu(g) = g·σ(g)
 
-export function swigluForward(out: FloatArray, gate: FloatArray, up: FloatArray): void {
+export function swigluForward(
+  kernels: Kernels<FloatArray> & Partial<TrainingFastPaths>,
+  out: FloatArray,
+  gate: FloatArray,
+  up: FloatArray,
+): void {
+  fastPath(kernels, 'swigluForward', out, swigluLoop)(out, gate, up);
+}
+
+export function swigluLoop(out: FloatArray, gate: FloatArray, up: FloatArray): void {
   for (let i = 0; i < out.length; i++) out[i] = silu(gate[i]) * up[i];
 }
 
 /** dGate = dOut ⊙ up ⊙ σ(g)·(1 + g·(1 − σ(g))), dUp = dOut ⊙ silu(g). Writes both. */
 export function swigluBackward(
+  kernels: Kernels<FloatArray> & Partial<TrainingFastPaths>,
+  dGate: FloatArray,
+  dUp: FloatArray,
+  dOut: FloatArray,
+  gate: FloatArray,
+  up: FloatArray,
+): void {
+  fastPath(kernels, 'swigluBackward', dOut, swigluBackwardLoop)(dGate, dUp, dOut, gate, up);
+}
+
+export function swigluBackwardLoop(
   dGate: FloatArray,
   dUp: FloatArray,
   dOut: FloatArray,
@@ -471,29 +541,51 @@ export function swigluBackward(
 // Cross-entropy of each row's logits against its target token, averaged over rows:
 //   loss_row = log Σ_j exp(logit_j) − logit_target
 
+/** out[row] = log Σ_j exp(logits[row, j]), the max subtracted first so that exp() cannot overflow. */
+export function logSumExpRows(out: Float64Array, logits: FloatArray, rows: number, width: number): void {
+  for (let row = 0; row < rows; row++) {
+    const base = row * width;
+    let max = -Infinity;
+    for (let j = 0; j < width; j++) if (logits[base + j] > max) max = logits[base + j];
+    let sum = 0;
+    for (let j = 0; j < width; j++) sum += Math.exp(logits[base + j] - max);
+    out[row] = max + Math.log(sum);
+  }
+}
+
 /** Returns the mean loss; writes each row's log-sum-exp (logSumExp[rows]) for the backward pass. */
 export function crossEntropyForward(
+  kernels: Kernels<FloatArray> & Partial<TrainingFastPaths>,
   logSumExp: Float64Array,
   logits: FloatArray,
   targets: Int32Array,
   rows: number,
   vocabSize: number,
 ): number {
+  fastPath(kernels, 'logSumExpRows', logits, logSumExpRows)(logSumExp, logits, rows, vocabSize);
   let total = 0;
-  for (let row = 0; row < rows; row++) {
-    const base = row * vocabSize;
-    let max = -Infinity;
-    for (let j = 0; j < vocabSize; j++) if (logits[base + j] > max) max = logits[base + j];
-    let sum = 0;
-    for (let j = 0; j < vocabSize; j++) sum += Math.exp(logits[base + j] - max);
-    logSumExp[row] = max + Math.log(sum);
-    total += logSumExp[row] - logits[base + targets[row]];
-  }
+  for (let row = 0; row < rows; row++) total += logSumExp[row] - logits[row * vocabSize + targets[row]];
   return total / rows;
+}
+
+/** out[row, j] = exp(logits[row, j] − logSumExp[row])·scale: softmax, times a constant. */
+export function softmaxGradientRows(
+  out: FloatArray,
+  logits: FloatArray,
+  logSumExp: Float64Array,
+  rows: number,
+  width: number,
+  scale: number,
+): void {
+  for (let row = 0; row < rows; row++) {
+    const base = row * width;
+    for (let j = 0; j < width; j++) out[base + j] = Math.exp(logits[base + j] - logSumExp[row]) * scale;
+  }
 }
 
 /** dLogits = (softmax(logits) − onehot(target)) / rows: the mean over rows divides each row's gradient. */
 export function crossEntropyBackward(
+  kernels: Kernels<FloatArray> & Partial<TrainingFastPaths>,
   dLogits: FloatArray,
   logSumExp: Float64Array,
   logits: FloatArray,
@@ -502,11 +594,7 @@ export function crossEntropyBackward(
   vocabSize: number,
 ): void {
   const perRow = 1 / rows;
-  for (let row = 0; row < rows; row++) {
-    const base = row * vocabSize;
-    for (let j = 0; j < vocabSize; j++) {
-      dLogits[base + j] = Math.exp(logits[base + j] - logSumExp[row]) * perRow;
-    }
-    dLogits[base + targets[row]] -= perRow;
-  }
+  const gradient = fastPath(kernels, 'softmaxGradientRows', logits, softmaxGradientRows);
+  gradient(dLogits, logits, logSumExp, rows, vocabSize, perRow);
+  for (let row = 0; row < rows; row++) dLogits[row * vocabSize + targets[row]] -= perRow;
 }
