@@ -33,7 +33,8 @@ import { dequantize, quantize, tensorBytes } from '../src/engine/quant.ts';
 import { randomModel } from '../src/engine/init.ts';
 import { rawTokenizerFromFile } from '../src/formats/bundle.ts';
 import { parseGgufLlama, toGguf } from '../src/formats/gguf-llama.ts';
-import { defaultKernels, denseModel, loadModelFolder, randomArray, seededRandom } from './helpers.ts';
+import { defaultKernels, loadModelFolder, randomArray, seededRandom } from './helpers.ts';
+import { denseModel } from '../src/engine/quant-matmul.ts';
 
 const SCHEMES = Object.keys(SCHEME_TYPE) as GroupScheme[];
 

@@ -15,7 +15,8 @@ import { parseGgufLlama, toGguf, type GgufWriteType } from '../src/formats/gguf-
 import { referenceKernels } from '../src/kernels/reference.ts';
 import { fromTokenizerJson } from '../src/tokenizers/bpe.ts';
 import { runCli } from './cli-helpers.ts';
-import { denseModel, loadModelFolder } from './helpers.ts';
+import { loadModelFolder } from './helpers.ts';
+import { denseModel } from '../src/engine/quant-matmul.ts';
 
 const { model: house, tokenizer } = loadModelFolder('models/house');
 const raw = {

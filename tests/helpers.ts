@@ -7,7 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import { mulberry32 } from '../src/engine/init.ts';
-import { parameterCount, type Model, type ModelConfig, type Weight } from '../src/engine/model.ts';
+import { parameterCount, type Model, type ModelConfig } from '../src/engine/model.ts';
 import type { ModelInfo } from '../src/app/lib/worker/protocol.ts';
 import { setLoaded } from '../src/app/lib/worker/state.ts';
 import { parseHfLlama } from '../src/formats/hf-llama.ts';
@@ -121,31 +121,4 @@ export function loadIntoWorker(model: Model, tokenizer: Tokenizer, info: Partial
       ...info,
     },
   });
-}
-
-/**
- * The model with every matrix as plain float32: a quantized weight becomes its widened values (its blocks
- * dropped, so the engine multiplies them as float32); other tensors stay as they are.
- */
-export function denseModel(model: Model): Model {
-  const dense = <T extends Weight>(w: T): T => (w.quantized ? ({ data: w.data, shape: w.shape } as T) : w);
-  const { weights } = model;
-  return {
-    config: model.config,
-    weights: {
-      tokenEmbedding: dense(weights.tokenEmbedding),
-      layers: weights.layers.map((layer) => ({
-        ...layer,
-        wq: dense(layer.wq),
-        wk: dense(layer.wk),
-        wv: dense(layer.wv),
-        wo: dense(layer.wo),
-        wGate: dense(layer.wGate),
-        wUp: dense(layer.wUp),
-        wDown: dense(layer.wDown),
-      })),
-      finalNorm: weights.finalNorm,
-      classifier: dense(weights.classifier),
-    },
-  };
 }

@@ -346,6 +346,33 @@ export function quantizeModel(model: Model, type: ModelQuantType): Model {
   };
 }
 
+/**
+ * The model with every matrix as plain float32: a quantized weight becomes its widened values (its blocks
+ * dropped, so the engine multiplies them as float32); other tensors stay as they are.
+ */
+export function denseModel(model: Model): Model {
+  const dense = <T extends Weight>(w: T): T => (w.quantized ? ({ data: w.data, shape: w.shape } as T) : w);
+  const { weights } = model;
+  return {
+    config: model.config,
+    weights: {
+      tokenEmbedding: dense(weights.tokenEmbedding),
+      layers: weights.layers.map((layer) => ({
+        ...layer,
+        wq: dense(layer.wq),
+        wk: dense(layer.wk),
+        wv: dense(layer.wv),
+        wo: dense(layer.wo),
+        wGate: dense(layer.wGate),
+        wUp: dense(layer.wUp),
+        wDown: dense(layer.wDown),
+      })),
+      finalNorm: weights.finalNorm,
+      classifier: dense(weights.classifier),
+    },
+  };
+}
+
 /** Bytes the model's weights take as stored (quantized matrices at their stored size, the rest as float32). */
 export function weightBytes(model: Model): number {
   const bytes = (w: Weight) => {

@@ -19,7 +19,8 @@ import { quantizeModel } from '../../src/engine/quant-matmul.ts';
 import { XorShiftRng } from '../../src/engine/rng.ts';
 import { rawTokenizerFromFile } from '../../src/formats/bundle.ts';
 import { parseGgufLlama, toGguf, type GgufWriteType } from '../../src/formats/gguf-llama.ts';
-import { defaultKernels, denseModel } from '../helpers.ts';
+import { defaultKernels } from '../helpers.ts';
+import { denseModel } from '../../src/engine/quant-matmul.ts';
 import {
   checkAppearances,
   e2eSkipReason,
