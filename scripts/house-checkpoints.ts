@@ -6,7 +6,8 @@
  *
  *   { seed, steps: [{ step, tokensSeen, file, bytes, valLoss: { web, brown, all }, samples: [...] }] }
  *
- * Step 0 is the untrained model: it has no file, because `randomModel(config, seed)` rebuilds it exactly.
+ * Step 0 is the untrained model: it has no file, because `randomModel(config, seed)` rebuilds it exactly; nor
+ * has the last step, the finished model (the run's model.safetensors).
  * Validation losses are measured here on each snapshot's float32 weights, the same held-out windows the run
  * validated on; samples are greedy continuations of fixed prompts (one per source) from the Q8_0 file as
  * it ships.
@@ -15,6 +16,7 @@
  */
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { withoutControlCharacters } from '../src/cli/printable.ts';
 import { enableRelaxedSimd } from '../src/cli/runtime.ts';
 import { readTextFile } from '../src/cli/text-input.ts';
 import { readTokenizerJson } from '../src/cli/train/tokenizer-file.ts';
@@ -74,7 +76,7 @@ function greedy(model: Model, prompt: string, tokenizerOfModel: Tokenizer): stri
   })) {
     tokens.push(token);
   }
-  return tokenizerOfModel.decode(tokens);
+  return withoutControlCharacters(tokenizerOfModel.decode(tokens));
 }
 
 const round = (x: number) => Number(x.toFixed(4));
@@ -109,20 +111,27 @@ for (const step of steps) {
     config: 'config.json',
     weights: weightsFile,
   });
-  const file = `step-${String(step).padStart(6, '0')}.gguf`;
-  const { bytes } = toGguf(
-    model,
-    { kind: 'gpt2', tokenizer: rawTokenizer },
-    'q8_0',
-    `glassbox house model, step ${step}`,
-  );
-  writeFileSync(join(out, file), bytes);
-  const shipped = parseGgufLlama(bytes, file);
+  // The last step is the finished model itself (the run's model.safetensors): no second copy.
+  const finished = step === settings.steps;
+  const file = finished ? null : `step-${String(step).padStart(6, '0')}.gguf`;
+  let shipped = { model, tokenizer };
+  let bytes = 0;
+  if (file) {
+    const gguf = toGguf(
+      model,
+      { kind: 'gpt2', tokenizer: rawTokenizer },
+      'q8_0',
+      `glassbox house model, step ${step}`,
+    ).bytes;
+    writeFileSync(join(out, file), gguf);
+    shipped = parseGgufLlama(gguf, file);
+    bytes = gguf.length;
+  }
   entries.push({
     step,
     tokensSeen: step * tokensPerStep,
     file,
-    bytes: bytes.length,
+    bytes,
     valLoss: Object.fromEntries(Object.entries(validationLosses(model)).map(([k, v]) => [k, round(v)])),
     samples: CHECKPOINT_PROMPTS.map((prompt) => greedy(shipped.model, prompt, shipped.tokenizer)),
   });
@@ -130,11 +139,13 @@ for (const step of steps) {
 }
 const index = {
   about:
-    'scripts/house-checkpoints.ts: the house model at log-spaced steps of its training run, Q8_0 GGUF; step 0 is randomModel(config, seed)',
+    'scripts/house-checkpoints.ts: the house model at log-spaced steps of its training run, Q8_0 GGUF; step 0 is randomModel(config, seed), the last step is the finished model',
   seed: settings.seed,
   tokensPerStep,
   prompts: CHECKPOINT_PROMPTS,
   steps: entries,
 };
 writeFileSync(join(out, 'index.json'), JSON.stringify(index, null, 2) + '\n');
-process.stderr.write(`wrote ${entries.length - 1} checkpoints and index.json to ${out}\n`);
+process.stderr.write(
+  `wrote ${entries.filter((e) => e.file).length} checkpoint files and index.json to ${out}\n`,
+);

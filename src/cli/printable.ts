@@ -15,3 +15,13 @@ export function llama2cPrintable(piece: Uint8Array): Uint8Array {
   const nul = piece.indexOf(0);
   return nul === -1 ? piece : piece.subarray(0, nul);
 }
+
+/**
+ * `text` with every control character other than newline and tab shown as U+FFFD: an untrained model's
+ * samples are random bytes, and a NUL or an escape sequence would make a Markdown card or a JSON index
+ * read as binary.
+ */
+export function withoutControlCharacters(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, '\ufffd');
+}
