@@ -12,18 +12,23 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { randomModel } from '../../engine/init.ts';
-import type { Model, ModelConfig } from '../../engine/model.ts';
+import type { Model } from '../../engine/model.ts';
 import { createAdamWState, type AdamWState } from '../../engine/train/adamw.ts';
 import { BatchSampler, sequentialBatches } from '../../engine/train/data.ts';
-import { runTrainingLoop, type LoopSettings, type StepReport } from '../../engine/train/loop.ts';
+import { runTrainingLoop, type StepReport } from '../../engine/train/loop.ts';
 import { TrainingModel } from '../../engine/train/model.ts';
 import { zerosLike } from '../../engine/train/parameters.ts';
 import { LocalShardWorker, shardGradients, type ShardWorker } from '../../engine/train/shards.ts';
-import { splitCorpus } from '../../corpus/split.ts';
+import {
+  modelConfig,
+  tokenize,
+  trainRunTokenizer,
+  trainValidationSplit,
+  type RunShape,
+} from '../../engine/train/prepare.ts';
 import { toHfLlama } from '../../formats/hf-llama.ts';
 import { selectKernels, type KernelPreference } from '../../kernels/select.ts';
-import { bpeTokenizer, toTokenizerJson, trainBpe } from '../../tokenizers/bpe.ts';
-import type { Tokenizer } from '../../tokenizers/tokenizer.ts';
+import { bpeTokenizer, toTokenizerJson } from '../../tokenizers/bpe.ts';
 import type { BpeTokenizer } from '../../tokenizers/bpe.ts';
 import { readTextFile } from '../text-input.ts';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
@@ -45,26 +50,13 @@ import { sharedFloat32, startShardThreads } from './thread-shards.ts';
  * Everything that determines a run: the loop's settings (loop.ts) plus the text, tokenizer, model shape, seed
  * and shards. Stored in every checkpoint, so a resumed run uses the same values.
  */
-export interface TrainSettings extends LoopSettings {
+export interface TrainSettings extends RunShape {
   /** The training text's path, absolute (so --resume works from any directory). */
   input: string;
   /** SHA-256 of the training text, set when the run starts: --resume warns if the text has changed since. */
   inputSha256?: string;
   /** An existing tokenizer.json, or undefined to train one on the training split. */
   tokenizer?: string;
-  vocabSize: number;
-  dim: number;
-  layers: number;
-  heads: number;
-  kvHeads: number;
-  hidden: number;
-  seed: number;
-  /**
-   * Each batch is cut into this many shards whose gradients are averaged (shards.ts); `--threads`
-   * computes them at once. The shards, not the threads, fix the numbers. Runs from before this setting
-   * existed used one.
-   */
-  shards: number;
 }
 
 /** The house model's configuration (models/house; it was trained before shards existed, i.e. with one). */
@@ -105,43 +97,7 @@ export interface TrainResult {
 
 export { CHECKPOINT_FILE, LOG_FILE, TRAINING_SUMMARY_FILE };
 
-/**
- * Holds out whole blank-line-separated blocks (chapters of our corpus) by the corpus's seeded rule; a text
- * without such blocks (or where the rule picks none) holds out its last 5% instead.
- */
-export function trainValidationSplit(text: string): { train: string[]; val: string[] } {
-  const split = splitCorpus(text);
-  if (split.trainChapters.length > 0 && split.valChapters.length > 0) {
-    return { train: split.trainChapters.map((c) => c.text), val: split.valChapters.map((c) => c.text) };
-  }
-  const cut = Math.floor(text.length * 0.95);
-  return { train: [text.slice(0, cut)], val: [text.slice(cut)] };
-}
-
-/** Each document starts with BOS, so a generation from BOS alone begins a new document. */
-export function tokenize(tokenizer: Tokenizer, documents: readonly string[]): Int32Array {
-  const ids: number[] = [];
-  for (const document of documents) {
-    for (const id of tokenizer.encode(document, { bos: true, eos: false })) ids.push(id);
-  }
-  return Int32Array.from(ids);
-}
-
-export function modelConfig(settings: TrainSettings, vocabSize: number): ModelConfig {
-  return {
-    dim: settings.dim,
-    hiddenDim: settings.hidden,
-    nLayers: settings.layers,
-    nHeads: settings.heads,
-    nKvHeads: settings.kvHeads,
-    vocabSize,
-    seqLen: settings.seqLen,
-    normEps: 1e-5,
-    ropeTheta: 10000,
-    ropeLayout: 'half', // Hugging Face's layout, so the saved model is a standard Llama checkpoint
-    sharedClassifier: true,
-  };
-}
+export { modelConfig, tokenize, trainValidationSplit };
 
 /**
  * The run's tokenizer: a resumed run's own (saved with its first checkpoint), else the one --tokenizer names,
@@ -150,7 +106,7 @@ export function modelConfig(settings: TrainSettings, vocabSize: number): ModelCo
  */
 function prepareTokenizer(
   settings: TrainSettings,
-  trainText: string,
+  trainText: readonly string[],
   out: string,
   resume: boolean,
   io: TrainIO,
@@ -158,7 +114,7 @@ function prepareTokenizer(
   if (resume) return readTokenizerJson(join(out, TOKENIZER_FILE));
   if (settings.tokenizer) return readTokenizerJson(settings.tokenizer);
   const start = performance.now();
-  const { tokenizer } = trainBpe(trainText, { vocabSize: settings.vocabSize });
+  const tokenizer = trainRunTokenizer(trainText, settings.vocabSize);
   const seconds = ((performance.now() - start) / 1000).toFixed(1);
   // A short text runs out of pairs to merge before the asked-for size: say what was learned, not what was asked.
   const learned = tokenizer.tokenBytes.length;
@@ -225,7 +181,7 @@ export async function trainModel(
   const text = await readTextFile(settings.input);
   checkInputUnchanged(settings, text, io);
   const split = trainValidationSplit(text);
-  const tokenizer = prepareTokenizer(settings, split.train.join('\n\n'), out, options.resume, io);
+  const tokenizer = prepareTokenizer(settings, split.train, out, options.resume, io);
   const { vocabSize } = bpeTokenizer(tokenizer);
   const trainTokens = tokenize(bpeTokenizer(tokenizer), split.train);
   const valTokens = tokenize(bpeTokenizer(tokenizer), split.val);
