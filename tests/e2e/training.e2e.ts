@@ -17,6 +17,9 @@ import { e2eSkipReason, openPage, sessionForSuite, SITE } from './harness.ts';
 
 const unavailable = e2eSkipReason();
 
+/** Room for the quota test's run and one checkpoint of TINY, not two (about 230 KB each). */
+const QUOTA_BYTES = 420_000;
+
 /** The book both sides train on, as the site serves it. */
 const BOOK = 'web-ruth';
 
@@ -40,6 +43,7 @@ interface TrainerHook {
   losses: number[];
   valLosses: [number, number][];
   problem: string | undefined;
+  saveProblem: string | undefined;
   saved: { step: number; saved: boolean; lastGoodStep?: number } | undefined;
   info: { threads: number; kernels: string } | undefined;
   modelSha256(): Promise<string>;
@@ -88,6 +92,7 @@ function hook(page: Page): Promise<Omit<TrainerHook, 'modelSha256'>> {
       losses: h.losses,
       valLosses: h.valLosses,
       problem: h.problem,
+      saveProblem: h.saveProblem,
       saved: h.saved,
       info: h.info,
     };
@@ -151,15 +156,36 @@ function expectSameLosses(page: number[], node: number[]): void {
   expect(page.filter((loss, i) => loss === node[i]).length).toBeGreaterThanOrEqual(node.length / 2);
 }
 
+/** Waits until the trainer has saved a checkpoint at `step` or later (or reports a failed save). */
+async function waitForSave(page: Page, step: number): Promise<void> {
+  await page.waitForFunction(
+    (wanted) => {
+      const h = (globalThis as unknown as { __glassboxTrainer?: TrainerHook }).__glassboxTrainer;
+      return (h?.saved?.lastGoodStep ?? -1) >= wanted;
+    },
+    step,
+    { timeout: 120_000 },
+  );
+}
+
+/** Resumes the stored run from the list of runs kept in this browser. */
+async function resumeStored(page: Page): Promise<void> {
+  await page.locator('summary', { hasText: 'Runs kept in this browser' }).click();
+  await page.getByRole('button', { name: 'Resume', exact: true }).first().click();
+}
+
 describe.skipIf(unavailable !== undefined)('chapter 14 (training) in Chromium', () => {
   const session = sessionForSuite();
+  /** Node's uninterrupted run of the tiny settings, computed once. */
+  let reference: Promise<{ losses: number[]; sha256: string }> | undefined;
+  const nodeReference = (settings: RunShape) => (reference ??= nodeRun(settings));
 
   it('a seeded run in the page gives Node’s weights byte for byte (and its losses to V8’s last bit), on two shard workers', async () => {
     const { page, problems } = await openPage(session);
     await setUp(page, session.origin);
     const settings = await pageSettings(page);
     expect(settings).toMatchObject(TINY);
-    const node = await nodeRun(settings);
+    const node = await nodeReference(settings);
     await page.getByRole('button', { name: 'Start', exact: true }).click();
     await waitForPhase(page, 'finished');
     const done = await hook(page);
@@ -171,6 +197,78 @@ describe.skipIf(unavailable !== undefined)('chapter 14 (training) in Chromium', 
     expect(await modelSha256(page)).toBe(node.sha256);
     expectSameLosses(done.losses, node.losses);
     expect(problems.console).toEqual([]);
+    await page.close();
+  });
+
+  it('a reload in the middle of training resumes from IndexedDB and ends with the uninterrupted run’s bits', async () => {
+    const { page, problems } = await openPage(session);
+    await setUp(page, session.origin);
+    const node = await nodeReference(await pageSettings(page));
+    await page.getByRole('button', { name: 'Start', exact: true }).click();
+    await waitForSave(page, 6);
+    await page.reload(); // the workers die wherever they are, perhaps in the middle of a save
+    await resumeStored(page);
+    await waitForPhase(page, 'finished');
+    const done = await hook(page);
+    expect(done.problem).toBeUndefined();
+    expect(await modelSha256(page)).toBe(node.sha256);
+    expectSameLosses(done.losses, node.losses);
+    expect(problems.console).toEqual([]);
+    await page.close();
+  });
+
+  it('a full disk keeps the last good checkpoint, says so, and the run resumes from it with the same bits', async () => {
+    const steps = 150; // long enough for several saves
+    // A fresh origin (localhost, not 127.0.0.1), whose quota is set before it stores anything (Chromium
+    // reads the override when an origin's storage starts): room for the run and one checkpoint, but not for
+    // a second one written beside it, so the first save succeeds and every later one fails.
+    const origin = session.origin.replace('127.0.0.1', 'localhost');
+    const { page } = await openPage(session);
+    const cdp = await session.context.newCDPSession(page);
+    await cdp.send('Storage.overrideQuotaForOrigin', { origin, quotaSize: QUOTA_BYTES });
+    await setUp(page, origin, steps);
+    const node = await nodeRun(await pageSettings(page));
+    await page.getByRole('button', { name: 'Start', exact: true }).click();
+    await waitForPhase(page, 'finished');
+    const full = await hook(page);
+    expect(full.saveProblem).toMatch(
+      /^The browser's storage for this site is full, so step \d+ was not saved; the last good checkpoint \(step \d+\) is kept\./,
+    );
+    const kept = Number(/\(step (\d+)\)/.exec(full.saveProblem!)![1]);
+    expect(kept).toBeLessThan(steps);
+    expect(
+      await page.getByRole('alert').filter({ hasText: 'storage for this site is full' }).isVisible(),
+    ).toBe(true);
+    // The last good checkpoint is whole: with room again, a reload resumes from it and ends with Node's bits.
+    await cdp.send('Storage.overrideQuotaForOrigin', { origin });
+    await page.reload();
+    await page.locator('summary', { hasText: 'Runs kept in this browser' }).click();
+    expect(await page.getByText(`step ${kept} of ${steps}`).first().isVisible()).toBe(true);
+    await page.getByRole('button', { name: 'Resume', exact: true }).first().click();
+    await waitForPhase(page, 'finished');
+    expect(await modelSha256(page)).toBe(node.sha256);
+    await page.close();
+  });
+
+  it('a second tab cannot train while one does, and is told why', async () => {
+    const { page } = await openPage(session);
+    await setUp(page, session.origin, 5000);
+    await page.getByRole('button', { name: 'Start', exact: true }).click();
+    await waitForSave(page, 2);
+    const second = await openPage(session);
+    await setUp(second.page, session.origin);
+    await second.page.getByRole('button', { name: 'Start', exact: true }).click();
+    await second.page.waitForFunction(
+      () =>
+        (globalThis as unknown as { __glassboxTrainer: TrainerHook }).__glassboxTrainer.problem !== undefined,
+    );
+    expect((await hook(second.page)).problem).toMatch(
+      /^Another tab of this course is training a model right now/,
+    );
+    expect(await second.page.getByRole('alert').filter({ hasText: 'Another tab' }).isVisible()).toBe(true);
+    await second.page.close();
+    await page.getByRole('button', { name: 'Pause', exact: true }).click();
+    await waitForPhase(page, 'paused');
     await page.close();
   });
 });

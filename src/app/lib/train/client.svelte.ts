@@ -31,6 +31,8 @@ interface TrainerState {
   saved: SaveUpdate | undefined;
   /** What went wrong, in one sentence for the reader (a refused setting, a full disk, a second tab). */
   problem: string | undefined;
+  /** Why the last checkpoint could not be saved (undefined once one is saved again). */
+  saveProblem: string | undefined;
   /** Runs kept in this browser's storage. */
   savedRuns: SavedRun[];
 }
@@ -44,6 +46,7 @@ export const trainer: TrainerState = $state({
   lastValLoss: undefined,
   saved: undefined,
   problem: undefined,
+  saveProblem: undefined,
   savedRuns: [],
 });
 
@@ -94,7 +97,7 @@ const hooks = Comlink.proxy({
   },
   onSave(update: SaveUpdate) {
     trainer.saved = update;
-    if (update.problem) trainer.problem = update.problem;
+    trainer.saveProblem = update.problem;
   },
 });
 
@@ -127,6 +130,7 @@ async function trainHeld(): Promise<void> {
 export async function startRun(request: StartRequest): Promise<void> {
   trainer.problem = undefined;
   trainer.saved = undefined;
+  trainer.saveProblem = undefined;
   trainer.phase = 'preparing';
   try {
     adopt(await worker().start(request));
@@ -140,12 +144,12 @@ export async function startRun(request: StartRequest): Promise<void> {
 }
 
 /** Continues the run held (after Pause) or a stored one (after a reload). */
-export async function resumeRun(runId?: string, kernels: StartRequest['kernels'] = 'auto'): Promise<void> {
+export async function resumeRun(runId?: string): Promise<void> {
   trainer.problem = undefined;
   if (runId !== undefined && runId !== trainer.info?.runId) {
     trainer.phase = 'preparing';
     try {
-      adopt(await worker().resume(runId, kernels, pageThreads()));
+      adopt(await worker().resume(runId, pageThreads()));
     } catch (error) {
       trainer.problem = `That run could not be resumed: ${message(error)}`;
       trainer.phase = 'idle';
@@ -157,11 +161,11 @@ export async function resumeRun(runId?: string, kernels: StartRequest['kernels']
 }
 
 /** Takes up a stored run without training it (to look at it, download it, or resume it later). */
-export async function openRun(runId: string, kernels: StartRequest['kernels'] = 'auto'): Promise<void> {
+export async function openRun(runId: string): Promise<void> {
   trainer.problem = undefined;
   trainer.phase = 'preparing';
   try {
-    adopt(await worker().resume(runId, kernels, pageThreads()));
+    adopt(await worker().resume(runId, pageThreads()));
   } catch (error) {
     trainer.problem = `That run could not be opened: ${message(error)}`;
     trainer.phase = 'idle';
@@ -242,6 +246,9 @@ if (typeof window !== 'undefined') {
     },
     get problem() {
       return trainer.problem;
+    },
+    get saveProblem() {
+      return trainer.saveProblem;
     },
     get info() {
       return trainer.info ? { threads: trainer.info.threads, kernels: trainer.info.kernels } : undefined;

@@ -13,7 +13,7 @@
  */
 import type { TrainingLogLine } from '../../../engine/train/loop.ts';
 import type { RunShape } from '../../../engine/train/prepare.ts';
-import type { Sample, SavedRun, TokenizerSource } from './protocol.ts';
+import type { KernelPreference, Sample, SavedRun, TokenizerSource } from './protocol.ts';
 
 const DATABASE = 'glassbox-training';
 const VERSION = 1;
@@ -28,6 +28,8 @@ export interface RunRecord {
   tokenizerJson: string;
   sampleEvery: number;
   sampleTokens: number;
+  /** The kernels it trains with (a resumed run keeps them: another build would change its bits). */
+  kernels: KernelPreference;
   initialModel?: string;
   createdAt: number;
 }

@@ -104,7 +104,7 @@ function initialModel(initial: NonNullable<StartRequest['initial']>): Model {
 
 async function prepare(
   record: RunRecord,
-  options: { kernels: StartRequest['kernels']; threads: number; initial?: StartRequest['initial'] },
+  options: { threads: number; initial?: StartRequest['initial'] },
 ): Promise<Run> {
   const settings = record.settings;
   const problem = runSettingsProblem(settings);
@@ -166,7 +166,7 @@ async function prepare(
   if (resumed) sampler.setState(resumed.sampler);
 
   const threads = shardThreads(options.threads, settings.shards);
-  const kernels = selectKernels(options.kernels);
+  const kernels = selectKernels(record.kernels);
   const gradients = zerosLike(weights);
   const perShard = shardGradients(weights, settings.shards, threads > 1 ? sharedFloat32 : undefined);
   const workers: ShardWorker[] =
@@ -328,14 +328,11 @@ const api = {
       tokenizerJson: '',
       sampleEvery: request.sampleEvery,
       sampleTokens: request.sampleTokens,
+      kernels: request.kernels,
       initialModel: request.initial ? request.label : undefined,
       createdAt: Date.now(),
     };
-    run = await prepare(record, {
-      kernels: request.kernels,
-      threads: request.threads,
-      initial: request.initial,
-    });
+    run = await prepare(record, { threads: request.threads, initial: request.initial });
     try {
       await putRun(record);
     } catch (error) {
@@ -345,12 +342,12 @@ const api = {
     return run.info;
   },
 
-  /** Takes up a stored run at its last good checkpoint. */
-  async resume(runId: string, kernels: StartRequest['kernels'], threads: number): Promise<RunInfo> {
+  /** Takes up a stored run at its last good checkpoint, with the kernels it started with. */
+  async resume(runId: string, threads: number): Promise<RunInfo> {
     await closeRun();
     const record = await getRun(runId);
     if (!record) throw new Error('that run is no longer stored in this browser');
-    run = await prepare(record, { kernels, threads });
+    run = await prepare(record, { threads });
     return run.info;
   },
 
