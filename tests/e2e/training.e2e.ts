@@ -6,14 +6,16 @@
  * ends with the same bits as the uninterrupted run.
  */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_TRAIN_SETTINGS, trainModel, type TrainSettings } from '../../src/cli/train/run.ts';
 import type { RunShape } from '../../src/engine/train/prepare.ts';
-import { e2eSkipReason, openPage, sessionForSuite, SITE } from './harness.ts';
+import { unzip } from '../../src/formats/zip.ts';
+import { runCli } from '../cli-helpers.ts';
+import { e2eSkipReason, openPage, sessionForSuite, SITE, waitForAnalysis } from './harness.ts';
 
 const unavailable = e2eSkipReason();
 
@@ -45,7 +47,7 @@ interface TrainerHook {
   problem: string | undefined;
   saveProblem: string | undefined;
   saved: { step: number; saved: boolean; lastGoodStep?: number } | undefined;
-  info: { threads: number; kernels: string } | undefined;
+  info: { runId: string; threads: number; kernels: string } | undefined;
   modelSha256(): Promise<string>;
 }
 
@@ -269,6 +271,103 @@ describe.skipIf(unavailable !== undefined)('chapter 14 (training) in Chromium', 
     await second.page.close();
     await page.getByRole('button', { name: 'Pause', exact: true }).click();
     await waitForPhase(page, 'paused');
+    await page.close();
+  });
+
+  it('the downloaded .zip opens in the CLI, the model runs every chapter, and both write the same text', async () => {
+    const { page, problems } = await openPage(session);
+    await setUp(page, session.origin);
+    const node = await nodeReference(await pageSettings(page));
+    await page.getByRole('button', { name: 'Start', exact: true }).click();
+    await waitForPhase(page, 'finished');
+    const { info } = await hook(page);
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      page.getByRole('button', { name: 'Download the model (.zip)' }).click(),
+    ]);
+    const zip = new Uint8Array(readFileSync(await download.path()));
+    const entries = await unzip(zip, download.suggestedFilename());
+    const folder = mkdtempSync(join(tmpdir(), 'glassbox-download-'));
+    try {
+      for (const entry of entries) {
+        mkdirSync(join(folder, entry.name, '..'), { recursive: true });
+        writeFileSync(join(folder, entry.name), entry.bytes);
+      }
+      const names = entries.map((entry) => entry.name);
+      const model = join(folder, names[0].split('/')[0]);
+      expect(names.map((name) => name.split('/').at(-1)).sort()).toEqual([
+        'config.json',
+        'model.safetensors',
+        'tokenizer.json',
+      ]);
+      // The weights in the download are the trained ones, Node's bits.
+      expect(
+        createHash('sha256')
+          .update(readFileSync(join(model, 'model.safetensors')))
+          .digest('hex'),
+      ).toBe(node.sha256);
+
+      // Every chapter on it: a link that names it opens it from this browser's storage (after a reload).
+      await page.getByRole('button', { name: 'Use it in every chapter' }).click();
+      await page.getByText('Every chapter now runs on').waitFor();
+      const prompt = 'And Naomi said';
+      await page.goto(
+        `${session.origin}/whole-machine?prompt=${encodeURIComponent(prompt)}&model=trained:${info!.runId}&kernels=ts`,
+      );
+      const reading = await waitForAnalysis(page, prompt);
+      expect(reading.model.id).toBe(`trained:${info!.runId}`);
+      expect(await page.getByText(/read by your model trained on Ruth/).isVisible()).toBe(true);
+      await page.getByRole('button', { name: /^Generate/ }).click();
+      await page.getByRole('button', { name: /^Generate/ }).waitFor({ timeout: 30_000 });
+      const generated = await page.inputValue('#prompt');
+      expect(generated.length).toBeGreaterThan(prompt.length);
+
+      // The CLI on the unzipped folder, with chapter 1's settings (temperature 0.8, top-p 0.9, seed 42, 24
+      // new tokens at most), writes the same text.
+      const cli = await runCli([
+        'generate',
+        '--model',
+        model,
+        '--prompt',
+        prompt,
+        '--temperature',
+        '0.8',
+        '--top-p',
+        '0.9',
+        '--seed',
+        '42',
+        '--steps',
+        String(reading.tokens.length - 1 + 24),
+        '--kernels',
+        'ts',
+      ]);
+      expect(cli.code, cli.stderr).toBe(0);
+      expect(cli.stdout.toString('utf8').replace(/\n$/, '')).toBe(generated);
+
+      // "Open a model file…" takes the .zip as it was downloaded, and writes the same text again.
+      await page.goto(`${session.origin}/whole-machine?prompt=${encodeURIComponent(prompt)}&kernels=ts`);
+      await waitForAnalysis(page, prompt);
+      await page.getByRole('button', { name: /^Settings/ }).click();
+      await page.locator('input[type=file]').setInputFiles(
+        await download.path().then((path) => ({
+          name: download.suggestedFilename(),
+          mimeType: 'application/zip',
+          buffer: readFileSync(path),
+        })),
+      );
+      await page.waitForFunction(
+        () =>
+          (globalThis as unknown as { __glassbox?: { model?: { id: string } } }).__glassbox?.model?.id ===
+          'local',
+      );
+      await waitForAnalysis(page, prompt);
+      await page.getByRole('button', { name: /^Generate/ }).click();
+      await page.getByRole('button', { name: /^Generate/ }).waitFor({ timeout: 30_000 });
+      expect(await page.inputValue('#prompt')).toBe(generated);
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
+    expect(problems.console).toEqual([]);
     await page.close();
   });
 });

@@ -251,7 +251,9 @@ if (typeof window !== 'undefined') {
       return trainer.saveProblem;
     },
     get info() {
-      return trainer.info ? { threads: trainer.info.threads, kernels: trainer.info.kernels } : undefined;
+      return trainer.info
+        ? { runId: trainer.info.runId, threads: trainer.info.threads, kernels: trainer.info.kernels }
+        : undefined;
     },
     async modelSha256() {
       return sha256((await modelFiles()).safetensors);
