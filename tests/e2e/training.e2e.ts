@@ -15,7 +15,20 @@ import { DEFAULT_TRAIN_SETTINGS, trainModel, type TrainSettings } from '../../sr
 import type { RunShape } from '../../src/engine/train/prepare.ts';
 import { unzip } from '../../src/formats/zip.ts';
 import { runCli } from '../cli-helpers.ts';
-import { e2eSkipReason, openPage, sessionForSuite, SITE, waitForAnalysis } from './harness.ts';
+import { textSurprise } from '../../src/analysis/surprise.ts';
+import { forward } from '../../src/engine/forward.ts';
+import { KVCache } from '../../src/engine/kv-cache.ts';
+import { createAdamWState } from '../../src/engine/train/adamw.ts';
+import { BatchSampler, sequentialBatches } from '../../src/engine/train/data.ts';
+import { runTrainingLoop } from '../../src/engine/train/loop.ts';
+import { TrainingModel } from '../../src/engine/train/model.ts';
+import { zerosLike, type Weights } from '../../src/engine/train/parameters.ts';
+import { tokenize, trainValidationSplit } from '../../src/engine/train/prepare.ts';
+import { LocalShardWorker, shardGradients } from '../../src/engine/train/shards.ts';
+import { FINE_TUNE } from '../../src/app/chapters/14-training/presets.ts';
+import { selectKernels } from '../../src/kernels/select.ts';
+import { loadModelFolder } from '../helpers.ts';
+import { e2eSkipReason, HOUSE, openPage, sessionForSuite, SITE, waitForAnalysis } from './harness.ts';
 
 const unavailable = e2eSkipReason();
 
@@ -370,4 +383,56 @@ describe.skipIf(unavailable !== undefined)('chapter 14 (training) in Chromium', 
     expect(problems.console).toEqual([]);
     await page.close();
   });
+
+  it('fine-tuning the house model lowers its surprise on held-out text by what Node computes', async () => {
+    const book = 'brown-a';
+    // Node: the house model, the same text, split, tokenizer, batches and steps, through the same loop.
+    const { model, tokenizer } = loadModelFolder(HOUSE);
+    const text = readFileSync(join(SITE, 'corpus', 'books', `${book}.txt`), 'utf8');
+    const split = trainValidationSplit(text);
+    const trainTokens = tokenize(tokenizer, split.train);
+    const validationTokens = tokenize(tokenizer, split.val);
+    const settings = { ...FINE_TUNE, seqLen: Math.min(FINE_TUNE.seqLen, model.config.seqLen) };
+    const weights = model.weights as Weights;
+    const kernels = selectKernels('wasm-simd');
+    const probe = Array.from(validationTokens.subarray(0, FINE_TUNE.probeTokens));
+    const surprise = () => {
+      kernels.invalidateAll();
+      const { logits } = forward(model, probe, new KVCache(model.config), { logits: 'all', kernels });
+      return textSurprise(probe, logits, model.config.vocabSize);
+    };
+    const before = surprise();
+    const perShard = shardGradients(weights, settings.shards);
+    await runTrainingLoop(
+      settings,
+      {
+        weights,
+        optimizer: createAdamWState(weights),
+        sampler: new BatchSampler(trainTokens, settings.batchSize, settings.seqLen, settings.seed),
+        validationBatches: sequentialBatches(validationTokens, settings.batchSize, settings.seqLen),
+        workers: [new LocalShardWorker(new TrainingModel(model.config, weights, { kernels }), perShard)],
+        shardGradients: perShard,
+        gradients: zerosLike(weights),
+        log: [],
+      },
+      { save() {}, onStep() {}, stopRequested: () => false },
+    );
+    const after = surprise();
+    expect(after.meanNll).toBeLessThan(before.meanNll);
+
+    const { page, problems } = await openPage(session);
+    await page.goto(`${session.origin}/training`);
+    await page.getByRole('combobox', { name: 'Book' }).selectOption(book);
+    await page.getByRole('combobox', { name: 'Kernels' }).selectOption('wasm-simd');
+    await page.getByRole('button', { name: /^Fine-tune on the chosen text/ }).click();
+    const caption = page.locator('#training-finetune-summary');
+    await caption.filter({ hasText: 'the mean surprise went from' }).waitFor({ timeout: 120_000 });
+    const said = (await caption.textContent())!;
+    const [, from, to] = /went from ([\d.]+) to ([\d.]+) nats/.exec(said)!;
+    expect(Number(from)).toBeCloseTo(before.meanNll, 2);
+    expect(Number(to)).toBeCloseTo(after.meanNll, 2);
+    expect(said).toMatch(new RegExp(`on\\s+${probe.length - 1}\\s+held-out\\s+tokens`));
+    expect(problems.console).toEqual([]);
+    await page.close();
+  }, 180_000);
 });

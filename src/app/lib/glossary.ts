@@ -481,6 +481,12 @@ export const GLOSSARY = {
       'A saved copy of a training run: the weights, the optimiser’s state and where the data stream was, enough to continue exactly where it stopped.',
     chapter: 'training',
   },
+  fineTuning: {
+    term: 'fine-tuning',
+    definition:
+      'Training an already trained model a little further, on new text, with a small learning rate: it keeps most of what it knew and takes on the new text’s style.',
+    chapter: 'training',
+  },
 } satisfies Record<string, GlossaryEntry>;
 
 export type TermId = keyof typeof GLOSSARY;

@@ -110,3 +110,22 @@ export const FIELDS: readonly { key: keyof RunShape; label: string; step?: numbe
   { key: 'steps', label: 'steps' },
   { key: 'learningRate', label: 'learning rate', step: 0.0001 },
 ];
+
+/** A fine-tune's steps and schedule: a few steps with a small learning rate, so that it keeps what it knew. */
+export const FINE_TUNE = {
+  steps: 24,
+  batchSize: 8,
+  /** Tokens per window (at most the model's context). */
+  seqLen: 64,
+  learningRate: 1e-4,
+  minLearningRate: 1e-5,
+  warmupSteps: 5,
+  weightDecay: 0,
+  maxGradNorm: 1,
+  evalEvery: 8,
+  checkpointEvery: 8,
+  seed: 1337,
+  shards: 2,
+  /** Tokens of held-out text whose surprise is read before and after. */
+  probeTokens: 48,
+} as const;

@@ -13,6 +13,7 @@ import type {
   SaveUpdate,
   StartRequest,
   StepUpdate,
+  SurpriseReading,
   TrainOutcome,
 } from './protocol.ts';
 import type { TrainerApi } from './trainer-worker.ts';
@@ -205,6 +206,33 @@ export async function forgetRun(runId: string): Promise<void> {
     trainer.phase = 'idle';
   }
   await refreshSavedRuns();
+}
+
+/**
+ * Fine-tunes a model (the request's `initial` weights) and reads the held-out text's surprise before the
+ * first step and after the last: the two readings, or undefined when the run did not finish.
+ */
+export async function fineTune(
+  request: StartRequest,
+  probeTokens: number,
+): Promise<{ before: SurpriseReading; after: SurpriseReading } | undefined> {
+  trainer.problem = undefined;
+  trainer.saved = undefined;
+  trainer.saveProblem = undefined;
+  trainer.phase = 'preparing';
+  let before: SurpriseReading;
+  try {
+    adopt(await worker().start(request));
+    before = await worker().surprise(probeTokens);
+  } catch (error) {
+    trainer.problem = message(error);
+    trainer.info = undefined;
+    trainer.phase = 'idle';
+    return undefined;
+  }
+  await train();
+  if ((trainer.phase as TrainerPhase) !== 'finished') return undefined;
+  return { before, after: await worker().surprise(probeTokens) };
 }
 
 /** The trained model as a Hugging Face folder's three files. */

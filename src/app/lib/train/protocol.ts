@@ -108,6 +108,17 @@ export interface SavedRun {
   shape: string;
 }
 
+/** How surprised a model was by the start of the held-out text, token by token. */
+export interface SurpriseReading {
+  /** The optimizer step of the weights that read it. */
+  step: number;
+  tokens: number[];
+  pieces: string[];
+  /** −ln p of tokens[t] for t ≥ 1 (index t − 1), in nats. */
+  surprise: number[];
+  meanNll: number;
+}
+
 /** A trained model as files, the Hugging Face layout the CLI and "Open a model file…" read. */
 export interface ModelFiles {
   configJson: string;

@@ -7,7 +7,10 @@
  * tab from training at the same time.
  */
 import * as Comlink from 'comlink';
+import { textSurprise } from '../../../analysis/surprise.ts';
+import { forward } from '../../../engine/forward.ts';
 import { generateTokens, stopTokensFor } from '../../../engine/generate.ts';
+import { KVCache } from '../../../engine/kv-cache.ts';
 import { randomModel } from '../../../engine/init.ts';
 import { parameterCount, type Model, type ModelConfig } from '../../../engine/model.ts';
 import { XorShiftRng } from '../../../engine/rng.ts';
@@ -45,6 +48,7 @@ import type {
   Sample,
   SavedRun,
   StartRequest,
+  SurpriseReading,
   TrainerHooks,
   TrainOutcome,
 } from './protocol.ts';
@@ -82,6 +86,8 @@ interface Run {
   tokenizer: BpeTokenizer;
   kernels: KernelSet;
   lastGood: number | undefined;
+  /** The held-out tokens (the surprise before and after a fine-tune is read on their start). */
+  validationTokens: Int32Array;
 }
 
 let run: Run | undefined;
@@ -147,6 +153,8 @@ async function prepare(
   if (resumed) {
     config = resumed.config;
     weights = resumed.weights;
+  } else if (record.initialModel && !options.initial) {
+    throw new Error('this fine-tune stopped before its first checkpoint was saved: start it again');
   } else if (options.initial) {
     const model = initialModel(options.initial);
     if (model.config.vocabSize !== encoder.vocabSize) {
@@ -213,6 +221,7 @@ async function prepare(
     tokenizer,
     kernels,
     lastGood: saved?.step,
+    validationTokens,
   };
 }
 
@@ -392,6 +401,27 @@ const api = {
     run.info.finished = true;
     await save(run, undefined);
     return run.info;
+  },
+
+  /**
+   * How surprised the model, as it is now, is by each token of the start of the held-out text (at most
+   * `count` tokens, BOS first): −ln p of every token after the first, from one forward pass.
+   */
+  surprise(count: number): SurpriseReading {
+    if (!run) throw new Error('no run is prepared');
+    const { config, weights, kernels, tokenizer } = run;
+    kernels.invalidateAll(); // the optimizer may have changed the weights in place
+    const tokens = Array.from(run.validationTokens.subarray(0, Math.min(count, config.seqLen)));
+    const { logits } = forward({ config, weights }, tokens, new KVCache(config), { logits: 'all', kernels });
+    const result = textSurprise(tokens, logits, config.vocabSize);
+    const encoder = bpeTokenizer(tokenizer);
+    return {
+      step: run.optimizer.step,
+      tokens,
+      pieces: tokens.map((token) => encoder.pieceLabel(token)),
+      surprise: Array.from(result.surprise),
+      meanNll: result.meanNll,
+    };
   },
 
   /** The model as it is now, as a Hugging Face folder's files. */
