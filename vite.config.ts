@@ -1,6 +1,6 @@
 import { sveltekit } from '@sveltejs/kit/vite';
 import { defineConfig } from 'vite';
-import { houseModelAssets, sourceExcerpts } from './src/app/build/plugins.ts';
+import { corpusBookAssets, houseModelAssets, sourceExcerpts } from './src/app/build/plugins.ts';
 
 /** The default model's folder; GLASSBOX_MODEL_DIR points the app at another (e.g. a training run's output). */
 const modelFolder = process.env.GLASSBOX_MODEL_DIR ?? 'models/house';
@@ -25,6 +25,8 @@ export default defineConfig({
     houseModelAssets(modelFolder),
     // The house model's draft, fetched by chapter 15 only (speculative decoding).
     houseModelAssets('models/house-draft', 'models/house-draft'),
+    // The corpus cut into books, fetched by chapter 14's trainer only when the reader picks one.
+    corpusBookAssets(),
     sveltekit(),
   ],
   worker: { format: 'es' },

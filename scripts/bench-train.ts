@@ -12,6 +12,9 @@
  *      JSON line it prints.
  *   3. A table, and ours ÷ PyTorch at each thread count both sides were measured at.
  *
+ * Then the same steps in Chromium: the page's trainer (scripts/browser/page/train.ts, the page's shard
+ * workers over shared memory), beside Node's at each thread count, as a ratio (`--no-browser` skips it).
+ *
  * Options: `--steps N` timed steps (default 5), `--warmup N` untimed steps first (default 2), `--threads
  * 1,2` our thread counts, `--torch-threads 2` PyTorch's, `--python PATH` (default: the first of python3
  * and /usr/bin/python3 that can import torch), `--no-torch`, `--dim`, `--layers`, `--heads`, `--kv-heads`,
@@ -31,17 +34,17 @@ import { cpus, loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { enableRelaxedSimd } from '../src/cli/runtime.ts';
 import { DEFAULT_TRAIN_SETTINGS } from '../src/cli/train/run.ts';
-import { mulberry32, randomModel } from '../src/engine/init.ts';
+import { randomModel } from '../src/engine/init.ts';
 import type { ModelConfig } from '../src/engine/model.ts';
-import { createAdamWState } from '../src/engine/train/adamw.ts';
-import { BatchSampler, type Batch } from '../src/engine/train/data.ts';
+import type { Batch } from '../src/engine/train/data.ts';
 import { TrainingModel } from '../src/engine/train/model.ts';
-import { namedParameters, zerosLike } from '../src/engine/train/parameters.ts';
 import { LocalShardWorker, shardGradients, type ShardWorker } from '../src/engine/train/shards.ts';
-import { trainStep, type TrainStepOptions } from '../src/engine/train/step.ts';
+import type { TrainStepOptions } from '../src/engine/train/step.ts';
+import { randomBatches, timeTrainSteps, type Measurement } from './bench-train-common.ts';
 import { sharedFloat32, startShardThreads } from '../src/cli/train/thread-shards.ts';
 import { closeKernels, selectKernels } from '../src/kernels/select.ts';
 import { cell, tableRow } from './bench-common.ts';
+import { chromiumMissing, runInChromium } from './browser/chromium.ts';
 
 enableRelaxedSimd(); // before the first WebAssembly module is compiled
 
@@ -119,59 +122,36 @@ const stepOptions: TrainStepOptions = {
   adamw: { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: house.weightDecay },
 };
 
-/** What one side measured at one thread count. */
-interface Measurement {
-  name: string;
-  threads: number;
-  tokensPerSecond: number;
-  bestStepTokensPerSecond: number;
-  stepSeconds: number[];
-  /** The loss of the first step: about ln(vocab) for random weights on both sides, a check of the setup. */
-  firstLoss: number;
-  parameters: number;
-}
-
-/** Random token batches: windows of a seeded random token stream, drawn by the trainer's own sampler. */
-function randomBatches(count: number): Batch[] {
-  const random = mulberry32(seed);
-  const tokens = Int32Array.from({ length: 64 * settings.batchSize * (settings.seqLen + 1) }, () =>
-    Math.floor(random() * settings.vocabSize),
-  );
-  const sampler = new BatchSampler(tokens, settings.batchSize, settings.seqLen, seed);
-  return Array.from({ length: count }, () => sampler.next());
+/** Random token batches of the configured shape (bench-train-common.ts, shared with the browser line). */
+function batchesOf(count: number): Batch[] {
+  return randomBatches({ ...settings, seed }, count);
 }
 
 async function measureOurs(threads: number, batches: Batch[]): Promise<Measurement> {
   const kernels = selectKernels('auto');
   await kernels.ready();
   const { weights } = randomModel(config, seed);
-  const gradients = zerosLike(weights);
   const perShard = shardGradients(weights, settings.shards, threads > 1 ? sharedFloat32 : undefined);
   const workers: ShardWorker[] =
     threads > 1
       ? startShardThreads(threads, config, weights, perShard, kernels.variant)
       : [new LocalShardWorker(new TrainingModel(config, weights, { kernels }), perShard)];
-  const optimizer = createAdamWState(weights);
-  const tokens = settings.batchSize * settings.seqLen;
-  let firstLoss = NaN;
-  const stepSeconds: number[] = [];
-  for (const [index, batch] of batches.entries()) {
-    const start = performance.now();
-    const { loss } = await trainStep(workers, perShard, gradients, weights, optimizer, batch, stepOptions);
-    if (index >= warmup) stepSeconds.push((performance.now() - start) / 1000);
-    if (index === 0) firstLoss = loss;
+  const name = `glassbox ${kernels.variant}`;
+  try {
+    return await timeTrainSteps(
+      name,
+      threads,
+      config,
+      weights,
+      workers,
+      perShard,
+      batches,
+      warmup,
+      stepOptions,
+    );
+  } finally {
+    await Promise.all(workers.map((worker) => worker.close()));
   }
-  await Promise.all(workers.map((worker) => worker.close()));
-  const total = stepSeconds.reduce((a, b) => a + b, 0);
-  return {
-    name: `glassbox ${kernels.variant}`,
-    threads,
-    tokensPerSecond: (tokens * stepSeconds.length) / total,
-    bestStepTokensPerSecond: tokens / Math.min(...stepSeconds),
-    stepSeconds,
-    firstLoss,
-    parameters: namedParameters(weights).reduce((sum, p) => sum + p.tensor.data.length, 0),
-  };
 }
 
 interface TorchResult {
@@ -257,13 +237,40 @@ async function main(): Promise<void> {
   log(`training tokens/s — ${shape}`);
   log(`${warmup} warm-up + ${steps} timed steps each; load average before: ${load.join(' ')}`);
 
-  const batches = randomBatches(warmup + steps);
+  const batches = batchesOf(warmup + steps);
   const ours: Measurement[] = [];
   for (const threads of ourThreads) {
     const measurement = await measureOurs(threads, batches);
     ours.push(measurement);
   }
   closeKernels(); // the workers would only sleep, but stop them before PyTorch runs
+
+  // The page's trainer in Chromium, on the same configuration, batches and thread counts.
+  let browser: Measurement[] = [];
+  let browserProblem: string | undefined;
+  if (args.includes('--no-browser')) browserProblem = 'Chromium: skipped (--no-browser)';
+  else if (chromiumMissing()) browserProblem = `Chromium: skipped (${chromiumMissing()})`;
+  else {
+    try {
+      browser = await runInChromium<Measurement[]>(
+        {
+          task: 'train',
+          quick: false,
+          train: {
+            config,
+            shape: { ...settings, seed },
+            warmup,
+            steps,
+            threads: ourThreads,
+            stepOptions,
+          },
+        },
+        { onLog: (line) => log(`  [chromium] ${line}`) },
+      );
+    } catch (error) {
+      browserProblem = `Chromium: ${error instanceof Error ? error.message : String(error)}`;
+    }
+  }
 
   const torch: Measurement[] = [];
   let torchProblem: string | undefined;
@@ -281,7 +288,7 @@ async function main(): Promise<void> {
   const columns = ['threads', 'tokens/s', 'best step', 's/step', 'parameters', 'first loss'];
   log('');
   log(tableRow('', 34, columns));
-  for (const m of [...ours, ...torch]) {
+  for (const m of [...ours, ...browser, ...torch]) {
     const secondsPerStep = m.stepSeconds.reduce((a, b) => a + b, 0) / m.stepSeconds.length;
     log(
       tableRow(m.name, 34, [
@@ -296,6 +303,10 @@ async function main(): Promise<void> {
   }
 
   const ratios: Record<string, number> = {};
+  for (const b of browser) {
+    const node = ours.find((o) => o.threads === b.threads);
+    if (node) ratios[`browser ${b.threads}t / node ${b.threads}t`] = b.tokensPerSecond / node.tokensPerSecond;
+  }
   for (const t of torch) {
     for (const o of ours) {
       ratios[`ours ${o.threads}t / torch ${t.threads}t`] = o.tokensPerSecond / t.tokensPerSecond;
@@ -320,6 +331,7 @@ async function main(): Promise<void> {
   }
   for (const [label, ratio] of Object.entries(ratios)) log(`${label}: ${ratio.toFixed(2)}×`);
   if (torchProblem) log(torchProblem);
+  if (browserProblem) log(browserProblem);
 
   if (asJson) {
     console.log(
@@ -333,6 +345,8 @@ async function main(): Promise<void> {
         warmupSteps: warmup,
         timedSteps: steps,
         ours,
+        browser,
+        browserProblem,
         torch,
         torchInfo: torchInfo && {
           torch: torchInfo.torch,

@@ -137,7 +137,8 @@ export async function runInChromium<T>(request: PageRequest, options: RunOptions
     });
     page.on('pageerror', (error) => fail(new Error(`Chromium page error: ${error.message}`)));
     timer = setTimeout(() => fail(new Error('Chromium: timed out')), options.timeoutMs ?? 600_000);
-    await page.goto(`${origin}/index.html?task=${request.task}${request.quick ? '&quick' : ''}`);
+    const train = request.train ? `&train=${encodeURIComponent(JSON.stringify(request.train))}` : '';
+    await page.goto(`${origin}/index.html?task=${request.task}${request.quick ? '&quick' : ''}${train}`);
     return await outcome;
   } finally {
     clearTimeout(timer);

@@ -44,6 +44,7 @@ import { readTextFile } from './text-input.ts';
 import { perplexity } from '../analysis/perplexity.ts';
 import { FormatError } from '../formats/errors.ts';
 import { trainTokenizerCommand } from './train-tokenizer.ts';
+import { runParameterCount } from '../engine/train/prepare.ts';
 import { DEFAULT_TRAIN_SETTINGS, trainModel, type TrainSettings } from './train/run.ts';
 import { llama2cPrintable } from './printable.ts';
 import { enableRelaxedSimd } from './runtime.ts';
@@ -350,13 +351,6 @@ function trainThreads(value = 'auto'): number {
  */
 const MAX_TRAIN_PARAMETERS = Math.floor((MAX_MODEL_FILE_BYTES - (1 << 20)) / 12);
 
-/** Parameters of the model `settings` describe (classifier shared with the embedding, as train makes it). */
-function trainParameterCount(s: TrainSettings): number {
-  const kvDim = (s.dim / s.heads) * s.kvHeads;
-  const perLayer = 2 * s.dim * s.dim + 2 * s.dim * kvDim + 3 * s.dim * s.hidden + 2 * s.dim;
-  return s.vocabSize * s.dim + s.layers * perLayer + s.dim;
-}
-
 /** The number flags, checked: whole numbers from 1 (warmup from 0) to 2^53, rates and factors ≥ 0. */
 function trainSettingsFromArgs(
   values: Record<string, string | string[] | boolean | undefined>,
@@ -385,7 +379,7 @@ function trainSettingsFromArgs(
     throw new UsageError(`--heads ${settings.heads} must be a multiple of --kv-heads ${settings.kvHeads}`);
   if (settings.shards > settings.batchSize)
     throw new UsageError(`--shards ${settings.shards} cannot exceed --batch ${settings.batchSize}`);
-  const parameters = trainParameterCount(settings);
+  const parameters = runParameterCount(settings);
   if (parameters > MAX_TRAIN_PARAMETERS) {
     throw new UsageError(
       `--dim, --layers, --hidden and --vocab-size make a model of ${parameters.toExponential(2)} parameters; ` +

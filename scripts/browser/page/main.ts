@@ -11,9 +11,11 @@ const report = (message: PageMessage) => {
 };
 
 const params = new URLSearchParams(location.search);
+const task = params.get('task');
 const request: PageRequest = {
-  task: params.get('task') === 'check' ? 'check' : 'bench',
+  task: task === 'check' || task === 'train' ? task : 'bench',
   quick: params.has('quick'),
+  train: params.has('train') ? (JSON.parse(params.get('train')!) as PageRequest['train']) : undefined,
 };
 const worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' });
 worker.onmessage = (event: MessageEvent<PageMessage>) => report(event.data);

@@ -1,10 +1,28 @@
 /** The messages between the Node driver (../chromium.ts), the page (main.ts) and its worker (worker.ts). */
 
-/** What the page is asked to do, from its URL: `?task=bench` or `?task=check`, and `&quick`. */
+import type { ModelConfig } from '../../../src/engine/model.ts';
+import type { TrainStepOptions } from '../../../src/engine/train/step.ts';
+import type { TrainBenchShape } from '../../bench-train-common.ts';
+
+/** What the training bench's browser line trains (`&train=` JSON): the same steps bench-train.ts times. */
+export interface TrainBenchRequest {
+  config: ModelConfig;
+  shape: TrainBenchShape;
+  warmup: number;
+  steps: number;
+  threads: number[];
+  stepOptions: TrainStepOptions;
+}
+
+/**
+ * What the page is asked to do, from its URL: `?task=bench`, `?task=check` or `?task=train&train=…`, and
+ * `&quick`.
+ */
 export interface PageRequest {
-  task: 'bench' | 'check';
+  task: 'bench' | 'check' | 'train';
   /** Shorter rounds (noisier figures). */
   quick: boolean;
+  train?: TrainBenchRequest;
 }
 
 export type PageMessage =

@@ -1,6 +1,7 @@
 /** The page's worker: runs the benchmark (bench.ts) or the checks (check.ts) and posts what they report. */
 import { runBench } from './bench.ts';
 import { runChecks } from './check.ts';
+import { runTrainBench } from './train.ts';
 import type { PageMessage, PageRequest } from './protocol.ts';
 
 const scope = self as unknown as {
@@ -11,7 +12,12 @@ const scope = self as unknown as {
 scope.onmessage = async ({ data: request }) => {
   const log = (line: string) => scope.postMessage({ type: 'log', line });
   try {
-    const result = request.task === 'check' ? await runChecks(log) : await runBench(request.quick, log);
+    const result =
+      request.task === 'check'
+        ? await runChecks(log)
+        : request.task === 'train'
+          ? await runTrainBench(request.train!, log)
+          : await runBench(request.quick, log);
     scope.postMessage({ type: 'result', result });
   } catch (error) {
     scope.postMessage({ type: 'error', message: error instanceof Error ? `${error.stack}` : String(error) });

@@ -11,8 +11,10 @@
  *    chapter 15 fetches, for speculative decoding.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
 import { join, relative, resolve } from 'node:path';
 import type { Plugin } from 'vite';
+import { corpusBooks, type Book } from '../../corpus/books.ts';
 import { highlight } from './highlight.ts';
 
 export interface Excerpt {
@@ -108,6 +110,65 @@ export function houseModelAssets(folder: string, at = 'models/house'): Plugin {
           fileName: `${at}/${name}`,
           source: readFileSync(join(source, name)),
         });
+      }
+    },
+  };
+}
+
+/** One entry of /corpus/books/index.json: a book the page's trainer can fetch as /corpus/books/<id>.txt. */
+export interface BookEntry {
+  id: string;
+  title: string;
+  /** Characters (UTF-16 code units) of the book's text. */
+  characters: number;
+}
+
+/**
+ * `corpusBookAssets`: the corpus (corpus/web.txt.gz, corpus/brown.txt.gz) cut into books (src/corpus/books.ts)
+ * at build time, each served as plain text at /corpus/books/<id>.txt with an index.json, so that the
+ * page's trainer fetches only the book the reader picks. A corpus file that is missing is skipped, with a
+ * warning.
+ */
+export function corpusBookAssets(folder = 'corpus', files = ['web.txt.gz', 'brown.txt.gz']): Plugin {
+  let books: Book[] | undefined;
+  const read = (warn: (message: string) => void) =>
+    (books ??= files.flatMap((name) => {
+      const path = join(resolve(folder), name);
+      if (!existsSync(path)) {
+        warn(`${path} not found: its books are not served (run npm run corpus)`);
+        return [];
+      }
+      return corpusBooks(gunzipSync(readFileSync(path)).toString('utf8'));
+    }));
+  const index = (list: Book[]): BookEntry[] =>
+    list.map((book) => ({ id: book.id, title: book.title, characters: book.text.length }));
+  return {
+    name: 'glassbox-corpus-books',
+    configureServer(server) {
+      server.middlewares.use('/corpus/books/', (request, response, next) => {
+        const name = (request.url ?? '').split('?')[0].replace(/^\//, '');
+        const list = read((message) => server.config.logger.warn(message));
+        if (name === 'index.json') {
+          response.setHeader('Content-Type', 'application/json');
+          response.end(JSON.stringify(index(list)));
+          return;
+        }
+        const book = list.find((entry) => `${entry.id}.txt` === name);
+        if (!book) return next();
+        response.setHeader('Content-Type', 'text/plain; charset=utf-8');
+        response.end(book.text);
+      });
+    },
+    generateBundle() {
+      if (this.environment?.name !== 'client') return;
+      const list = read((message) => this.warn(message));
+      this.emitFile({
+        type: 'asset',
+        fileName: 'corpus/books/index.json',
+        source: JSON.stringify(index(list)),
+      });
+      for (const book of list) {
+        this.emitFile({ type: 'asset', fileName: `corpus/books/${book.id}.txt`, source: book.text });
       }
     },
   };

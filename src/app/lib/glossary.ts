@@ -457,6 +457,36 @@ export const GLOSSARY = {
       'A weight far larger in size than its neighbours. In a group it sets the scale, so the ordinary weights around it share a few coarse levels and lose precision.',
     chapter: 'quantization',
   },
+  validationLoss: {
+    term: 'validation loss',
+    definition:
+      'The loss on text held out from training: the model never learns from it, so it measures what the model learned in general rather than what it memorised.',
+    chapter: 'training',
+  },
+  overfitting: {
+    term: 'overfitting',
+    definition:
+      'When a model keeps lowering its training loss by memorising its training text while its validation loss stops falling or rises.',
+    chapter: 'training',
+  },
+  dataParallelism: {
+    term: 'data parallelism',
+    definition:
+      'Training on several threads or machines at once by cutting each batch into shards: each computes its shard’s gradient, and their average is the batch’s.',
+    chapter: 'training',
+  },
+  checkpoint: {
+    term: 'checkpoint',
+    definition:
+      'A saved copy of a training run: the weights, the optimiser’s state and where the data stream was, enough to continue exactly where it stopped.',
+    chapter: 'training',
+  },
+  fineTuning: {
+    term: 'fine-tuning',
+    definition:
+      'Training an already trained model a little further, on new text, with a small learning rate: it keeps most of what it knew and takes on the new text’s style.',
+    chapter: 'training',
+  },
 } satisfies Record<string, GlossaryEntry>;
 
 export type TermId = keyof typeof GLOSSARY;

@@ -15,6 +15,8 @@ const modules = import.meta.glob<Excerpt>(
     '../../formats/*.ts',
     '../../tokenizers/*.ts',
     '../chapters/*/*.ts',
+    // The page's trainer (chapter 14 shows its checkpoint store).
+    './train/*.ts',
     '!../chapters/*/chapter.ts',
     '!../../kernels/wasm-binaries.ts',
   ],
@@ -24,7 +26,11 @@ const modules = import.meta.glob<Excerpt>(
 /** Repository-relative path (e.g. "src/engine/forward.ts") → loader. */
 export const SOURCES: Record<string, () => Promise<Excerpt>> = Object.fromEntries(
   Object.entries(modules).map(([key, load]) => [
-    key.startsWith('../chapters/') ? key.replace(/^\.\.\//, 'src/app/') : key.replace(/^(\.\.\/)+/, 'src/'),
+    key.startsWith('../chapters/')
+      ? key.replace(/^\.\.\//, 'src/app/')
+      : key.startsWith('./')
+        ? key.replace(/^\.\//, 'src/app/lib/')
+        : key.replace(/^(\.\.\/)+/, 'src/'),
     load,
   ]),
 );

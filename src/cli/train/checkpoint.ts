@@ -1,42 +1,16 @@
 /**
- * Training checkpoints: one safetensors file holding the weights, AdamW's two moments and (in its metadata)
- * the step, the batch sampler's position and the run's settings — everything needed to continue exactly
- * where training stopped. Written atomically, so an interrupted save leaves the previous checkpoint intact.
+ * Training checkpoints on disk: the bytes of src/formats/training-checkpoint.ts in one file, written
+ * atomically, so an interrupted save leaves the previous checkpoint intact.
  */
 import { readFileSync } from 'node:fs';
-import type { Model, ModelConfig, Tensor } from '../../engine/model.ts';
-import type { AdamWState } from '../../engine/train/adamw.ts';
-import type { SamplerState } from '../../engine/train/data.ts';
-import { namedParameters, type Weights } from '../../engine/train/parameters.ts';
-import { FormatError } from '../../formats/errors.ts';
-import { parseSafetensors, serializeSafetensors } from '../../formats/safetensors.ts';
+import type { Model, ModelConfig } from '../../engine/model.ts';
+import { parseCheckpoint, serializeCheckpoint, type Checkpoint } from '../../formats/training-checkpoint.ts';
 import { writeFileAtomic } from './files.ts';
 
-export const CHECKPOINT_FORMAT = 'glassbox-training-checkpoint-1';
-
-export interface Checkpoint<Settings> {
-  config: ModelConfig;
-  weights: Weights;
-  optimizer: AdamWState;
-  sampler: SamplerState;
-  settings: Settings;
-}
+export { CHECKPOINT_FORMAT, type Checkpoint } from '../../formats/training-checkpoint.ts';
 
 export function saveCheckpoint<Settings>(path: string, checkpoint: Checkpoint<Settings>): void {
-  const tensors: Record<string, Tensor> = {};
-  for (const { name, tensor } of namedParameters(checkpoint.weights)) {
-    tensors[`weights.${name}`] = tensor;
-    tensors[`adam.m.${name}`] = { data: checkpoint.optimizer.firstMoment[name], shape: tensor.shape };
-    tensors[`adam.v.${name}`] = { data: checkpoint.optimizer.secondMoment[name], shape: tensor.shape };
-  }
-  const metadata = {
-    format: CHECKPOINT_FORMAT,
-    config: JSON.stringify(checkpoint.config),
-    optimizerStep: String(checkpoint.optimizer.step),
-    sampler: JSON.stringify(checkpoint.sampler),
-    settings: JSON.stringify(checkpoint.settings),
-  };
-  writeFileAtomic(path, serializeSafetensors(tensors, metadata));
+  writeFileAtomic(path, serializeCheckpoint(checkpoint));
 }
 
 /** Reads a checkpoint, checking it is one of ours and complete; `template` gives the weights' structure. */
@@ -44,39 +18,5 @@ export function loadCheckpoint<Settings>(
   path: string,
   template: (config: ModelConfig) => Model,
 ): Checkpoint<Settings> {
-  const file = parseSafetensors(new Uint8Array(readFileSync(path)), path);
-  const meta = file.metadata;
-  if (meta.format !== CHECKPOINT_FORMAT) {
-    throw new FormatError(path, `not a Glassbox training checkpoint (format "${meta.format ?? 'missing'}")`);
-  }
-  const json = <T>(key: string): T => {
-    try {
-      return JSON.parse(meta[key]) as T;
-    } catch {
-      throw new FormatError(path, `metadata field "${key}" is missing or not JSON`);
-    }
-  };
-  const config = json<ModelConfig>('config');
-  const { weights } = template(config);
-  const optimizer: AdamWState = { step: Number(meta.optimizerStep), firstMoment: {}, secondMoment: {} };
-  const take = (name: string, shape: readonly number[]): Float32Array => {
-    const tensor = file.tensors.get(name);
-    if (!tensor) throw new FormatError(path, `tensor "${name}" is missing`);
-    if (tensor.shape.join(',') !== shape.join(',')) {
-      throw new FormatError(path, `tensor "${name}" has shape [${tensor.shape}], expected [${shape}]`);
-    }
-    return tensor.data;
-  };
-  for (const { name, tensor } of namedParameters(weights)) {
-    tensor.data.set(take(`weights.${name}`, tensor.shape));
-    optimizer.firstMoment[name] = take(`adam.m.${name}`, tensor.shape);
-    optimizer.secondMoment[name] = take(`adam.v.${name}`, tensor.shape);
-  }
-  return {
-    config,
-    weights,
-    optimizer,
-    sampler: json<SamplerState>('sampler'),
-    settings: json<Settings>('settings'),
-  };
+  return parseCheckpoint(new Uint8Array(readFileSync(path)), path, template);
 }

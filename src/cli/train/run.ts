@@ -13,18 +13,23 @@ import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { randomModel } from '../../engine/init.ts';
-import type { Model, ModelConfig } from '../../engine/model.ts';
+import type { Model } from '../../engine/model.ts';
 import { createAdamWState, type AdamWState } from '../../engine/train/adamw.ts';
 import { BatchSampler, sequentialBatches } from '../../engine/train/data.ts';
-import { runTrainingLoop, type LoopSettings, type StepReport } from '../../engine/train/loop.ts';
+import { runTrainingLoop, type StepReport } from '../../engine/train/loop.ts';
 import { TrainingModel } from '../../engine/train/model.ts';
 import { zerosLike } from '../../engine/train/parameters.ts';
 import { LocalShardWorker, shardGradients, type ShardWorker } from '../../engine/train/shards.ts';
-import { splitCorpus } from '../../corpus/split.ts';
+import {
+  modelConfig,
+  tokenize,
+  trainRunTokenizer,
+  trainValidationSplit,
+  type RunShape,
+} from '../../engine/train/prepare.ts';
 import { toHfLlama } from '../../formats/hf-llama.ts';
 import { selectKernels, type KernelPreference } from '../../kernels/select.ts';
-import { bpeTokenizer, toTokenizerJson, trainBpe } from '../../tokenizers/bpe.ts';
-import type { Tokenizer } from '../../tokenizers/tokenizer.ts';
+import { bpeTokenizer, toTokenizerJson } from '../../tokenizers/bpe.ts';
 import type { BpeTokenizer } from '../../tokenizers/bpe.ts';
 import { readTextFile } from '../text-input.ts';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
@@ -46,7 +51,7 @@ import { sharedFloat32, startShardThreads } from './thread-shards.ts';
  * Everything that determines a run: the loop's settings (loop.ts) plus the text, tokenizer, model shape, seed
  * and shards. Stored in every checkpoint, so a resumed run uses the same values.
  */
-export interface TrainSettings extends LoopSettings {
+export interface TrainSettings extends RunShape {
   /**
    * The training text's path, absolute (so --resume works from any directory); or several, one per source
    * (e.g. the Bible and the Brown corpus), each split for validation by the same rule and reported apart.
@@ -64,19 +69,6 @@ export interface TrainSettings extends LoopSettings {
   snapshots?: number;
   /** An existing tokenizer.json, or undefined to train one on the training split. */
   tokenizer?: string;
-  vocabSize: number;
-  dim: number;
-  layers: number;
-  heads: number;
-  kvHeads: number;
-  hidden: number;
-  seed: number;
-  /**
-   * Each batch is cut into this many shards whose gradients are averaged (shards.ts); `--threads`
-   * computes them at once. The shards, not the threads, fix the numbers. Runs from before this setting
-   * existed used one.
-   */
-  shards: number;
 }
 
 /** The house model's configuration (models/house; it was trained before shards existed, i.e. with one). */
@@ -118,18 +110,7 @@ export interface TrainResult {
 
 export { CHECKPOINT_FILE, LOG_FILE, TRAINING_SUMMARY_FILE };
 
-/**
- * Holds out whole blank-line-separated blocks (chapters of our corpus) by the corpus's seeded rule; a text
- * without such blocks (or where the rule picks none) holds out its last 5% instead.
- */
-export function trainValidationSplit(text: string): { train: string[]; val: string[] } {
-  const split = splitCorpus(text);
-  if (split.trainChapters.length > 0 && split.valChapters.length > 0) {
-    return { train: split.trainChapters.map((c) => c.text), val: split.valChapters.map((c) => c.text) };
-  }
-  const cut = Math.floor(text.length * 0.95);
-  return { train: [text.slice(0, cut)], val: [text.slice(cut)] };
-}
+export { modelConfig, tokenize, trainValidationSplit };
 
 /** The run's text files, one per source. */
 export function inputPaths(settings: Pick<TrainSettings, 'input'>): string[] {
@@ -161,31 +142,6 @@ export function snapshotSteps(count: number, totalSteps: number): number[] {
   return [...steps].sort((a, b) => a - b);
 }
 
-/** Each document starts with BOS, so a generation from BOS alone begins a new document. */
-export function tokenize(tokenizer: Tokenizer, documents: readonly string[]): Int32Array {
-  const ids: number[] = [];
-  for (const document of documents) {
-    for (const id of tokenizer.encode(document, { bos: true, eos: false })) ids.push(id);
-  }
-  return Int32Array.from(ids);
-}
-
-export function modelConfig(settings: TrainSettings, vocabSize: number): ModelConfig {
-  return {
-    dim: settings.dim,
-    hiddenDim: settings.hidden,
-    nLayers: settings.layers,
-    nHeads: settings.heads,
-    nKvHeads: settings.kvHeads,
-    vocabSize,
-    seqLen: settings.seqLen,
-    normEps: 1e-5,
-    ropeTheta: 10000,
-    ropeLayout: 'half', // Hugging Face's layout, so the saved model is a standard Llama checkpoint
-    sharedClassifier: true,
-  };
-}
-
 /**
  * The run's tokenizer: a resumed run's own (saved with its first checkpoint), else the one --tokenizer names,
  * else one trained here. It is written to the folder with the model, never before: a run that fails early
@@ -193,7 +149,7 @@ export function modelConfig(settings: TrainSettings, vocabSize: number): ModelCo
  */
 function prepareTokenizer(
   settings: TrainSettings,
-  trainText: string,
+  trainText: readonly string[],
   out: string,
   resume: boolean,
   io: TrainIO,
@@ -201,7 +157,7 @@ function prepareTokenizer(
   if (resume) return readTokenizerJson(join(out, TOKENIZER_FILE));
   if (settings.tokenizer) return readTokenizerJson(settings.tokenizer);
   const start = performance.now();
-  const { tokenizer } = trainBpe(trainText, { vocabSize: settings.vocabSize });
+  const tokenizer = trainRunTokenizer(trainText, settings.vocabSize);
   const seconds = ((performance.now() - start) / 1000).toFixed(1);
   // A short text runs out of pairs to merge before the asked-for size: say what was learned, not what was asked.
   const learned = tokenizer.tokenBytes.length;
@@ -280,7 +236,7 @@ export async function trainModel(
   const sources = await readSources(settings, io);
   const tokenizer = prepareTokenizer(
     settings,
-    sources.flatMap((source) => source.train).join('\n\n'),
+    sources.flatMap((source) => source.train),
     out,
     options.resume,
     io,

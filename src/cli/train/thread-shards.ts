@@ -7,25 +7,12 @@
 import { Worker } from 'node:worker_threads';
 import type { ModelConfig } from '../../engine/model.ts';
 import type { Batch } from '../../engine/train/data.ts';
-import { namedParameters, type Weights } from '../../engine/train/parameters.ts';
-import type { ShardWorker } from '../../engine/train/shards.ts';
+import type { Weights } from '../../engine/train/parameters.ts';
+import { sharedFloat32, shareWeights, type ShardWorker } from '../../engine/train/shards.ts';
 import type { KernelPreference } from '../../kernels/select.ts';
 import type { ShardJob, ShardReply, ShardRequest, ShardThreadInit } from './shard-thread.ts';
 
-/** A Float32Array in shared memory, so worker threads see the same numbers. */
-export function sharedFloat32(length: number): Float32Array {
-  return new Float32Array(new SharedArrayBuffer(length * Float32Array.BYTES_PER_ELEMENT));
-}
-
-/** Moves every weight tensor into shared memory (same values, same structure, shared classifier kept). */
-export function shareWeights(weights: Weights): void {
-  for (const { tensor } of namedParameters(weights)) {
-    if (tensor.data.buffer instanceof SharedArrayBuffer) continue;
-    const shared = sharedFloat32(tensor.data.length);
-    shared.set(tensor.data);
-    tensor.data = shared;
-  }
-}
+export { sharedFloat32, shareWeights };
 
 class ThreadShardWorker implements ShardWorker {
   private readonly thread: Worker;

@@ -97,6 +97,21 @@ export class LocalShardWorker implements ShardWorker {
   }
 }
 
+/** A Float32Array in shared memory, so worker threads (Node's or a browser's) see the same numbers. */
+export function sharedFloat32(length: number): Float32Array {
+  return new Float32Array(new SharedArrayBuffer(length * Float32Array.BYTES_PER_ELEMENT));
+}
+
+/** Moves every weight tensor into shared memory (same values, same structure, shared classifier kept). */
+export function shareWeights(weights: Weights): void {
+  for (const { tensor } of namedParameters(weights)) {
+    if (tensor.data.buffer instanceof SharedArrayBuffer) continue;
+    const shared = sharedFloat32(tensor.data.length);
+    shared.set(tensor.data);
+    tensor.data = shared;
+  }
+}
+
 /** One gradient buffer per shard, in the weights' structure (shared memory when `allocate` makes it). */
 export function shardGradients(
   weights: Weights,

@@ -91,7 +91,13 @@ export function readQuery(params: URLSearchParams): Omit<CourseState, 'prompt'> 
   return {
     prompt: params.get('prompt') ?? undefined,
     // 'local': a model from the sender's own disk, which the link cannot carry (the page says so).
-    model: params.get('model') === 'local' ? 'local' : DEFAULTS.model,
+    // 'trained:<run>': a model trained in chapter 14, which lives only in the browser that trained it.
+    model:
+      params.get('model') === 'local'
+        ? 'local'
+        : /^trained:[a-z0-9-]{1,40}$/.test(params.get('model') ?? '')
+          ? params.get('model')!
+          : DEFAULTS.model,
     temperature: number('temperature', DEFAULTS.temperature, 0, 2),
     seed: Math.round(number('seed', DEFAULTS.seed, 1, 2 ** 31)),
     topK: Math.round(number('top-k', DEFAULTS.topK, 0, 1e6)),

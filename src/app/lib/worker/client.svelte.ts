@@ -14,6 +14,8 @@ import type {
   Reading,
 } from './protocol.ts';
 import type { EngineApi } from './server.ts';
+import { course } from '../state/course.svelte.ts';
+import { trainedModelId, trainedRunOf } from '../train/model-id.ts';
 
 export type EngineStatus = 'idle' | 'loading' | 'ready' | 'error';
 
@@ -87,6 +89,19 @@ let loading: Promise<void> | undefined;
 export function loadDefaultModel(base: string): Promise<void> {
   loading ??= (async () => {
     engine.status = 'loading';
+    // A link (or this tab) that names a model trained in chapter 14 opens it from this browser's storage.
+    const run = trainedRunOf(course.model);
+    if (run !== undefined) {
+      try {
+        engine.model = await worker().loadTrainedRun(run);
+        engine.status = 'ready';
+        engine.error = undefined;
+        return;
+      } catch (error) {
+        engine.fileError = `The link names a model trained in a browser (${course.model}), and ${message(error)}: you are seeing the house model.`;
+        course.model = 'house';
+      }
+    }
     try {
       engine.model = await worker().loadHfFolder(
         `${base}/models/house/`,
@@ -111,6 +126,27 @@ export function useHouseModel(base: string): Promise<void> {
   loading = undefined;
   engine.fileError = undefined;
   return loadDefaultModel(base);
+}
+
+/**
+ * Makes a model trained in chapter 14 (stored in this browser) the course's model. On failure the loaded
+ * model stays and `engine.fileError` says why. Returns whether it succeeded.
+ */
+export async function openTrainedModel(runId: string): Promise<boolean> {
+  engine.fileError = undefined;
+  engine.opening = true;
+  try {
+    engine.model = await worker().loadTrainedRun(runId);
+    engine.status = 'ready';
+    engine.error = undefined;
+    course.model = trainedModelId(runId);
+    return true;
+  } catch (error) {
+    engine.fileError = `That model could not be opened, so ${engine.model?.label ?? 'the previous model'} stays loaded. ${message(error)}`;
+    return false;
+  } finally {
+    engine.opening = false;
+  }
 }
 
 /** Files above this size cannot be read into a browser tab's memory reliably. */

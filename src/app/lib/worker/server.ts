@@ -20,6 +20,23 @@ import type {
   Reading,
 } from './protocol.ts';
 import { current, requireModel, setLoaded, traceFor } from './state.ts';
+import { trainedModel, trainedModelId } from '../train/trained-model.ts';
+import { bpeTokenizer } from '../../../tokenizers/bpe.ts';
+import { unzip } from '../../../formats/zip.ts';
+
+/** The files of any .zip among `files` in its place (a downloaded model folder opens as it is). */
+async function withZipsOpened(files: NamedFile[]): Promise<NamedFile[]> {
+  const opened: NamedFile[] = [];
+  for (const file of files) {
+    if (!file.name.toLowerCase().endsWith('.zip')) opened.push(file);
+    else {
+      for (const entry of await unzip(file.bytes, file.name)) {
+        opened.push({ name: entry.name.split('/').at(-1)!, bytes: entry.bytes });
+      }
+    }
+  }
+  return opened;
+}
 
 /**
  * Each chapter's own questions, found like the chapters themselves: `chapters/NN-slug/worker.ts` exports
@@ -128,14 +145,24 @@ const api = {
   /**
    * Loads a model the reader chose from their disk: a GGUF file (tokenizer inside), a llama2.c checkpoint
    * (.bin) with its tokenizer (.bin, or a tokenizer.json), or a Hugging Face folder's config.json +
-   * model.safetensors + tokenizer.
+   * model.safetensors + tokenizer (or a .zip of that folder, as chapter 14 downloads it).
    * Throws a specific message for anything missing or malformed; the loaded model stays until this succeeds.
    */
-  loadFiles(files: NamedFile[]): ModelInfo {
+  async loadFiles(files: NamedFile[]): Promise<ModelInfo> {
     const started = performance.now();
-    const { model, tokenizer, source } = modelFromFiles(files);
+    const { model, tokenizer, source } = modelFromFiles(await withZipsOpened(files));
     const bytes = files.reduce((sum, file) => sum + file.bytes.length, 0);
     return install(model, tokenizer, 'local', source, bytes, started);
+  },
+
+  /**
+   * Loads a model trained in this browser (chapter 14) from its last good checkpoint in IndexedDB, with the
+   * tokenizer it was trained with.
+   */
+  async loadTrainedRun(runId: string): Promise<ModelInfo> {
+    const started = performance.now();
+    const { model, tokenizer, label, bytes } = await trainedModel(runId);
+    return install(model, bpeTokenizer(tokenizer), trainedModelId(runId), label, bytes, started);
   },
 
   /**
