@@ -54,6 +54,13 @@ def parse_args():
     p.add_argument("--lr-warmup", type=int, default=100, help="learning-rate warm-up steps")
     p.add_argument("--total-steps", type=int, default=3000, help="where the cosine reaches --min-lr")
     p.add_argument("--json", action="store_true", help="print one JSON line")
+    p.add_argument(
+        "--serve",
+        action="store_true",
+        help="after the warm-up, run one timed step per line 'step' read from stdin (printing its seconds as "
+        "JSON), until 'done' or end of input; then print the summary: the caller interleaves these steps "
+        "with its own, so that other work on the machine slows both sides alike",
+    )
     return p.parse_args()
 
 
@@ -215,16 +222,38 @@ def main():
         loss = step(i)
         first_loss = loss if first_loss is None else first_loss
     seconds = []
-    for i in range(a.warmup, a.warmup + a.steps):
+
+    def timed(i):
         start = time.perf_counter()
         loss = step(i)
         seconds.append(time.perf_counter() - start)
-        first_loss = loss if first_loss is None else first_loss
+        return loss
 
+    if a.serve:
+        print(json.dumps({"ready": True}), flush=True)
+        i = a.warmup
+        for line in sys.stdin:
+            if line.strip() != "step":
+                break
+            loss = timed(a.warmup + (i - a.warmup) % a.steps)  # the batches again, if asked for more steps
+            first_loss = loss if first_loss is None else first_loss
+            print(json.dumps({"seconds": seconds[-1], "loss": loss}), flush=True)
+            i += 1
+    else:
+        for i in range(a.warmup, a.warmup + a.steps):
+            loss = timed(i)
+            first_loss = loss if first_loss is None else first_loss
+
+    if not seconds:
+        print("bench_train_torch.py: no timed step was run", file=sys.stderr)
+        sys.exit(1)
     tokens = a.batch * a.seq_len
+    ordered = sorted(seconds)
+    median = ordered[len(ordered) // 2] if len(ordered) % 2 else (ordered[len(ordered) // 2 - 1] + ordered[len(ordered) // 2]) / 2
     result = {
         "tokensPerSecond": tokens * len(seconds) / sum(seconds),
         "bestStepTokensPerSecond": tokens / min(seconds),
+        "medianStepTokensPerSecond": tokens / median,
         "stepSeconds": seconds,
         "firstLoss": first_loss,
         "lastLoss": loss,

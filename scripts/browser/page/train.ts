@@ -38,7 +38,6 @@ export async function runTrainBench(
         await timeTrainSteps(
           name,
           threads,
-          config,
           weights,
           workers,
           perShard,
