@@ -71,6 +71,18 @@ export interface StepUpdate {
 export interface Sample {
   step: number;
   text: string;
+  /** Chapter 8's scores of every head at this step (layer-major), on fixed probe texts. */
+  heads?: HeadScores[];
+}
+
+/** One head's pattern scores (src/analysis/heads.ts) as training goes. */
+export interface HeadScores {
+  layer: number;
+  head: number;
+  /** Mean weight on the previous token, over the start of the held-out text. */
+  previousToken: number;
+  /** Mean weight on the token after the earlier occurrence, over a repeated random sequence. */
+  induction: number;
 }
 
 /** What happened to a checkpoint save: `saved` false means the last good one is still the one kept. */

@@ -7,6 +7,12 @@
  * tab from training at the same time.
  */
 import * as Comlink from 'comlink';
+import {
+  headPatternScores,
+  inductionInput,
+  inductionLengthLimit,
+  inductionScores,
+} from '../../../analysis/heads.ts';
 import { textSurprise } from '../../../analysis/surprise.ts';
 import { forward } from '../../../engine/forward.ts';
 import { generateTokens, stopTokensFor } from '../../../engine/generate.ts';
@@ -43,6 +49,7 @@ import {
   type BpeTokenizer,
 } from '../../../tokenizers/bpe.ts';
 import type {
+  HeadScores,
   ModelFiles,
   RunInfo,
   Sample,
@@ -248,7 +255,31 @@ function sample(current: Run): Sample {
   })) {
     if (!step.fromPrompt) tokens.push(step.token);
   }
-  return { step: current.optimizer.step, text: encoder.decode(tokens) };
+  return { step: current.optimizer.step, text: encoder.decode(tokens), heads: headScores(current) };
+}
+
+/**
+ * Chapter 8's head scores of the model as it is now: the previous-token score on the start of the held-out
+ * text, and the induction score on a repeated random sequence (heads.ts), from two traced passes.
+ */
+function headScores(current: Run): HeadScores[] {
+  const { config, weights, kernels, tokenizer } = current;
+  const model = { config, weights };
+  const encoder = bpeTokenizer(tokenizer);
+  const text = Array.from(current.validationTokens.subarray(0, Math.min(64, config.seqLen)));
+  const traced = (tokens: number[]) =>
+    forward(model, tokens, new KVCache(config), { trace: true, logits: 'last', kernels }).trace!;
+  const patterns = headPatternScores(traced(text));
+  const [bos] = encoder.encode('', { bos: true, eos: false });
+  const length = Math.min(16, inductionLengthLimit(config, config.vocabSize - 8));
+  const repeated = inductionInput(config, bos, stopTokensFor(encoder), length, 1);
+  const induction = inductionScores(traced(repeated.tokens), length);
+  return patterns.map((pattern, i) => ({
+    layer: pattern.layer,
+    head: pattern.head,
+    previousToken: pattern.previousToken ?? 0,
+    induction: induction[i].induction,
+  }));
 }
 
 /** Writes a checkpoint of the run as it is now; says what happened either way. */
