@@ -73,6 +73,16 @@ export interface Sample {
   text: string;
   /** Chapter 8's scores of every head at this step (layer-major), on fixed probe texts. */
   heads?: HeadScores[];
+  /** Chapter 10's logit lens at the last token of the reader's text, at this step. */
+  lens?: LensReading;
+}
+
+/** The logit lens (src/analysis/lens.ts) at the last position of the reader's text. */
+export interface LensReading {
+  /** The reader's text as the run's tokenizer cuts it (at most the context), BOS first. */
+  pieces: string[];
+  /** One row per boundary of the residual stream: its name, the most likely next token read there, and its p. */
+  rows: { name: string; piece: string; probability: number }[];
 }
 
 /** One head's pattern scores (src/analysis/heads.ts) as training goes. */

@@ -13,6 +13,7 @@ import {
   inductionLengthLimit,
   inductionScores,
 } from '../../../analysis/heads.ts';
+import { logitLens } from '../../../analysis/lens.ts';
 import { textSurprise } from '../../../analysis/surprise.ts';
 import { forward } from '../../../engine/forward.ts';
 import { generateTokens, stopTokensFor } from '../../../engine/generate.ts';
@@ -50,6 +51,7 @@ import {
 } from '../../../tokenizers/bpe.ts';
 import type {
   HeadScores,
+  LensReading,
   ModelFiles,
   RunInfo,
   Sample,
@@ -99,6 +101,8 @@ interface Run {
 
 let run: Run | undefined;
 let stopRequested = false;
+/** The reader's text (the course's prompt), which the logit lens reads at every sample. */
+let readerText = '';
 
 /** Threads for the shards: as asked, at most one per shard, and 1 where memory cannot be shared. */
 function shardThreads(asked: number, shards: number): number {
@@ -255,7 +259,35 @@ function sample(current: Run): Sample {
   })) {
     if (!step.fromPrompt) tokens.push(step.token);
   }
-  return { step: current.optimizer.step, text: encoder.decode(tokens), heads: headScores(current) };
+  return {
+    step: current.optimizer.step,
+    text: encoder.decode(tokens),
+    heads: headScores(current),
+    lens: readerText ? lensReading(current, readerText) : undefined,
+  };
+}
+
+/**
+ * Chapter 10's logit lens on the reader's text with the model as it is now: at its last token, the most
+ * likely next token read off the residual stream after every layer (one traced pass, lens.ts).
+ */
+function lensReading(current: Run, text: string): LensReading | undefined {
+  const { config, weights, kernels, tokenizer } = current;
+  const encoder = bpeTokenizer(tokenizer);
+  const tokens = encoder.encode(text, { bos: true, eos: false }).slice(0, config.seqLen);
+  if (tokens.length < 1) return undefined;
+  const model = { config, weights };
+  const { trace } = forward(model, tokens, new KVCache(config), { trace: true, logits: 'all', kernels });
+  const lens = logitLens(model, trace!, kernels, 1);
+  const last = lens.positions - 1;
+  return {
+    pieces: tokens.map((token) => encoder.pieceLabel(token)),
+    rows: lens.names.map((name, row) => ({
+      name,
+      piece: encoder.pieceLabel(lens.ids[row * lens.positions + last]),
+      probability: lens.probabilities[row * lens.positions + last],
+    })),
+  };
 }
 
 /**
@@ -419,6 +451,11 @@ const api = {
         problem: `Training stopped: ${error instanceof Error ? error.message : String(error)}`,
       };
     }
+  },
+
+  /** The reader's text, for the logit lens at every sample. */
+  setReaderText(text: string): void {
+    readerText = text;
   },
 
   /** Asks the loop to save and return after the step it is in. */
