@@ -14,14 +14,18 @@ export interface Book {
   text: string;
 }
 
-/** The book a block's heading belongs to: "Mark 3" → Mark; "Brown A01 (press: reportage)" → A, press: reportage. */
+/**
+ * The book a block's heading belongs to: "Mark 3" → Mark, "Jude" → Jude, "Brown A01 (press: reportage)" →
+ * category A, press: reportage.
+ */
 function bookOf(heading: string): { key: string; name: string } | undefined {
   const brown = /^Brown ([A-R])\d+ \(([^)]*)\)$/.exec(heading);
   if (brown) {
     const name = brown[2].charAt(0).toUpperCase() + brown[2].slice(1);
     return { key: `brown-${brown[1].toLowerCase()}`, name: `${name} (Brown corpus)` };
   }
-  const bible = /^(.+) \d+$/.exec(heading);
+  // "Mark 3", or a one-chapter book's bare name ("Jude").
+  const bible = /^(.+?)(?: \d+)?$/.exec(heading);
   if (bible) {
     const key = `web-${bible[1].toLowerCase().replace(/[^a-z0-9]+/g, '-')}`;
     return { key, name: `${bible[1]} (World English Bible)` };

@@ -145,7 +145,7 @@ describe.skipIf(unavailable !== undefined)('the shell in Chromium', () => {
     }
     expect(problems.console).toEqual([]);
     await page.close();
-  });
+  }, 180_000);
 
   it('answers an unknown address with a styled 404 page that has the contents', async () => {
     const { page, problems } = await openPage(session);

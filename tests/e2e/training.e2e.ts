@@ -15,6 +15,7 @@ import { DEFAULT_TRAIN_SETTINGS, trainModel, type TrainSettings } from '../../sr
 import type { RunShape } from '../../src/engine/train/prepare.ts';
 import { unzip } from '../../src/formats/zip.ts';
 import { runCli } from '../cli-helpers.ts';
+import { logitLens } from '../../src/analysis/lens.ts';
 import { textSurprise } from '../../src/analysis/surprise.ts';
 import { forward } from '../../src/engine/forward.ts';
 import { KVCache } from '../../src/engine/kv-cache.ts';
@@ -319,6 +320,33 @@ describe.skipIf(unavailable !== undefined)('chapter 14 (training) in Chromium', 
           .update(readFileSync(join(model, 'model.safetensors')))
           .digest('hex'),
       ).toBe(node.sha256);
+
+      // The logit lens the page read at the last sample, on the reader's text: Node's lens on the download.
+      const lens = await page.evaluate(
+        () =>
+          (
+            globalThis as unknown as {
+              __glassboxTrainer: { samples: { lens?: { rows: { piece: string; probability: number }[] } }[] };
+            }
+          ).__glassboxTrainer.samples.at(-1)!.lens!,
+      );
+      const readerText = await page.inputValue('#prompt');
+      const downloaded = loadModelFolder(model);
+      const readerTokens = downloaded.tokenizer
+        .encode(readerText, { bos: true, eos: false })
+        .slice(0, downloaded.model.config.seqLen);
+      const { trace } = forward(downloaded.model, readerTokens, new KVCache(downloaded.model.config), {
+        trace: true,
+        logits: 'all',
+        kernels: selectKernels('wasm-simd'),
+      });
+      const nodeLens = logitLens(downloaded.model, trace!, selectKernels('wasm-simd'), 1);
+      expect(lens.rows).toHaveLength(nodeLens.rows);
+      lens.rows.forEach((row, r) => {
+        const at = r * nodeLens.positions + nodeLens.positions - 1;
+        expect(row.piece).toBe(downloaded.tokenizer.pieceLabel(nodeLens.ids[at]));
+        expect(row.probability).toBeCloseTo(nodeLens.probabilities[at], 6);
+      });
 
       // Every chapter on it: a link that names it opens it from this browser's storage (after a reload).
       await page.getByRole('button', { name: 'Use it in every chapter' }).click();

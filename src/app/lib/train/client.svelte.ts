@@ -235,6 +235,11 @@ export async function fineTune(
   return { before, after: await worker().surprise(probeTokens) };
 }
 
+/** Tells the trainer the reader's text, which its logit lens reads at every sample. */
+export function setReaderText(text: string): void {
+  void worker().setReaderText(text);
+}
+
 /** The trained model as a Hugging Face folder's three files. */
 export function modelFiles(): Promise<ModelFiles> {
   return worker().modelFiles();

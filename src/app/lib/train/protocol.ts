@@ -71,6 +71,28 @@ export interface StepUpdate {
 export interface Sample {
   step: number;
   text: string;
+  /** Chapter 8's scores of every head at this step (layer-major), on fixed probe texts. */
+  heads?: HeadScores[];
+  /** Chapter 10's logit lens at the last token of the reader's text, at this step. */
+  lens?: LensReading;
+}
+
+/** The logit lens (src/analysis/lens.ts) at the last position of the reader's text. */
+export interface LensReading {
+  /** The reader's text as the run's tokenizer cuts it (at most the context), BOS first. */
+  pieces: string[];
+  /** One row per boundary of the residual stream: its name, the most likely next token read there, and its p. */
+  rows: { name: string; piece: string; probability: number }[];
+}
+
+/** One head's pattern scores (src/analysis/heads.ts) as training goes. */
+export interface HeadScores {
+  layer: number;
+  head: number;
+  /** Mean weight on the previous token, over the start of the held-out text. */
+  previousToken: number;
+  /** Mean weight on the token after the earlier occurrence, over a repeated random sequence. */
+  induction: number;
 }
 
 /** What happened to a checkpoint save: `saved` false means the last good one is still the one kept. */

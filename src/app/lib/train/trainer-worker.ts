@@ -7,6 +7,13 @@
  * tab from training at the same time.
  */
 import * as Comlink from 'comlink';
+import {
+  headPatternScores,
+  inductionInput,
+  inductionLengthLimit,
+  inductionScores,
+} from '../../../analysis/heads.ts';
+import { logitLens } from '../../../analysis/lens.ts';
 import { textSurprise } from '../../../analysis/surprise.ts';
 import { forward } from '../../../engine/forward.ts';
 import { generateTokens, stopTokensFor } from '../../../engine/generate.ts';
@@ -43,6 +50,8 @@ import {
   type BpeTokenizer,
 } from '../../../tokenizers/bpe.ts';
 import type {
+  HeadScores,
+  LensReading,
   ModelFiles,
   RunInfo,
   Sample,
@@ -92,6 +101,8 @@ interface Run {
 
 let run: Run | undefined;
 let stopRequested = false;
+/** The reader's text (the course's prompt), which the logit lens reads at every sample. */
+let readerText = '';
 
 /** Threads for the shards: as asked, at most one per shard, and 1 where memory cannot be shared. */
 function shardThreads(asked: number, shards: number): number {
@@ -248,7 +259,59 @@ function sample(current: Run): Sample {
   })) {
     if (!step.fromPrompt) tokens.push(step.token);
   }
-  return { step: current.optimizer.step, text: encoder.decode(tokens) };
+  return {
+    step: current.optimizer.step,
+    text: encoder.decode(tokens),
+    heads: headScores(current),
+    lens: readerText ? lensReading(current, readerText) : undefined,
+  };
+}
+
+/**
+ * Chapter 10's logit lens on the reader's text with the model as it is now: at its last token, the most
+ * likely next token read off the residual stream after every layer (one traced pass, lens.ts).
+ */
+function lensReading(current: Run, text: string): LensReading | undefined {
+  const { config, weights, kernels, tokenizer } = current;
+  const encoder = bpeTokenizer(tokenizer);
+  const tokens = encoder.encode(text, { bos: true, eos: false }).slice(0, config.seqLen);
+  if (tokens.length < 1) return undefined;
+  const model = { config, weights };
+  const { trace } = forward(model, tokens, new KVCache(config), { trace: true, logits: 'all', kernels });
+  const lens = logitLens(model, trace!, kernels, 1);
+  const last = lens.positions - 1;
+  return {
+    pieces: tokens.map((token) => encoder.pieceLabel(token)),
+    rows: lens.names.map((name, row) => ({
+      name,
+      piece: encoder.pieceLabel(lens.ids[row * lens.positions + last]),
+      probability: lens.probabilities[row * lens.positions + last],
+    })),
+  };
+}
+
+/**
+ * Chapter 8's head scores of the model as it is now: the previous-token score on the start of the held-out
+ * text, and the induction score on a repeated random sequence (heads.ts), from two traced passes.
+ */
+function headScores(current: Run): HeadScores[] {
+  const { config, weights, kernels, tokenizer } = current;
+  const model = { config, weights };
+  const encoder = bpeTokenizer(tokenizer);
+  const text = Array.from(current.validationTokens.subarray(0, Math.min(64, config.seqLen)));
+  const traced = (tokens: number[]) =>
+    forward(model, tokens, new KVCache(config), { trace: true, logits: 'last', kernels }).trace!;
+  const patterns = headPatternScores(traced(text));
+  const [bos] = encoder.encode('', { bos: true, eos: false });
+  const length = Math.min(16, inductionLengthLimit(config, config.vocabSize - 8));
+  const repeated = inductionInput(config, bos, stopTokensFor(encoder), length, 1);
+  const induction = inductionScores(traced(repeated.tokens), length);
+  return patterns.map((pattern, i) => ({
+    layer: pattern.layer,
+    head: pattern.head,
+    previousToken: pattern.previousToken ?? 0,
+    induction: induction[i].induction,
+  }));
 }
 
 /** Writes a checkpoint of the run as it is now; says what happened either way. */
@@ -388,6 +451,11 @@ const api = {
         problem: `Training stopped: ${error instanceof Error ? error.message : String(error)}`,
       };
     }
+  },
+
+  /** The reader's text, for the logit lens at every sample. */
+  setReaderText(text: string): void {
+    readerText = text;
   },
 
   /** Asks the loop to save and return after the step it is in. */
