@@ -385,6 +385,19 @@ describe.skipIf(unavailable !== undefined)('chapter 14 (training) in Chromium', 
       expect(cli.code, cli.stderr).toBe(0);
       expect(cli.stdout.toString('utf8').replace(/\n$/, '')).toBe(generated);
 
+      // Back to the house model: it loads, and the link stops naming the trained one.
+      await page.getByRole('button', { name: /^Settings/ }).click();
+      await page.getByRole('button', { name: 'Back to the house model' }).click();
+      await expect
+        .poll(() =>
+          page.evaluate(
+            () =>
+              (globalThis as unknown as { __glassbox?: { model?: { id: string } } }).__glassbox?.model?.id,
+          ),
+        )
+        .toBe('house');
+      await expect.poll(() => page.url()).not.toContain('trained');
+
       // "Open a model file…" takes the .zip as it was downloaded, and writes the same text again.
       await page.goto(`${session.origin}/whole-machine?prompt=${encodeURIComponent(prompt)}&kernels=ts`);
       await waitForAnalysis(page, prompt);

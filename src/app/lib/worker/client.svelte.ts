@@ -121,8 +121,12 @@ export function loadDefaultModel(base: string): Promise<void> {
   return loading;
 }
 
-/** Loads the house model again (after a model from disk). */
+/**
+ * Loads the house model again (after a model from disk, or one trained in chapter 14). The course's model
+ * becomes 'house' first: loading the default model opens whatever `course.model` names.
+ */
 export function useHouseModel(base: string): Promise<void> {
+  course.model = 'house';
   loading = undefined;
   engine.fileError = undefined;
   return loadDefaultModel(base);
