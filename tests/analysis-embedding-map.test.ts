@@ -176,14 +176,15 @@ describe('tokenMap', () => {
   }
   const tokens = [3, 10, 11, 40, 41, 59, 0, 22];
 
-  it('without a previous picture, is chapter 4’s projection of those rows on the first two components', () => {
+  it('without a previous picture, is chapter 4’s PCA and projection of those rows alone', () => {
     const map = tokenMap(table, dim, tokens);
-    const pca = principalComponents(table, dim, 2);
-    const all = project(table, dim, pca);
+    const rows = new Float32Array(tokens.length * dim);
     tokens.forEach((token, i) => {
-      expect(map.points[i * 2]).toBeCloseTo(all[token * 2], 5);
-      expect(map.points[i * 2 + 1]).toBeCloseTo(all[token * 2 + 1], 5);
+      for (let d = 0; d < dim; d++) rows[i * dim + d] = table[token * dim + d];
     });
+    const pca = principalComponents(rows, dim, 2);
+    const projected = project(rows, dim, pca);
+    map.points.forEach((value, i) => expect(value).toBeCloseTo(projected[i], 5));
     expect(map.planeShare).toBeCloseTo(pca.explained[0] + pca.explained[1], 12);
   });
 

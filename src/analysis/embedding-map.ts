@@ -1,6 +1,6 @@
 /**
  * Chapter 4's embedding map, for a model that is still training (chapter 14): a fixed set of tokens (the
- * run's most frequent), coloured by what kind of piece each is, placed by the table's first two principal
+ * run's most frequent), coloured by what kind of piece each is, placed by their rows' first two principal
  * components, and turned to match the previous picture so that from one sample to the next the points move
  * rather than the picture flipping; with one number for how organised the table is — the share of those
  * tokens whose nearest neighbour, by cosine in the full embedding space, is of their own kind, beside the
@@ -169,14 +169,20 @@ export function transform2d(points: ArrayLike<number>, map: readonly number[]): 
 export interface TokenMap {
   /** [N, 2], row-major: token i at (points[2i], points[2i + 1]), in the table's units. */
   points: Float32Array;
-  /** The share of the table's total variance that the plane of the first two components keeps. */
+  /** The share of the chosen rows' total variance that the plane of their first two components keeps. */
   planeShare: number;
 }
 
 /**
- * The rows of `tokens` projected (about the whole table's mean) onto the plane of the whole table's first
- * two principal components (principalComponents, chapter 4's PCA), then turned by procrustes2d to match
- * `previous`, the last picture of the same tokens, when there is one.
+ * The rows of `tokens` projected (about their mean) onto the plane of their first two principal components
+ * (principalComponents, chapter 4's PCA), then turned by procrustes2d to match `previous`, the last picture of
+ * the same tokens, when there is one.
+ *
+ * The components are those of the chosen rows, not of the whole table: the rows of tokens the training text
+ * never uses learn nothing of their own (with the classifier sharing the table, all of them are only pushed
+ * down, the same way, in every prediction), so over the whole table the mean and the first component mostly
+ * separate "used" from "unused", a direction that says nothing about the tokens shown (in a Tiny run on
+ * Genesis, 181 of the 300 rows are never used).
  */
 export function tokenMap(
   table: Float32Array,
@@ -184,15 +190,17 @@ export function tokenMap(
   tokens: readonly number[],
   previous?: ArrayLike<number>,
 ): TokenMap {
-  const pca = principalComponents(table, dim, 2);
+  const rows = new Float32Array(tokens.length * dim);
+  tokens.forEach((token, i) => rows.set(table.subarray(token * dim, (token + 1) * dim), i * dim));
+  const pca = principalComponents(rows, dim, 2);
   const raw = new Float32Array(tokens.length * 2);
-  tokens.forEach((token, i) => {
+  for (let i = 0; i < tokens.length; i++) {
     pca.components.forEach((component, c) => {
       let sum = 0;
-      for (let d = 0; d < dim; d++) sum += (table[token * dim + d] - pca.mean[d]) * component[d];
+      for (let d = 0; d < dim; d++) sum += (rows[i * dim + d] - pca.mean[d]) * component[d];
       raw[i * 2 + c] = sum;
     });
-  });
+  }
   const points =
     previous && previous.length === raw.length ? transform2d(raw, procrustes2d(raw, previous)) : raw;
   return { points, planeShare: pca.explained.reduce((sum, share) => sum + share, 0) };
