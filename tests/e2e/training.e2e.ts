@@ -38,6 +38,7 @@ import { fromTokenizerJson, tokenPiece } from '../../src/tokenizers/bpe.ts';
 import { loadModelFolder } from '../helpers.ts';
 import {
   ARTIFACTS,
+  axeViolations,
   e2eSkipReason,
   HOUSE,
   openPage,
@@ -285,6 +286,7 @@ async function expectEmbeddingMap(page: Page, folder: string): Promise<void> {
     await page.setViewportSize({ width, height: 900 });
     await page.emulateMedia({ colorScheme: scheme, reducedMotion: 'reduce' });
     await figure.screenshot({ path: join(ARTIFACTS, `training-embeddings-${width}-${scheme}.png`) });
+    if (width === 1280) expect(await axeViolations(page), scheme).toEqual([]);
   }
   await page.setViewportSize({ width: 1280, height: 900 });
   await page.emulateMedia({ colorScheme: 'light', reducedMotion: 'no-preference' });
