@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import {
   frequentTokens,
   neighbourAgreement,
+  pieceCategory,
   procrustes2d,
   TOKEN_CATEGORIES,
   tokenCategory,
@@ -63,6 +64,16 @@ describe('tokenCategory', () => {
     for (const [text, name] of cases) {
       expect(TOKEN_CATEGORIES[tokenCategory(text)].name, JSON.stringify(text)).toBe(name);
     }
+  });
+});
+
+describe('pieceCategory', () => {
+  it('reads the piece’s bytes as UTF-8, and calls bytes that are only part of a character "other"', () => {
+    const utf8 = new TextEncoder();
+    expect(pieceCategory(utf8.encode(' the'))).toBe(0);
+    expect(pieceCategory(utf8.encode('Ruth'))).toBe(2);
+    expect(pieceCategory(utf8.encode(' é').subarray(0, 2))).toBe(4); // a space and the first byte of é
+    expect(pieceCategory(new Uint8Array([0xff]))).toBe(4);
   });
 });
 

@@ -36,6 +36,22 @@ export function tokenCategory(text: string | undefined): TokenCategory {
   return 4;
 }
 
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** The kind of a piece from its bytes: "other" when they are not UTF-8 on their own (part of a longer character). */
+export function pieceCategory(bytes: Uint8Array): TokenCategory {
+  let text: string | undefined;
+  try {
+    text = strictUtf8.decode(bytes);
+  } catch {
+    text = undefined;
+  }
+  return tokenCategory(text);
+}
+
+/** How many of a run's most frequent tokens chapter 14's map follows: enough to show clusters, few enough to read. */
+export const MAP_TOKEN_COUNT = 300;
+
 /**
  * The `count` most frequent tokens of `tokens` (most frequent first, equal counts in id order), leaving out
  * `exclude` (the special tokens) and tokens that never occur. Chosen once per run from its training text,

@@ -17,8 +17,9 @@ import { unzip } from '../../src/formats/zip.ts';
 import { runCli } from '../cli-helpers.ts';
 import {
   frequentTokens,
+  MAP_TOKEN_COUNT,
   neighbourAgreement,
-  tokenCategory,
+  pieceCategory,
   tokenMap,
 } from '../../src/analysis/embedding-map.ts';
 import { logitLens } from '../../src/analysis/lens.ts';
@@ -241,17 +242,10 @@ async function expectEmbeddingMap(page: Page, folder: string): Promise<void> {
   const text = readFileSync(join(SITE, 'corpus', 'books', `${BOOK}.txt`), 'utf8');
   const trainTokens = tokenize(tokenizer, trainValidationSplit(text).train);
   const special = new Set(bpe.specialTokens.map((token) => token.id));
-  const tokens = frequentTokens(trainTokens, model.config.vocabSize, 300, special);
+  const tokens = frequentTokens(trainTokens, model.config.vocabSize, MAP_TOKEN_COUNT, special);
   expect(published.tokens).toEqual(tokens);
   expect(published.tokens.length).toBeGreaterThan(100);
-  const utf8 = new TextDecoder('utf-8', { fatal: true });
-  const categories = tokens.map((token) => {
-    try {
-      return tokenCategory(utf8.decode(tokenPiece(bpe, token)));
-    } catch {
-      return tokenCategory(undefined);
-    }
-  });
+  const categories = tokens.map((token) => pieceCategory(tokenPiece(bpe, token)));
   expect(published.categories).toEqual(categories);
   const table = model.weights.tokenEmbedding.data;
   const agreement = neighbourAgreement(table, model.config.dim, tokens, categories);

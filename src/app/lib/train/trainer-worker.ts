@@ -15,8 +15,9 @@ import {
 } from '../../../analysis/heads.ts';
 import {
   frequentTokens,
+  MAP_TOKEN_COUNT,
   neighbourAgreement,
-  tokenCategory,
+  pieceCategory,
   tokenMap,
 } from '../../../analysis/embedding-map.ts';
 import { logitLens } from '../../../analysis/lens.ts';
@@ -86,9 +87,6 @@ import { startShardWorkers } from './web-shards.ts';
 
 /** The name of the lock a training tab holds (Web Locks API: one per origin, across tabs). */
 const LOCK = 'glassbox-training';
-
-/** How many of the run's most frequent tokens the embedding map follows. */
-const MAP_TOKENS = 300;
 
 /** The run this worker holds: everything the loop reads, and what the page is told about it. */
 interface Run {
@@ -290,19 +288,11 @@ function sample(current: Run): Sample {
 function chooseMapTokens(tokenizer: BpeTokenizer, trainTokens: ArrayLike<number>): MapTokens {
   const encoder = bpeTokenizer(tokenizer);
   const special = new Set(tokenizer.specialTokens.map((token) => token.id));
-  const tokens = frequentTokens(trainTokens, encoder.vocabSize, MAP_TOKENS, special);
-  const utf8 = new TextDecoder('utf-8', { fatal: true });
-  const text = (token: number) => {
-    try {
-      return utf8.decode(tokenPiece(tokenizer, token));
-    } catch {
-      return undefined; // part of a longer character: its bytes alone are not text
-    }
-  };
+  const tokens = frequentTokens(trainTokens, encoder.vocabSize, MAP_TOKEN_COUNT, special);
   return {
     tokens,
     pieces: tokens.map((token) => encoder.pieceLabel(token)),
-    categories: tokens.map((token) => tokenCategory(text(token))),
+    categories: tokens.map((token) => pieceCategory(tokenPiece(tokenizer, token))),
   };
 }
 
