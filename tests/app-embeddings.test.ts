@@ -16,7 +16,7 @@ import {
   rowNorms,
   searchPieces,
   similaritiesTo,
-} from '../src/app/chapters/04-embeddings/embeddings.ts';
+} from '../src/analysis/embeddings.ts';
 import { extremes } from '../src/app/lib/figure/extremes.ts';
 import { focusPosition } from '../src/app/lib/figure/focus.ts';
 import { divergingRgb } from '../src/app/lib/figure/palette.ts';

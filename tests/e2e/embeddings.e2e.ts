@@ -6,7 +6,7 @@
  */
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { principalComponents } from '../../src/app/chapters/04-embeddings/embeddings.ts';
+import { principalComponents } from '../../src/analysis/embeddings.ts';
 import { formatNumber } from '../../src/app/lib/format.ts';
 import {
   ARTIFACTS,

@@ -15,6 +15,13 @@ import { DEFAULT_TRAIN_SETTINGS, trainModel, type TrainSettings } from '../../sr
 import type { RunShape } from '../../src/engine/train/prepare.ts';
 import { unzip } from '../../src/formats/zip.ts';
 import { runCli } from '../cli-helpers.ts';
+import {
+  frequentTokens,
+  MAP_TOKEN_COUNT,
+  neighbourAgreement,
+  pieceCategory,
+  tokenMap,
+} from '../../src/analysis/embedding-map.ts';
 import { logitLens } from '../../src/analysis/lens.ts';
 import { textSurprise } from '../../src/analysis/surprise.ts';
 import { forward } from '../../src/engine/forward.ts';
@@ -28,8 +35,18 @@ import { tokenize, trainValidationSplit } from '../../src/engine/train/prepare.t
 import { LocalShardWorker, shardGradients } from '../../src/engine/train/shards.ts';
 import { FINE_TUNE } from '../../src/app/chapters/14-training/presets.ts';
 import { selectKernels } from '../../src/kernels/select.ts';
+import { fromTokenizerJson, tokenPiece } from '../../src/tokenizers/bpe.ts';
 import { loadModelFolder } from '../helpers.ts';
-import { e2eSkipReason, HOUSE, openPage, sessionForSuite, SITE, waitForAnalysis } from './harness.ts';
+import {
+  ARTIFACTS,
+  axeViolations,
+  e2eSkipReason,
+  HOUSE,
+  openPage,
+  sessionForSuite,
+  SITE,
+  waitForAnalysis,
+} from './harness.ts';
 
 const unavailable = e2eSkipReason();
 
@@ -190,6 +207,85 @@ async function resumeStored(page: Page): Promise<void> {
   await page.getByRole('button', { name: 'Resume', exact: true }).first().click();
 }
 
+/** What chapter 14's embedding map publishes (TrainEmbeddings.svelte) for the sample it shows. */
+interface PublishedEmbeddingMap {
+  step: number;
+  tokens: number[];
+  categories: number[];
+  points: number[];
+  nearest: number[];
+  same: number;
+  share: number;
+  chance: number;
+}
+
+/**
+ * The embedding map the page drew at its newest sample, recomputed in Node from the run's final weights and
+ * tokenizer (the downloaded folder, Node's bits): the same most frequent tokens of the training text, their
+ * kinds, every nearest neighbour and the share, exactly; the points within float32 rounding, once Node's
+ * picture is turned onto the page's (a rotation or reflection changes no distance, so it cannot fake a match).
+ */
+async function expectEmbeddingMap(page: Page, folder: string): Promise<void> {
+  await page.waitForFunction(
+    () =>
+      (globalThis as unknown as { __glassbox?: { figures?: Record<string, unknown> } }).__glassbox?.figures?.[
+        'training.embeddings'
+      ] !== undefined,
+  );
+  const published = await page.evaluate(
+    () =>
+      (globalThis as unknown as { __glassbox: { figures: Record<string, PublishedEmbeddingMap> } }).__glassbox
+        .figures['training.embeddings'],
+  );
+  const { model, tokenizer } = loadModelFolder(folder);
+  const bpe = fromTokenizerJson(readFileSync(join(folder, 'tokenizer.json'), 'utf8'));
+  const text = readFileSync(join(SITE, 'corpus', 'books', `${BOOK}.txt`), 'utf8');
+  const trainTokens = tokenize(tokenizer, trainValidationSplit(text).train);
+  const special = new Set(bpe.specialTokens.map((token) => token.id));
+  const tokens = frequentTokens(trainTokens, model.config.vocabSize, MAP_TOKEN_COUNT, special);
+  expect(published.tokens).toEqual(tokens);
+  expect(published.tokens.length).toBeGreaterThan(100);
+  const categories = tokens.map((token) => pieceCategory(tokenPiece(bpe, token)));
+  expect(published.categories).toEqual(categories);
+  const table = model.weights.tokenEmbedding.data;
+  const agreement = neighbourAgreement(table, model.config.dim, tokens, categories);
+  expect(published.nearest).toEqual(Array.from(agreement.nearest));
+  expect(published.same).toBe(agreement.same);
+  expect(published.share).toBe(agreement.share);
+  expect(published.chance).toBe(agreement.chance);
+  const node = tokenMap(table, model.config.dim, tokens, published.points);
+  let scale = 0;
+  for (const value of node.points) scale = Math.max(scale, Math.abs(value));
+  node.points.forEach((value, i) => expect(Math.abs(value - published.points[i])).toBeLessThan(1e-4 * scale));
+  // The map is drawn: its canvas has coloured pixels, and its text alternative says the share.
+  const figure = page.locator('figure[aria-labelledby="training-embeddings-title"]');
+  const painted = await figure.locator('canvas').evaluate((canvas: HTMLCanvasElement) => {
+    const { data } = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height);
+    let count = 0;
+    for (let i = 3; i < data.length; i += 4) if (data[i] > 0) count++;
+    return count;
+  });
+  expect(painted).toBeGreaterThan(1000);
+  const caption = (await page.locator('#training-embeddings-summary').textContent())!;
+  expect(caption.replace(/\s+/g, ' ')).toContain(
+    `${agreement.same} of the ${tokens.length} tokens (${(agreement.share * 100).toFixed(1)}%)`,
+  );
+  // Both widths in both schemes (a map of coloured points is where dark mode and a phone's width can fail).
+  for (const [width, scheme] of [
+    [1280, 'light'],
+    [1280, 'dark'],
+    [375, 'light'],
+    [375, 'dark'],
+  ] as const) {
+    await page.setViewportSize({ width, height: 900 });
+    await page.emulateMedia({ colorScheme: scheme, reducedMotion: 'reduce' });
+    await figure.screenshot({ path: join(ARTIFACTS, `training-embeddings-${width}-${scheme}.png`) });
+    if (width === 1280) expect(await axeViolations(page), scheme).toEqual([]);
+  }
+  await page.setViewportSize({ width: 1280, height: 900 });
+  await page.emulateMedia({ colorScheme: 'light', reducedMotion: 'no-preference' });
+}
+
 describe.skipIf(unavailable !== undefined)('chapter 14 (training) in Chromium', () => {
   const session = sessionForSuite();
   /** Node's uninterrupted run of the tiny settings, computed once. */
@@ -347,6 +443,9 @@ describe.skipIf(unavailable !== undefined)('chapter 14 (training) in Chromium', 
         expect(row.piece).toBe(downloaded.tokenizer.pieceLabel(nodeLens.ids[at]));
         expect(row.probability).toBeCloseTo(nodeLens.probabilities[at], 6);
       });
+
+      // The embedding map the page drew at its last sample: Node's map of the download.
+      await expectEmbeddingMap(page, model);
 
       // Every chapter on it: a link that names it opens it from this browser's storage (after a reload).
       await page.getByRole('button', { name: 'Use it in every chapter' }).click();

@@ -13,7 +13,7 @@ import {
   questionChoices,
   rowNorms,
   similaritiesTo,
-} from './embeddings.ts';
+} from '../../../analysis/embeddings.ts';
 
 /** The reader's tokens' rows: the Trace's `embeddings` tensor, [T, dim]. */
 export interface EmbeddingRows {

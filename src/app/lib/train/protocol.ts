@@ -60,6 +60,18 @@ export interface RunInfo {
   finished: boolean;
   /** Fine-tuned from this model, if any. */
   initialModel?: string;
+  /** The tokens the embedding map follows, chosen once per run. */
+  mapTokens: MapTokens;
+}
+
+/**
+ * The tokens of the embedding map (src/analysis/embedding-map.ts): the run's most frequent tokens in its
+ * training text, most frequent first, with their pieces and kinds (indices into TOKEN_CATEGORIES).
+ */
+export interface MapTokens {
+  tokens: number[];
+  pieces: string[];
+  categories: number[];
 }
 
 export interface StepUpdate {
@@ -75,6 +87,25 @@ export interface Sample {
   heads?: HeadScores[];
   /** Chapter 10's logit lens at the last token of the reader's text, at this step. */
   lens?: LensReading;
+  /** Chapter 4's embedding map of the run's frequent tokens (RunInfo.mapTokens), at this step. */
+  embeddings?: EmbeddingReading;
+}
+
+/** The embedding map of RunInfo.mapTokens with the weights of one step (src/analysis/embedding-map.ts). */
+export interface EmbeddingReading {
+  /** [N, 2], row-major: token i's place on the principal plane, turned to match the previous sample's. */
+  points: Float32Array;
+  /** The share of these rows' variance that the plane keeps. */
+  planeShare: number;
+  /** For each token, the index (into mapTokens) of its nearest other token, by cosine in the full space. */
+  nearest: Int32Array;
+  /** How many tokens' nearest neighbour is of their own kind, and that as a share of them. */
+  same: number;
+  share: number;
+  /** The share a random dealing of the same kinds would give on average. */
+  chance: number;
+  /** Milliseconds the trainer spent on it (PCA, projection, alignment, nearest neighbours). */
+  computeMs: number;
 }
 
 /** The logit lens (src/analysis/lens.ts) at the last position of the reader's text. */

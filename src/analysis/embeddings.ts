@@ -2,7 +2,9 @@
  * The arithmetic behind chapter 4's figures, on the embedding table itself ([vocabSize, dim], one row per
  * token): cosine similarity of one row with every row (nearest neighbours), and a principal component
  * analysis of all rows (the 2-D map). Plain functions of typed arrays, so the worker runs them on the real
- * table and the tests run them on tables whose answers are known. Everything accumulates in float64.
+ * table and the tests run them on tables whose answers are known. Everything accumulates in float64. Chapter
+ * 14's trainer draws the same map of a model while it trains (embedding-map.ts), so it lives here, not in
+ * the chapter.
  */
 
 /** The Euclidean length of every row of a [rows, dim] table. */
