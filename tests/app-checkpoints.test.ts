@@ -108,7 +108,16 @@ describe('the course’s name for a checkpoint', () => {
     expect(houseCheckpointId(630)).toBe('house@630');
     expect(houseCheckpointStepOf('house@630')).toBe(630);
     expect(houseCheckpointStepOf('house@0')).toBe(0);
-    for (const other of ['house', 'house@', 'house@-1', 'house@01', 'house@1.5', 'house@1e3', 'house@x', ' house@5'])
+    for (const other of [
+      'house',
+      'house@',
+      'house@-1',
+      'house@01',
+      'house@1.5',
+      'house@1e3',
+      'house@x',
+      ' house@5',
+    ])
       expect(houseCheckpointStepOf(other), other).toBeUndefined();
     expect(houseCheckpointStepOf('house@1234567890')).toBeUndefined();
     expect(isHouseOrCheckpoint('house')).toBe(true);

@@ -15,12 +15,7 @@ import type {
 } from './protocol.ts';
 import type { EngineApi } from './server.ts';
 import { course } from '../state/course.svelte.ts';
-import {
-  houseCheckpointId,
-  houseCheckpointStepOf,
-  trainedModelId,
-  trainedRunOf,
-} from '../train/model-id.ts';
+import { houseCheckpointId, houseCheckpointStepOf, trainedModelId, trainedRunOf } from '../train/model-id.ts';
 import { siteBase } from '../paths.ts';
 
 export type EngineStatus = 'idle' | 'loading' | 'ready' | 'error';

@@ -11,7 +11,13 @@ import { XorShiftRng } from '../../../engine/rng.ts';
 import { modelFromFiles, tokenizerFromFile, type NamedFile } from '../../../formats/bundle.ts';
 import { parseHfConfig } from '../../../formats/hf-llama.ts';
 import { randomModel } from '../../../engine/init.ts';
-import { checkpointAt, checkpointLabel, CHECKPOINTS_PATH, lastStep, loadCheckpointIndex } from '../checkpoints.ts';
+import {
+  checkpointAt,
+  checkpointLabel,
+  CHECKPOINTS_PATH,
+  lastStep,
+  loadCheckpointIndex,
+} from '../checkpoints.ts';
 import { houseCheckpointId } from '../train/model-id.ts';
 import { describeKernels, selectKernels } from '../../../kernels/select.ts';
 import type { Tokenizer } from '../../../tokenizers/tokenizer.ts';
@@ -187,9 +193,9 @@ const api = {
     if (!entry.file) model = randomModel(houseConfig, index.seed);
     else {
       model = modelFromFiles([{ name: entry.file, bytes: ggufBytes }]).model;
-      const differs = (['dim', 'hiddenDim', 'nLayers', 'nHeads', 'nKvHeads', 'vocabSize', 'seqLen'] as const).find(
-        (key) => model.config[key] !== houseConfig[key],
-      );
+      const differs = (
+        ['dim', 'hiddenDim', 'nLayers', 'nHeads', 'nKvHeads', 'vocabSize', 'seqLen'] as const
+      ).find((key) => model.config[key] !== houseConfig[key]);
       if (differs) {
         throw new Error(
           `${CHECKPOINTS_PATH}${entry.file} does not belong to this house model: its ${differs} is ` +
@@ -197,7 +203,10 @@ const api = {
         );
       }
     }
-    const tokenizer = tokenizerFromFile({ name: 'tokenizer.json', bytes: tokenizerBytes }, model.config.vocabSize);
+    const tokenizer = tokenizerFromFile(
+      { name: 'tokenizer.json', bytes: tokenizerBytes },
+      model.config.vocabSize,
+    );
     const bytes = configBytes.length + tokenizerBytes.length + (ggufBytes?.length ?? 0);
     return install(model, tokenizer, houseCheckpointId(step), checkpointLabel(step, last), bytes, started);
   },
