@@ -126,3 +126,33 @@ describe('the course’s name for a checkpoint', () => {
     expect(trainedRunOf('house@30')).toBeUndefined();
   });
 });
+
+describe('the model folder’s history, as the build serves it', () => {
+  it('lists the log, the index and the files it names; nothing when absent; warns on a missing file', async () => {
+    const { mkdtempSync, mkdirSync, writeFileSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { historyFiles } = await import('../src/app/build/plugins.ts');
+    const folder = mkdtempSync(join(tmpdir(), 'glassbox-history-'));
+    try {
+      expect(historyFiles(folder)).toEqual([]);
+      writeFileSync(join(folder, 'train-log.jsonl'), '{"step":1,"trainLoss":8}\n');
+      expect(historyFiles(folder)).toEqual(['train-log.jsonl']);
+      mkdirSync(join(folder, 'checkpoints'));
+      writeFileSync(join(folder, 'checkpoints', 'index.json'), JSON.stringify(valid()));
+      const warnings: string[] = [];
+      expect(historyFiles(folder, (message) => warnings.push(message))).toEqual(['train-log.jsonl']);
+      expect(warnings[0]).toMatch(/names files that are not there \(checkpoints\/step-000010\.gguf/);
+      writeFileSync(join(folder, 'checkpoints', 'step-000010.gguf'), 'x');
+      writeFileSync(join(folder, 'checkpoints', 'step-000100.gguf'), 'x');
+      expect(historyFiles(folder)).toEqual([
+        'train-log.jsonl',
+        'checkpoints/index.json',
+        'checkpoints/step-000010.gguf',
+        'checkpoints/step-000100.gguf',
+      ]);
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
+  });
+});
