@@ -189,12 +189,12 @@ describe.skipIf(unavailable !== undefined || noHistory !== undefined)('the time-
         .first()
         .boundingBox();
       const end = await page.locator('figure[aria-labelledby="house-log-title"]').boundingBox();
-      const scrollY = await page.evaluate(() => scrollY);
+      const scrolled = await page.evaluate(() => window.scrollY);
       if (!top || !end) throw new Error('the time-machine section is not on the page');
       await page.screenshot({
         path: join(ARTIFACTS, `time-machine-${width}-${scheme}.png`),
         fullPage: true,
-        clip: { x: 0, y: top.y + scrollY - 10, width, height: end.y + end.height - top.y + 20 },
+        clip: { x: 0, y: top.y + scrolled - 10, width, height: end.y + end.height - top.y + 20 },
       });
       if (width === 1280) expect(await axeViolations(page), scheme).toEqual([]);
     }
