@@ -106,11 +106,25 @@ export function historyFiles(source: string, warn: (message: string) => void = (
   }
 }
 
+/**
+ * `import hasHistory from 'virtual:glassbox-house-history'`: whether the house model's folder has a history
+ * the site serves, decided when the site is built, so that a site without one never asks for it.
+ */
+export const HOUSE_HISTORY_MODULE = 'virtual:glassbox-house-history';
+
 export function houseModelAssets(folder: string, at = 'models/house'): Plugin {
   const source = resolve(folder);
   const present = () => MODEL_FILES.filter((name) => existsSync(join(source, name)));
+  const resolvedHistory = `\0${HOUSE_HISTORY_MODULE}`;
   return {
     name: `glassbox-model-${at}`,
+    resolveId(id) {
+      if (at === 'models/house' && id === HOUSE_HISTORY_MODULE) return resolvedHistory;
+    },
+    load(id) {
+      if (id !== resolvedHistory) return;
+      return `export default ${historyFiles(source).includes(HISTORY_INDEX)};`;
+    },
     configureServer(server) {
       server.middlewares.use(`/${at}/`, (request, response, next) => {
         const name = (request.url ?? '').split('?')[0].replace(/^\//, '');

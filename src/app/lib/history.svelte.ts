@@ -3,6 +3,7 @@
  * 10): its checkpoints' index, asked for by the first figure that shows it (and never by a chapter that
  * does not), and the step the reader has chosen on a scrubber, which chapter 14's two figures share.
  */
+import builtWithHistory from 'virtual:glassbox-house-history';
 import { lastStep, loadCheckpointIndex, type CheckpointIndex } from './checkpoints.ts';
 import { siteBase } from './paths.ts';
 import { course } from './state/course.svelte.ts';
@@ -21,10 +22,17 @@ export const history: {
 
 let asked = false;
 
-/** Fetches the index once per page (later calls do nothing). */
+/**
+ * Fetches the index once per page (later calls do nothing). A site built from a house model without a
+ * history knows so from the build, and asks for nothing.
+ */
 export function askForHistory(): void {
   if (asked) return;
   asked = true;
+  if (!builtWithHistory) {
+    history.settled = true;
+    return;
+  }
   loadCheckpointIndex(siteBase()).then(
     (index) => {
       history.index = index;
