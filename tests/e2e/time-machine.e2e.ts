@@ -183,6 +183,8 @@ describe.skipIf(unavailable !== undefined || noHistory !== undefined)('the time-
     for (const [width, scheme] of [...APPEARANCES, [375, 'dark'] as const]) {
       await page.emulateMedia({ colorScheme: scheme, reducedMotion: 'reduce' });
       await page.setViewportSize({ width, height: 900 });
+      // At the top of the page, so that the sticky prompt bar is not drawn over the section.
+      await page.evaluate(() => window.scrollTo(0, 0));
       await page.evaluate(() => new Promise((resolve) => requestAnimationFrame(() => resolve(undefined))));
       const top = await page
         .locator('h2#the-time-machine, h2:has-text("The time-machine")')
@@ -225,6 +227,9 @@ describe.skipIf(unavailable !== undefined || noHistory !== undefined)('the time-
     await modelIs(page, `house@${steps[1].step}`);
     await expectLensOf(page, steps[1], seed, last);
     await expect.poll(() => new URL(page.url()).searchParams.get('model')).toBe(`house@${steps[1].step}`);
+    await page.setViewportSize({ width: 375, height: 900 });
+    await option.screenshot({ path: join(ARTIFACTS, 'time-machine-option-residual-375.png') });
+    await page.setViewportSize({ width: 1280, height: 900 });
 
     // Back to the finished model, from the prompt bar's settings.
     await page.getByRole('button', { name: 'Settings' }).click();
