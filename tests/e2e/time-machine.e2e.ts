@@ -257,6 +257,21 @@ describe.skipIf(unavailable !== undefined || noHistory !== undefined)('the time-
     await page.close();
   });
 
+  it('offers the option only while the course runs the house model or one of its checkpoints', async () => {
+    const { page } = await openPage(session);
+    await page.goto(`${session.origin}/residual-stream?prompt=${encodeURIComponent(PROMPT)}`);
+    await waitForAnalysis(page, PROMPT);
+    await expect.poll(() => page.locator('#residual-lens-time-machine').count()).toBe(1);
+    // A link made with a model from its sender's disk: the page runs the house model but the course's model
+    // is that other one, so the house model's history is not offered for it.
+    await page.goto(`${session.origin}/residual-stream?prompt=${encodeURIComponent(PROMPT)}&model=local`);
+    await waitForAnalysis(page, PROMPT);
+    await published(page, 'residual.lens', undefined);
+    await page.waitForTimeout(300);
+    await expect(page.locator('.time-machine-option').count()).resolves.toBe(0);
+    await page.close();
+  });
+
   it('offers no time-machine on a site without a history (nothing, not an error)', async () => {
     const { page } = await openPage(session);
     await page.route('**/checkpoints/index.json', (route) =>
