@@ -128,7 +128,7 @@ describe('the course’s name for a checkpoint', () => {
 });
 
 describe('the model folder’s history, as the build serves it', () => {
-  it('lists the log, the index and the files it names; nothing when absent; warns on a missing file', async () => {
+  it('lists the index, the files it names and the log; nothing without an index; warns on a missing file', async () => {
     const { mkdtempSync, mkdirSync, writeFileSync, rmSync } = await import('node:fs');
     const { tmpdir } = await import('node:os');
     const { join } = await import('node:path');
@@ -137,11 +137,11 @@ describe('the model folder’s history, as the build serves it', () => {
     try {
       expect(historyFiles(folder)).toEqual([]);
       writeFileSync(join(folder, 'train-log.jsonl'), '{"step":1,"trainLoss":8}\n');
-      expect(historyFiles(folder)).toEqual(['train-log.jsonl']);
+      expect(historyFiles(folder)).toEqual([]); // a log without a history is not shown, so not served
       mkdirSync(join(folder, 'checkpoints'));
       writeFileSync(join(folder, 'checkpoints', 'index.json'), JSON.stringify(valid()));
       const warnings: string[] = [];
-      expect(historyFiles(folder, (message) => warnings.push(message))).toEqual(['train-log.jsonl']);
+      expect(historyFiles(folder, (message) => warnings.push(message))).toEqual([]);
       expect(warnings[0]).toMatch(/names files that are not there \(checkpoints\/step-000010\.gguf/);
       writeFileSync(join(folder, 'checkpoints', 'step-000010.gguf'), 'x');
       writeFileSync(join(folder, 'checkpoints', 'step-000100.gguf'), 'x');
