@@ -57,7 +57,7 @@ const sameShape = (a: readonly number[], b: readonly number[]) =>
 const CONFIG_JSON_LIMITS: JsonLimits = { maxLength: 1 << 20, maxDepth: 8, what: 'config.json' };
 
 /** config.json → ModelConfig, refusing anything that is not a plain Llama this engine runs exactly. */
-function parseHfConfig(configJsonText: string, file: string): ModelConfig {
+export function parseHfConfig(configJsonText: string, file: string): ModelConfig {
   // A declared function (not an arrow) so TypeScript narrows types after `if (…) fail(…)`.
   function fail(problem: string): never {
     throw new FormatError(file, problem);

@@ -8,7 +8,10 @@
  *    tokenizer.json) at /models/house/ in development and copies it into the built site, so the app loads
  *    it from its own origin. A missing file is reported at build time and, in the page, by a clear message.
  *    The same plugin serves the house model's draft (models/house-draft, at /models/house-draft/), which only
- *    chapter 15 fetches, for speculative decoding.
+ *    chapter 15 fetches, for speculative decoding. Beside the house model it serves its history when the
+ *    folder has one (checkpoints/index.json, the GGUF files the index names, and the run's train-log.jsonl,
+ *    for chapter 14's time-machine); a folder without one builds as before, and the page then does not offer
+ *    the time-machine. The page fetches none of these until a figure that shows them asks.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
@@ -75,15 +78,62 @@ export function sourceExcerpts(root: string): Plugin {
 /** The files of a model folder the app loads. */
 export const MODEL_FILES = ['config.json', 'model.safetensors', 'tokenizer.json'] as const;
 
+/** The files beside a model that only some figures fetch: the training log, and the history's index. */
+export const HISTORY_LOG = 'train-log.jsonl';
+export const HISTORY_INDEX = 'checkpoints/index.json';
+
+/**
+ * The history of a model folder, when it has one: its checkpoints' index, every file that index names, and
+ * the training log (paths relative to the folder). Nothing without a usable index (the page shows the log
+ * only beside the time-machine), and nothing, with a warning, when the index cannot be read or names a file
+ * that is not there: the page then offers no time-machine rather than one with missing files.
+ */
+export function historyFiles(source: string, warn: (message: string) => void = () => {}): string[] {
+  const indexPath = join(source, HISTORY_INDEX);
+  if (!existsSync(indexPath)) return [];
+  try {
+    const index = JSON.parse(readFileSync(indexPath, 'utf8')) as { steps: { file: string | null }[] };
+    const named = index.steps.flatMap((step) => (step.file ? [`checkpoints/${step.file}`] : []));
+    const missing = named.filter((name) => name.includes('..') || !existsSync(join(source, name)));
+    if (missing.length > 0) {
+      warn(`${indexPath} names files that are not there (${missing.join(', ')}): the history is not served`);
+      return [];
+    }
+    const log = existsSync(join(source, HISTORY_LOG)) ? [HISTORY_LOG] : [];
+    return [...log, HISTORY_INDEX, ...named];
+  } catch (error) {
+    warn(`${indexPath} could not be read (${(error as Error).message}): the history is not served`);
+    return [];
+  }
+}
+
+/**
+ * `import hasHistory from 'virtual:glassbox-house-history'`: whether the house model's folder has a history
+ * the site serves, decided when the site is built, so that a site without one never asks for it.
+ */
+export const HOUSE_HISTORY_MODULE = 'virtual:glassbox-house-history';
+
 export function houseModelAssets(folder: string, at = 'models/house'): Plugin {
   const source = resolve(folder);
   const present = () => MODEL_FILES.filter((name) => existsSync(join(source, name)));
+  const resolvedHistory = `\0${HOUSE_HISTORY_MODULE}`;
+  /** The history is the house model's alone (the draft's log is of no use to the page). */
+  const history = (warn?: (message: string) => void) =>
+    at === 'models/house' ? historyFiles(source, warn) : [];
   return {
     name: `glassbox-model-${at}`,
+    resolveId(id) {
+      if (at === 'models/house' && id === HOUSE_HISTORY_MODULE) return resolvedHistory;
+    },
+    load(id) {
+      if (id !== resolvedHistory) return;
+      return `export default ${history().includes(HISTORY_INDEX)};`;
+    },
     configureServer(server) {
       server.middlewares.use(`/${at}/`, (request, response, next) => {
         const name = (request.url ?? '').split('?')[0].replace(/^\//, '');
-        if (!(MODEL_FILES as readonly string[]).includes(name)) return next();
+        const served = history((message) => server.config.logger.warn(message));
+        if (!(MODEL_FILES as readonly string[]).includes(name) && !served.includes(name)) return next();
         const file = join(source, name);
         if (!existsSync(file)) {
           response.statusCode = 404;
@@ -104,7 +154,7 @@ export function houseModelAssets(folder: string, at = 'models/house'): Plugin {
             'the app will say so when it loads',
         );
       }
-      for (const name of found) {
+      for (const name of [...found, ...history((message) => this.warn(message))]) {
         this.emitFile({
           type: 'asset',
           fileName: `${at}/${name}`,

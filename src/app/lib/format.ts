@@ -38,3 +38,11 @@ export function shape(...dims: number[]): string {
 export function formatNumber(value: number): string {
   return value.toPrecision(3).replace('-', '−');
 }
+
+/** A large count in a few characters: 950, 41 k, 2.6 M (for tick labels and tokens seen). */
+export function compactCount(value: number): string {
+  if (value < 1000) return integer(value);
+  const [divisor, unit] = value < 1e6 ? [1e3, 'k'] : value < 1e9 ? [1e6, 'M'] : [1e9, 'G'];
+  const scaled = value / divisor;
+  return `${scaled < 10 ? Number(scaled.toFixed(1)) : Math.round(scaled)} ${unit}`;
+}

@@ -487,6 +487,12 @@ export const GLOSSARY = {
       'Training an already trained model a little further, on new text, with a small learning rate: it keeps most of what it knew and takes on the new text’s style.',
     chapter: 'training',
   },
+  timeMachine: {
+    term: 'time-machine',
+    definition:
+      'The house model as it was at an earlier step of its training, loaded from a checkpoint its run kept: choose a step and every chapter’s figures run on that model, to watch what training built and when.',
+    chapter: 'training',
+  },
 } satisfies Record<string, GlossaryEntry>;
 
 export type TermId = keyof typeof GLOSSARY;

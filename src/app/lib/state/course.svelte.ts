@@ -9,6 +9,7 @@
  * and is at most PROMPT_LIMIT of them.
  */
 import { KERNEL_CHOICES, type KernelChoice } from '$lib/worker/protocol.ts';
+import { houseCheckpointStepOf } from '$lib/train/model-id.ts';
 
 export const DEFAULT_PROMPT = 'In the beginning God created the heavens and the';
 
@@ -92,10 +93,12 @@ export function readQuery(params: URLSearchParams): Omit<CourseState, 'prompt'> 
     prompt: params.get('prompt') ?? undefined,
     // 'local': a model from the sender's own disk, which the link cannot carry (the page says so).
     // 'trained:<run>': a model trained in chapter 14, which lives only in the browser that trained it.
+    // 'house@<step>': the house model at a checkpoint of its training (the time-machine, chapter 14).
     model:
       params.get('model') === 'local'
         ? 'local'
-        : /^trained:[a-z0-9-]{1,40}$/.test(params.get('model') ?? '')
+        : /^trained:[a-z0-9-]{1,40}$/.test(params.get('model') ?? '') ||
+            houseCheckpointStepOf(params.get('model') ?? '') !== undefined
           ? params.get('model')!
           : DEFAULTS.model,
     temperature: number('temperature', DEFAULTS.temperature, 0, 2),

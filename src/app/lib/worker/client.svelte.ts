@@ -15,7 +15,8 @@ import type {
 } from './protocol.ts';
 import type { EngineApi } from './server.ts';
 import { course } from '../state/course.svelte.ts';
-import { trainedModelId, trainedRunOf } from '../train/model-id.ts';
+import { houseCheckpointId, houseCheckpointStepOf, trainedModelId, trainedRunOf } from '../train/model-id.ts';
+import { siteBase } from '../paths.ts';
 
 export type EngineStatus = 'idle' | 'loading' | 'ready' | 'error';
 
@@ -84,6 +85,10 @@ function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+function showProgress(progress: LoadProgress): void {
+  engine.progress = progress;
+}
+
 /** Loads the default model once (later calls return the same promise). */
 let loading: Promise<void> | undefined;
 export function loadDefaultModel(base: string): Promise<void> {
@@ -102,14 +107,26 @@ export function loadDefaultModel(base: string): Promise<void> {
         course.model = 'house';
       }
     }
+    // A link that names the house model at a step of its training ("house@630") opens that checkpoint.
+    const step = houseCheckpointStepOf(course.model);
+    if (step !== undefined) {
+      try {
+        engine.model = await worker().loadHouseCheckpoint(base, step, Comlink.proxy(showProgress));
+        course.model = engine.model.id; // the run's last step is the house model itself: 'house'
+        engine.status = 'ready';
+        engine.error = undefined;
+        return;
+      } catch (error) {
+        engine.fileError = `The link names the house model at step ${step.toLocaleString('en')} of its training, but ${message(error)}: you are seeing the house model.`;
+        course.model = 'house';
+      }
+    }
     try {
       engine.model = await worker().loadHfFolder(
         `${base}/models/house/`,
         'house',
         'the house model',
-        Comlink.proxy((progress: LoadProgress) => {
-          engine.progress = progress;
-        }),
+        Comlink.proxy(showProgress),
       );
       engine.status = 'ready';
       engine.error = undefined;
@@ -151,6 +168,40 @@ export async function openTrainedModel(runId: string): Promise<boolean> {
   } finally {
     engine.opening = false;
   }
+}
+
+let newestCheckpoint = 0;
+let switching: Promise<unknown> = Promise.resolve();
+
+/**
+ * Makes the house model at `step` of its training run the course's model (chapter 14's time-machine):
+ * every chapter's figures then run on that checkpoint. The run's last step is the house model itself.
+ * Loads run one at a time, and a choice overtaken by a newer one before its turn is skipped, so scrubbing
+ * quickly ends on the last step chosen. On failure the loaded model stays and `engine.fileError` says why.
+ * Returns whether the model is now that step.
+ */
+export function openHouseCheckpoint(step: number, base = siteBase()): Promise<boolean> {
+  const request = ++newestCheckpoint;
+  const run = switching.then(async () => {
+    if (request !== newestCheckpoint) return false;
+    engine.fileError = undefined;
+    engine.opening = true;
+    try {
+      const info = await worker().loadHouseCheckpoint(base, step, Comlink.proxy(showProgress));
+      engine.model = info;
+      engine.status = 'ready';
+      engine.error = undefined;
+      course.model = info.id === 'house' ? 'house' : houseCheckpointId(step);
+      return true;
+    } catch (error) {
+      engine.fileError = `That checkpoint could not be opened, so ${engine.model?.label ?? 'the previous model'} stays loaded. ${message(error)}`;
+      return false;
+    } finally {
+      engine.opening = false;
+    }
+  });
+  switching = run.catch(() => undefined);
+  return run;
 }
 
 /** Files above this size cannot be read into a browser tab's memory reliably. */

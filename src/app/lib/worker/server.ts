@@ -8,7 +8,17 @@ import * as Comlink from 'comlink';
 import { generateTokens, stopTokensFor } from '../../../engine/generate.ts';
 import { parameterCount, type Model } from '../../../engine/model.ts';
 import { XorShiftRng } from '../../../engine/rng.ts';
-import { modelFromFiles, type NamedFile } from '../../../formats/bundle.ts';
+import { modelFromFiles, tokenizerFromFile, type NamedFile } from '../../../formats/bundle.ts';
+import { parseHfConfig } from '../../../formats/hf-llama.ts';
+import { randomModel } from '../../../engine/init.ts';
+import {
+  checkpointAt,
+  checkpointLabel,
+  CHECKPOINTS_PATH,
+  lastStep,
+  loadCheckpointIndex,
+} from '../checkpoints.ts';
+import { houseCheckpointId } from '../train/model-id.ts';
 import { describeKernels, selectKernels } from '../../../kernels/select.ts';
 import type { Tokenizer } from '../../../tokenizers/tokenizer.ts';
 import type {
@@ -140,6 +150,65 @@ const api = {
     ]);
     const bytes = configBytes.length + weights.length + tokenizerBytes.length;
     return install(model, tokenizer, id, label, bytes, started);
+  },
+
+  /**
+   * Loads the house model as it was at `step` of its training run (chapter 14's time-machine), with the
+   * house tokenizer, under the site's root `base`: step 0 is rebuilt by randomModel from config.json and the
+   * run's seed (exactly the weights the run started from); a step between is its Q8_0 GGUF file from
+   * checkpoints/; the last step is the house model itself. Throws a specific message for a step the run did
+   * not keep, or a file that does not belong to this house model.
+   *
+   * The GGUF's matrices stay in their 8-bit blocks and the engine multiplies them as stored (what `glassbox`
+   * does with the same file in Node, so a figure's numbers can be checked against a Node run). They are not
+   * dequantized here: the figures that read weights themselves (chapter 4's embedding table and map, chapter
+   * 9's neurons, chapter 16's histograms) read `weight.data`, which a quantized Weight computes as float32 on
+   * first read (quantizedWeight in src/engine/quant-matmul.ts), and the GGUF loader widens the token
+   * embedding table and the norms on load. So every figure gets plain float32 arrays without the whole model
+   * being held twice.
+   */
+  async loadHouseCheckpoint(
+    base: string,
+    step: number,
+    onProgress: (progress: LoadProgress) => void,
+  ): Promise<ModelInfo> {
+    const started = performance.now();
+    const index = await loadCheckpointIndex(base);
+    if (!index) throw new Error('this site has no checkpoints of the house model');
+    const entry = checkpointAt(index, step);
+    const last = lastStep(index);
+    if (!entry) {
+      throw new Error(
+        `the house model's run kept no checkpoint at step ${step.toLocaleString('en')} ` +
+          `(it kept steps ${index.steps.map((kept) => kept.step.toLocaleString('en')).join(', ')})`,
+      );
+    }
+    const folder = `${base}/models/house/`;
+    if (step === last) return api.loadHfFolder(folder, 'house', 'the house model', onProgress);
+    const urls = [`${folder}config.json`, `${folder}tokenizer.json`];
+    if (entry.file) urls.push(`${base}/${CHECKPOINTS_PATH}${entry.file}`);
+    const [configBytes, tokenizerBytes, ggufBytes] = await fetchAll(urls, onProgress);
+    const houseConfig = parseHfConfig(new TextDecoder().decode(configBytes), 'config.json');
+    let model: Model;
+    if (!entry.file) model = randomModel(houseConfig, index.seed);
+    else {
+      model = modelFromFiles([{ name: entry.file, bytes: ggufBytes }]).model;
+      const differs = (
+        ['dim', 'hiddenDim', 'nLayers', 'nHeads', 'nKvHeads', 'vocabSize', 'seqLen'] as const
+      ).find((key) => model.config[key] !== houseConfig[key]);
+      if (differs) {
+        throw new Error(
+          `${CHECKPOINTS_PATH}${entry.file} does not belong to this house model: its ${differs} is ` +
+            `${model.config[differs]}, the house model's ${houseConfig[differs]}`,
+        );
+      }
+    }
+    const tokenizer = tokenizerFromFile(
+      { name: 'tokenizer.json', bytes: tokenizerBytes },
+      model.config.vocabSize,
+    );
+    const bytes = configBytes.length + tokenizerBytes.length + (ggufBytes?.length ?? 0);
+    return install(model, tokenizer, houseCheckpointId(step), checkpointLabel(step, last), bytes, started);
   },
 
   /**
