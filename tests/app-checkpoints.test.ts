@@ -8,6 +8,7 @@ import {
   checkpointAt,
   checkpointLabel,
   hasHistory,
+  historySummary,
   lastStep,
   loadCheckpointIndex,
   parseCheckpointIndex,
@@ -43,6 +44,32 @@ describe('the checkpoints index', () => {
     expect(checkpointAt(index, 50)).toBeUndefined();
     expect(lastStep(index)).toBe(1000);
     expect(checkpointLabel(630, 3000)).toBe('the house model at step 630 of 3,000');
+  });
+
+  it('sums the history up for the prose: spacing, files, and the losses at the start, early on and at the end', () => {
+    const index = parse(valid());
+    index.steps[1].valLoss = { web: 4, brown: 4.2, all: 4.1 };
+    index.steps[2].valLoss = { web: 3, brown: 3.4, all: 3.2 };
+    index.steps[3].valLoss = { web: 2.5, brown: 2.9, all: 2.7 };
+    expect(historySummary(index)).toEqual({
+      count: 4,
+      last: 1000,
+      first: 10,
+      second: 100,
+      ratio: 10, // 10 → 100 → 1000
+      files: 2,
+      megabytes: 0.002,
+      tokens: 1000 * 1024,
+      untrained: 5.5,
+      early: { step: 100, loss: 3.2 }, // the kept step nearest a tenth of 1,000
+      final: 2.7,
+    });
+    // A one-source run has no "all": its one source's loss stands for it.
+    const oneSource = parse({
+      ...valid(),
+      steps: valid().steps.map((entry) => ({ ...entry, valLoss: { web: entry.step === 0 ? 6 : 3 } })),
+    });
+    expect(historySummary(oneSource).untrained).toBe(6);
   });
 
   it('refuses text that is not JSON', () => {
