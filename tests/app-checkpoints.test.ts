@@ -7,7 +7,6 @@ import { describe, expect, it } from 'vitest';
 import {
   checkpointAt,
   checkpointLabel,
-  hasHistory,
   historySummary,
   lastStep,
   loadCheckpointIndex,
@@ -113,20 +112,23 @@ describe('the checkpoints index', () => {
     expect(() => parse(badLoss)).toThrow('steps[1].valLoss must map each source to a finite loss');
   });
 
-  it('is no history when the site serves none, and is fetched once', async () => {
+  it('is no history when the site serves none, is fetched once, and is asked again after a failure', async () => {
     let calls = 0;
     const missing = (async () => {
       calls++;
       return new Response('not found', { status: 404 });
     }) as typeof fetch;
     expect(await loadCheckpointIndex('http://a.test', missing)).toBeUndefined();
-    expect(await hasHistory('http://a.test', missing)).toBe(false);
+    expect(await loadCheckpointIndex('http://a.test', missing)).toBeUndefined();
     expect(calls).toBe(1);
     const served = (async () => new Response(JSON.stringify(valid()))) as typeof fetch;
-    expect(await hasHistory('http://b.test', served)).toBe(true);
+    expect((await loadCheckpointIndex('http://b.test', served))?.seed).toBe(7);
     const broken = (async () => new Response('{')) as typeof fetch;
-    expect(await hasHistory('http://c.test', broken)).toBe(false);
     await expect(loadCheckpointIndex('http://c.test', broken)).rejects.toThrow(/not JSON/);
+    const failing = (async () => new Response('', { status: 500 })) as typeof fetch;
+    await expect(loadCheckpointIndex('http://d.test', failing)).rejects.toThrow(/HTTP 500/);
+    // A failure is not remembered: the next call asks again, and gets the index.
+    expect((await loadCheckpointIndex('http://c.test', served))?.seed).toBe(7);
   });
 });
 

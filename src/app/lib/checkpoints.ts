@@ -212,12 +212,3 @@ export function loadCheckpointIndex(
   }
   return pending;
 }
-
-/** Whether the site serves a history of the house model (a usable index); never throws. */
-export async function hasHistory(base: string, fetcher?: typeof fetch): Promise<boolean> {
-  try {
-    return (await loadCheckpointIndex(base, fetcher)) !== undefined;
-  } catch {
-    return false;
-  }
-}
