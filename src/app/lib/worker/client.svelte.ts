@@ -17,6 +17,7 @@ import type { EngineApi } from './server.ts';
 import { course } from '../state/course.svelte.ts';
 import { houseCheckpointId, houseCheckpointStepOf, trainedModelId, trainedRunOf } from '../train/model-id.ts';
 import { siteBase } from '../paths.ts';
+import { lastChoiceWins } from './last-choice.ts';
 
 export type EngineStatus = 'idle' | 'loading' | 'ready' | 'error';
 
@@ -138,22 +139,13 @@ export function loadDefaultModel(base: string): Promise<void> {
   return loading;
 }
 
-let newestSwitch = 0;
-let switching: Promise<unknown> = Promise.resolve();
-
 /**
- * Runs one change of the course's model after the changes already asked for (and after the first load),
- * and skips it (false) when a newer change was asked for before its turn. Every way of changing the model
- * goes through here, so the worker installs models in the order the reader chose them and the last choice
- * wins: scrubbing quickly ends on the last step chosen, and "back to the house model" pressed while a
- * checkpoint is opening is not undone when that checkpoint arrives.
+ * Every change of the course's model goes through here (lib/worker/last-choice.ts), after the first load:
+ * the worker installs models in the order the reader chose them, and the last choice wins. Scrubbing
+ * quickly ends on the last step chosen, and "back to the house model" pressed while a checkpoint is
+ * opening is not undone when that checkpoint arrives.
  */
-function switchInTurn(change: () => Promise<boolean>): Promise<boolean> {
-  const request = ++newestSwitch;
-  const run = switching.then(() => loading).then(() => (request === newestSwitch ? change() : false));
-  switching = run.catch(() => undefined);
-  return run;
-}
+const switchInTurn = lastChoiceWins(() => loading);
 
 /**
  * Loads the house model again (after a model from disk, one trained in chapter 14, or a checkpoint). The
@@ -187,7 +179,7 @@ export function openTrainedModel(runId: string): Promise<boolean> {
  * Makes the house model at `step` of its training run the course's model (chapter 14's time-machine):
  * every chapter's figures then run on that checkpoint. The run's last step is the house model itself.
  * On failure the loaded model stays and `engine.fileError` says why. Returns whether the model is now that
- * step (false also when a newer choice overtook it: see switchInTurn).
+ * step (false also when a newer choice overtook it before its turn).
  */
 export function openHouseCheckpoint(step: number, base = siteBase()): Promise<boolean> {
   return switchInTurn(() =>
