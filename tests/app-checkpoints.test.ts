@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import {
   checkpointAt,
   checkpointLabel,
-  hasHistory,
+  historySummary,
   lastStep,
   loadCheckpointIndex,
   parseCheckpointIndex,
@@ -43,6 +43,32 @@ describe('the checkpoints index', () => {
     expect(checkpointAt(index, 50)).toBeUndefined();
     expect(lastStep(index)).toBe(1000);
     expect(checkpointLabel(630, 3000)).toBe('the house model at step 630 of 3,000');
+  });
+
+  it('sums the history up for the prose: spacing, files, and the losses at the start, early on and at the end', () => {
+    const index = parse(valid());
+    index.steps[1].valLoss = { web: 4, brown: 4.2, all: 4.1 };
+    index.steps[2].valLoss = { web: 3, brown: 3.4, all: 3.2 };
+    index.steps[3].valLoss = { web: 2.5, brown: 2.9, all: 2.7 };
+    expect(historySummary(index)).toEqual({
+      count: 4,
+      last: 1000,
+      first: 10,
+      second: 100,
+      ratio: 10, // 10 → 100 → 1000
+      files: 2,
+      megabytes: 0.002,
+      tokens: 1000 * 1024,
+      untrained: 5.5,
+      early: { step: 100, loss: 3.2 }, // the kept step nearest a tenth of 1,000
+      final: 2.7,
+    });
+    // A one-source run has no "all": its one source's loss stands for it.
+    const oneSource = parse({
+      ...valid(),
+      steps: valid().steps.map((entry) => ({ ...entry, valLoss: { web: entry.step === 0 ? 6 : 3 } })),
+    });
+    expect(historySummary(oneSource).untrained).toBe(6);
   });
 
   it('refuses text that is not JSON', () => {
@@ -86,20 +112,23 @@ describe('the checkpoints index', () => {
     expect(() => parse(badLoss)).toThrow('steps[1].valLoss must map each source to a finite loss');
   });
 
-  it('is no history when the site serves none, and is fetched once', async () => {
+  it('is no history when the site serves none, is fetched once, and is asked again after a failure', async () => {
     let calls = 0;
     const missing = (async () => {
       calls++;
       return new Response('not found', { status: 404 });
     }) as typeof fetch;
     expect(await loadCheckpointIndex('http://a.test', missing)).toBeUndefined();
-    expect(await hasHistory('http://a.test', missing)).toBe(false);
+    expect(await loadCheckpointIndex('http://a.test', missing)).toBeUndefined();
     expect(calls).toBe(1);
     const served = (async () => new Response(JSON.stringify(valid()))) as typeof fetch;
-    expect(await hasHistory('http://b.test', served)).toBe(true);
+    expect((await loadCheckpointIndex('http://b.test', served))?.seed).toBe(7);
     const broken = (async () => new Response('{')) as typeof fetch;
-    expect(await hasHistory('http://c.test', broken)).toBe(false);
     await expect(loadCheckpointIndex('http://c.test', broken)).rejects.toThrow(/not JSON/);
+    const failing = (async () => new Response('', { status: 500 })) as typeof fetch;
+    await expect(loadCheckpointIndex('http://d.test', failing)).rejects.toThrow(/HTTP 500/);
+    // A failure is not remembered: the next call asks again, and gets the index.
+    expect((await loadCheckpointIndex('http://c.test', served))?.seed).toBe(7);
   });
 });
 

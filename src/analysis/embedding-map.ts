@@ -6,7 +6,7 @@
  * tokens whose nearest neighbour, by cosine in the full embedding space, is of their own kind, beside the
  * share a random assignment of kinds would give. Pure functions of typed arrays (no DOM, no worker).
  */
-import { principalComponents } from './embeddings.ts';
+import { principalComponents, project } from './embeddings.ts';
 
 /**
  * Kinds of piece that any tokenizer's vocabulary has, told apart by the piece's text alone. Whether a piece
@@ -191,7 +191,7 @@ export interface TokenMap {
 
 /**
  * The rows of `tokens` projected (about their mean) onto the plane of their first two principal components
- * (principalComponents, chapter 4's PCA), then turned by procrustes2d to match `previous`, the last picture of
+ * (principalComponents and project, chapter 4's PCA), then turned by procrustes2d to match `previous`, the last picture of
  * the same tokens, when there is one.
  *
  * The components are those of the chosen rows, not of the whole table: the rows of tokens the training text
@@ -209,14 +209,7 @@ export function tokenMap(
   const rows = new Float32Array(tokens.length * dim);
   tokens.forEach((token, i) => rows.set(table.subarray(token * dim, (token + 1) * dim), i * dim));
   const pca = principalComponents(rows, dim, 2);
-  const raw = new Float32Array(tokens.length * 2);
-  for (let i = 0; i < tokens.length; i++) {
-    pca.components.forEach((component, c) => {
-      let sum = 0;
-      for (let d = 0; d < dim; d++) sum += (rows[i * dim + d] - pca.mean[d]) * component[d];
-      raw[i * 2 + c] = sum;
-    });
-  }
+  const raw = project(rows, dim, pca);
   const points =
     previous && previous.length === raw.length ? transform2d(raw, procrustes2d(raw, previous)) : raw;
   return { points, planeShare: pca.explained.reduce((sum, share) => sum + share, 0) };

@@ -140,6 +140,54 @@ export function checkpointLabel(step: number, last: number): string {
   return `the house model at step ${step.toLocaleString('en')} of ${last.toLocaleString('en')}`;
 }
 
+/** A checkpoint's validation loss over all the held-out text (its one source's, for a one-source run). */
+export function overallLoss(entry: CheckpointStep): number {
+  return entry.valLoss.all ?? Object.values(entry.valLoss)[0];
+}
+
+/** What chapter 14's prose says of the run's history, every number from the index. */
+export interface HistorySummary {
+  /** How many checkpoints the run kept, step 0 and the last included. */
+  count: number;
+  last: number;
+  /** The first two kept steps after step 0 (the same one twice when there is only one). */
+  first: number;
+  second: number;
+  /** The factor from one kept step to the next, over the log-spaced ones (step 0 aside). */
+  ratio: number;
+  /** How many GGUF files, and their megabytes together. */
+  files: number;
+  megabytes: number;
+  /** Tokens the whole run read. */
+  tokens: number;
+  /** The overall validation loss at step 0, at the kept step nearest a tenth of the run, and at the last. */
+  untrained: number;
+  early: { step: number; loss: number };
+  final: number;
+}
+
+export function historySummary(index: CheckpointIndex): HistorySummary {
+  const steps = index.steps.map((entry) => entry.step);
+  const last = lastStep(index);
+  const files = index.steps.filter((entry) => entry.file !== null);
+  const early = index.steps.reduce((best, entry) =>
+    Math.abs(entry.step - last / 10) < Math.abs(best.step - last / 10) ? entry : best,
+  );
+  return {
+    count: steps.length,
+    last,
+    first: steps[1],
+    second: steps[2] ?? steps[1],
+    ratio: Math.pow(last / steps[1], 1 / Math.max(1, steps.length - 2)),
+    files: files.length,
+    megabytes: files.reduce((sum, entry) => sum + entry.bytes, 0) / 1e6,
+    tokens: index.steps[index.steps.length - 1].tokensSeen,
+    untrained: overallLoss(index.steps[0]),
+    early: { step: early.step, loss: overallLoss(early) },
+    final: overallLoss(index.steps[index.steps.length - 1]),
+  };
+}
+
 /**
  * The index served under `base` (the site's root URL, no trailing slash): undefined when the site has none
  * (a house model without history: HTTP 404), else the checked index; anything else (a server error, a
@@ -163,13 +211,4 @@ export function loadCheckpointIndex(
     pending.catch(() => fetched.delete(base));
   }
   return pending;
-}
-
-/** Whether the site serves a history of the house model (a usable index); never throws. */
-export async function hasHistory(base: string, fetcher?: typeof fetch): Promise<boolean> {
-  try {
-    return (await loadCheckpointIndex(base, fetcher)) !== undefined;
-  } catch {
-    return false;
-  }
 }

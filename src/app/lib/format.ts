@@ -39,10 +39,24 @@ export function formatNumber(value: number): string {
   return value.toPrecision(3).replace('-', '−');
 }
 
+/** A size in bytes as megabytes with one decimal: "3.4 MB" (download progress, file sizes). */
+export function megabytes(bytes: number): string {
+  return `${(bytes / 1e6).toFixed(1)} MB`;
+}
+
 /** A large count in a few characters: 950, 41 k, 2.6 M (for tick labels and tokens seen). */
 export function compactCount(value: number): string {
   if (value < 1000) return integer(value);
-  const [divisor, unit] = value < 1e6 ? [1e3, 'k'] : value < 1e9 ? [1e6, 'M'] : [1e9, 'G'];
-  const scaled = value / divisor;
-  return `${scaled < 10 ? Number(scaled.toFixed(1)) : Math.round(scaled)} ${unit}`;
+  const units = [
+    [1e3, 'k'],
+    [1e6, 'M'],
+    [1e9, 'G'],
+  ] as const;
+  // The unit is chosen after rounding, so that 999,999 is "1 M", not "1000 k".
+  const rounded = (divisor: number) => {
+    const scaled = value / divisor;
+    return scaled < 10 ? Number(scaled.toFixed(1)) : Math.round(scaled);
+  };
+  const [divisor, unit] = units.find(([divisor]) => rounded(divisor) < 1000) ?? units[units.length - 1];
+  return `${rounded(divisor)} ${unit}`;
 }

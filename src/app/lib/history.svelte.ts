@@ -4,7 +4,7 @@
  * does not), and the step the reader has chosen on a scrubber, which chapter 14's two figures share.
  */
 import builtWithHistory from 'virtual:glassbox-house-history';
-import { lastStep, loadCheckpointIndex, type CheckpointIndex } from './checkpoints.ts';
+import { checkpointAt, lastStep, loadCheckpointIndex, type CheckpointIndex } from './checkpoints.ts';
 import { siteBase } from './paths.ts';
 import { course } from './state/course.svelte.ts';
 import { houseCheckpointStepOf } from './train/model-id.ts';
@@ -12,35 +12,30 @@ import { houseCheckpointStepOf } from './train/model-id.ts';
 export const history: {
   /** The checked index, once asked for and when the site has one. */
   index: CheckpointIndex | undefined;
-  /** Whether the answer is in: with no index then, the site has no history and nothing is offered. */
-  settled: boolean;
   /** Why the index could not be used (a malformed file), for chapter 14 to say. */
   failure: string | undefined;
   /** The step chosen on chapter 14's scrubber (undefined: the course's model's own step). */
   selected: number | undefined;
-} = $state({ index: undefined, settled: false, failure: undefined, selected: undefined });
+} = $state({ index: undefined, failure: undefined, selected: undefined });
 
 let asked = false;
 
 /**
- * Fetches the index once per page (later calls do nothing). A site built from a house model without a
- * history knows so from the build, and asks for nothing.
+ * Fetches the index once per page (later calls do nothing, unless it failed: then the next figure to show
+ * it asks again). A site built from a house model without a history knows so from the build, and asks for
+ * nothing.
  */
 export function askForHistory(): void {
-  if (asked) return;
+  if (asked || !builtWithHistory) return;
   asked = true;
-  if (!builtWithHistory) {
-    history.settled = true;
-    return;
-  }
   loadCheckpointIndex(siteBase()).then(
     (index) => {
       history.index = index;
-      history.settled = true;
+      history.failure = undefined;
     },
     (error: unknown) => {
       history.failure = error instanceof Error ? error.message : String(error);
-      history.settled = true;
+      asked = false;
     },
   );
 }
@@ -49,5 +44,5 @@ export function askForHistory(): void {
 export function courseModelStep(index: CheckpointIndex): number | undefined {
   if (course.model === 'house') return lastStep(index);
   const step = houseCheckpointStepOf(course.model);
-  return step !== undefined && index.steps.some((entry) => entry.step === step) ? step : undefined;
+  return step !== undefined && checkpointAt(index, step) ? step : undefined;
 }

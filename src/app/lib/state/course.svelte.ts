@@ -9,7 +9,7 @@
  * and is at most PROMPT_LIMIT of them.
  */
 import { KERNEL_CHOICES, type KernelChoice } from '$lib/worker/protocol.ts';
-import { houseCheckpointStepOf } from '$lib/train/model-id.ts';
+import { houseCheckpointStepOf, trainedRunOf } from '$lib/train/model-id.ts';
 
 export const DEFAULT_PROMPT = 'In the beginning God created the heavens and the';
 
@@ -97,7 +97,7 @@ export function readQuery(params: URLSearchParams): Omit<CourseState, 'prompt'> 
     model:
       params.get('model') === 'local'
         ? 'local'
-        : /^trained:[a-z0-9-]{1,40}$/.test(params.get('model') ?? '') ||
+        : trainedRunOf(params.get('model') ?? '') !== undefined ||
             houseCheckpointStepOf(params.get('model') ?? '') !== undefined
           ? params.get('model')!
           : DEFAULTS.model,

@@ -17,6 +17,7 @@ import type { EngineApi } from './server.ts';
 import { course } from '../state/course.svelte.ts';
 import { houseCheckpointId, houseCheckpointStepOf, trainedModelId, trainedRunOf } from '../train/model-id.ts';
 import { siteBase } from '../paths.ts';
+import { lastChoiceWins } from './last-choice.ts';
 
 export type EngineStatus = 'idle' | 'loading' | 'ready' | 'error';
 
@@ -139,106 +140,115 @@ export function loadDefaultModel(base: string): Promise<void> {
 }
 
 /**
- * Loads the house model again (after a model from disk, or one trained in chapter 14). The course's model
- * becomes 'house' first: loading the default model opens whatever `course.model` names.
+ * Every change of the course's model goes through here (lib/worker/last-choice.ts), after the first load:
+ * the worker installs models in the order the reader chose them, and the last choice wins. Scrubbing
+ * quickly ends on the last step chosen, and "back to the house model" pressed while a checkpoint is
+ * opening is not undone when that checkpoint arrives.
+ */
+const switchInTurn = lastChoiceWins(() => loading);
+
+/**
+ * Loads the house model again (after a model from disk, one trained in chapter 14, or a checkpoint). The
+ * course's model becomes 'house' first: loading the default model opens whatever `course.model` names.
  */
 export function useHouseModel(base: string): Promise<void> {
-  course.model = 'house';
-  loading = undefined;
-  engine.fileError = undefined;
-  return loadDefaultModel(base);
+  return switchInTurn(async () => {
+    course.model = 'house';
+    loading = undefined;
+    engine.fileError = undefined;
+    await loadDefaultModel(base);
+    return true;
+  }).then(() => undefined);
 }
 
 /**
  * Makes a model trained in chapter 14 (stored in this browser) the course's model. On failure the loaded
  * model stays and `engine.fileError` says why. Returns whether it succeeded.
  */
-export async function openTrainedModel(runId: string): Promise<boolean> {
-  engine.fileError = undefined;
-  engine.opening = true;
-  try {
-    engine.model = await worker().loadTrainedRun(runId);
-    engine.status = 'ready';
-    engine.error = undefined;
-    course.model = trainedModelId(runId);
-    return true;
-  } catch (error) {
-    engine.fileError = `That model could not be opened, so ${engine.model?.label ?? 'the previous model'} stays loaded. ${message(error)}`;
-    return false;
-  } finally {
-    engine.opening = false;
-  }
+export function openTrainedModel(runId: string): Promise<boolean> {
+  return switchInTurn(() =>
+    openModel(
+      'That model',
+      () => worker().loadTrainedRun(runId),
+      () => trainedModelId(runId),
+    ),
+  );
 }
-
-let newestCheckpoint = 0;
-let switching: Promise<unknown> = Promise.resolve();
 
 /**
  * Makes the house model at `step` of its training run the course's model (chapter 14's time-machine):
  * every chapter's figures then run on that checkpoint. The run's last step is the house model itself.
- * Loads run one at a time, and a choice overtaken by a newer one before its turn is skipped, so scrubbing
- * quickly ends on the last step chosen. On failure the loaded model stays and `engine.fileError` says why.
- * Returns whether the model is now that step.
+ * On failure the loaded model stays and `engine.fileError` says why. Returns whether the model is now that
+ * step (false also when a newer choice overtook it before its turn).
  */
 export function openHouseCheckpoint(step: number, base = siteBase()): Promise<boolean> {
-  const request = ++newestCheckpoint;
-  const run = switching.then(async () => {
-    if (request !== newestCheckpoint) return false;
-    engine.fileError = undefined;
-    engine.opening = true;
-    try {
-      const info = await worker().loadHouseCheckpoint(base, step, Comlink.proxy(showProgress));
-      engine.model = info;
-      engine.status = 'ready';
-      engine.error = undefined;
-      course.model = info.id === 'house' ? 'house' : houseCheckpointId(step);
-      return true;
-    } catch (error) {
-      engine.fileError = `That checkpoint could not be opened, so ${engine.model?.label ?? 'the previous model'} stays loaded. ${message(error)}`;
-      return false;
-    } finally {
-      engine.opening = false;
-    }
-  });
-  switching = run.catch(() => undefined);
-  return run;
+  return switchInTurn(() =>
+    openModel(
+      'That checkpoint',
+      () => worker().loadHouseCheckpoint(base, step, Comlink.proxy(showProgress)),
+      (info) => (info.id === 'house' ? 'house' : houseCheckpointId(step)),
+    ),
+  );
+}
+
+/**
+ * Loads a model in the worker with `load` and makes it the course's model, named `courseModel(info)` in
+ * links; on failure the previous model stays and `engine.fileError` says why, starting with `what` ("That
+ * checkpoint"). Returns whether it succeeded.
+ */
+async function openModel(
+  what: string,
+  load: () => Promise<ModelInfo>,
+  courseModel: (info: ModelInfo) => string,
+): Promise<boolean> {
+  engine.fileError = undefined;
+  engine.opening = true;
+  try {
+    const info = await load();
+    engine.model = info;
+    engine.status = 'ready';
+    engine.error = undefined;
+    course.model = courseModel(info);
+    return true;
+  } catch (error) {
+    engine.fileError = `${what} could not be opened, so ${engine.model?.label ?? 'the previous model'} stays loaded. ${message(error)}`;
+    return false;
+  } finally {
+    engine.opening = false;
+  }
 }
 
 /** Files above this size cannot be read into a browser tab's memory reliably. */
 const MAX_FILE_BYTES = 2 ** 31 - 1;
 
 /**
- * Loads a model from files the reader chose. On success the new model replaces the old; on failure the old
- * one stays and `engine.fileError` says exactly what was wrong. Returns whether it succeeded.
+ * Loads a model from files the reader chose; the course's model is then 'local'. On success the new model
+ * replaces the old; on failure the old one stays and `engine.fileError` says exactly what was wrong.
+ * Returns whether it succeeded.
  */
-export async function openFiles(files: File[]): Promise<boolean> {
-  engine.fileError = undefined;
-  engine.opening = true;
-  try {
-    const tooBig = files.find((file) => file.size > MAX_FILE_BYTES);
-    if (tooBig)
-      throw new Error(
-        `${tooBig.name}: ${(tooBig.size / 1e9).toFixed(1)} GB is too large to open in a browser tab`,
-      );
-    const local = await Promise.all(
-      files.map(async (file) => ({ name: file.name, bytes: new Uint8Array(await file.arrayBuffer()) })),
-    );
-    const info = await worker().loadFiles(
-      Comlink.transfer(
-        local,
-        local.map((file) => file.bytes.buffer),
-      ),
-    );
-    engine.model = info;
-    engine.status = 'ready';
-    engine.error = undefined;
-    return true;
-  } catch (error) {
-    engine.fileError = `That model could not be opened, so ${engine.model?.label ?? 'the previous model'} stays loaded. ${message(error)}`;
-    return false;
-  } finally {
-    engine.opening = false;
-  }
+export function openFiles(files: File[]): Promise<boolean> {
+  return switchInTurn(() =>
+    openModel(
+      'That model',
+      async () => {
+        const tooBig = files.find((file) => file.size > MAX_FILE_BYTES);
+        if (tooBig)
+          throw new Error(
+            `${tooBig.name}: ${(tooBig.size / 1e9).toFixed(1)} GB is too large to open in a browser tab`,
+          );
+        const local = await Promise.all(
+          files.map(async (file) => ({ name: file.name, bytes: new Uint8Array(await file.arrayBuffer()) })),
+        );
+        return worker().loadFiles(
+          Comlink.transfer(
+            local,
+            local.map((file) => file.bytes.buffer),
+          ),
+        );
+      },
+      () => 'local',
+    ),
+  );
 }
 
 let newestRequest = 0;
