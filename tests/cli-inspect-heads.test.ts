@@ -111,12 +111,12 @@ describe('glassbox inspect heads', () => {
       expect(head.induction).toBeCloseTo(sum / 32, 6);
     }
 
-    // GQA: query heads 0, 1 → kv head 0; 2, 3 → kv head 1; the cache of 128 positions by hand.
+    // GQA: query heads 0, 1 → kv head 0; 2, 3 → kv head 1; the cache of the house context (512) by hand.
     expect(json.gqa.groups).toEqual([
       [0, 1],
       [2, 3],
     ]);
-    expect(json.gqa.kvCache[0].bytesAtContext).toBe(2 * 4 * 2 * 32 * 128 * 4);
+    expect(json.gqa.kvCache[0].bytesAtContext).toBe(2 * 4 * 2 * 32 * 512 * 4);
     const llama3 = json.gqa.kvCache.find((row) => row.name === 'Llama 3 8B')!;
     expect(llama3.bytesPerToken).toBe(2 * 32 * 8 * 128 * 2);
   });
@@ -196,8 +196,8 @@ describe('glassbox inspect heads|ablate: bad options', () => {
     [['heads', '--seed', '0'], /^glassbox: --seed must be a whole number from 1 to/],
     [['heads', '--seed', 'x'], /^glassbox: --seed must be a number, got "x"/],
     [
-      ['heads', '--induction-length', '64'],
-      /^glassbox: --induction-length must be a whole number from 1 to 63, got 64/,
+      ['heads', '--induction-length', '256'],
+      /^glassbox: --induction-length must be a whole number from 1 to 255, got 256/,
     ],
     [['heads', '--induction-length', '2.5'], /^glassbox: --induction-length must be a whole number/],
     [['ablate', '--mode', 'half'], /^glassbox: --mode must be zero or mean, got "half"/],
@@ -224,11 +224,11 @@ describe('glassbox inspect heads|ablate: bad options', () => {
     const empty = await runCli(['inspect', 'ablate', '--model', HOUSE, '--prompt', '', '--json']);
     expect(empty.code).toBe(2);
     expect(empty.stderr.split('\n')[0]).toMatch(/needs a prompt of at least one token after BOS/);
-    const long = 'In the beginning God created the heaven and the earth. '.repeat(30);
+    const long = 'In the beginning God created the heaven and the earth. '.repeat(60);
     for (const view of ['heads', 'ablate']) {
       const result = await runCli(['inspect', view, '--model', HOUSE, '--prompt', long, '--json']);
       expect(result.code).toBe(2);
-      expect(result.stderr.split('\n')[0]).toMatch(/this model's context holds 128/);
+      expect(result.stderr.split('\n')[0]).toMatch(/this model's context holds 512/);
     }
   });
 });

@@ -132,11 +132,11 @@ describe('glassbox inspect lens', () => {
       '--model',
       'models/house',
       '--prompt',
-      'and God said '.repeat(200),
+      'and God said '.repeat(600),
       '--json',
     ]);
     expect(result.code).toBe(2);
-    expect(result.stderr.split('\n')[0]).toMatch(/context holds 128/);
+    expect(result.stderr.split('\n')[0]).toMatch(/context holds 512/);
   });
 });
 

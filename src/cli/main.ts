@@ -55,6 +55,9 @@ export interface CliIO {
   stderr: { write(chunk: string | Uint8Array): unknown };
 }
 
+/** The train options' defaults, shown in the usage from the settings themselves. */
+const TRAIN_DEFAULTS = DEFAULT_TRAIN_SETTINGS;
+
 const USAGE = `Usage: glassbox <command> [options]
 
 Commands (each also takes --help):
@@ -105,11 +108,11 @@ train options (defaults in brackets; a resumed run keeps the settings it started
                       with --input FILE: the text has moved; other settings are the run's own)
   --force             start a new run in an --out that holds an earlier run's files, replacing them
                       (without it, such a folder is refused)
-  --tokenizer FILE    use this tokenizer.json instead of training one   --vocab-size N [4096]
-  --dim N [128]  --layers N [4]  --heads N [4]  --kv-heads N [2]  --hidden N [384]  --seq-len N [128]
-  --batch N [16]  --steps N [3000]  --lr X [0.002]  --min-lr X [0.0002]  --warmup N [100]
-  --weight-decay X [0.1]  --clip X [1]  --eval-every N [100]  --checkpoint-every N [100]  --seed N [1337]
-  --shards N [2]      each batch is cut into N shards whose gradients are averaged (fixes the numbers)
+  --tokenizer FILE    use this tokenizer.json instead of training one   --vocab-size N [${TRAIN_DEFAULTS.vocabSize}]
+  --dim N [${TRAIN_DEFAULTS.dim}]  --layers N [${TRAIN_DEFAULTS.layers}]  --heads N [${TRAIN_DEFAULTS.heads}]  --kv-heads N [${TRAIN_DEFAULTS.kvHeads}]  --hidden N [${TRAIN_DEFAULTS.hidden}]  --seq-len N [${TRAIN_DEFAULTS.seqLen}]
+  --batch N [${TRAIN_DEFAULTS.batchSize}]  --steps N [${TRAIN_DEFAULTS.steps}]  --lr X [${TRAIN_DEFAULTS.learningRate}]  --min-lr X [${TRAIN_DEFAULTS.minLearningRate}]  --warmup N [${TRAIN_DEFAULTS.warmupSteps}]
+  --weight-decay X [${TRAIN_DEFAULTS.weightDecay}]  --clip X [${TRAIN_DEFAULTS.maxGradNorm}]  --eval-every N [${TRAIN_DEFAULTS.evalEvery}]  --checkpoint-every N [${TRAIN_DEFAULTS.checkpointEvery}]  --seed N [${TRAIN_DEFAULTS.seed}]
+  --shards N [${TRAIN_DEFAULTS.shards}]      each batch is cut into N shards whose gradients are averaged (fixes the numbers)
   --snapshots N [0]   keep the model at N log-spaced steps (10, 20, 40, … the last) in DIR/snapshots/
   --threads N         threads computing the shards at once: 1, 2, … or auto [auto: one per core, ≤ shards];
                       the same run gives the same numbers on any number of threads

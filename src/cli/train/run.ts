@@ -71,7 +71,10 @@ export interface TrainSettings extends RunShape {
   tokenizer?: string;
 }
 
-/** The house model's configuration (models/house; it was trained before shards existed, i.e. with one). */
+/**
+ * The house model's configuration (models/house, trained on both texts of corpus/ with `--snapshots 12`;
+ * models/house/training.json has the run's own record).
+ */
 export const DEFAULT_TRAIN_SETTINGS: Omit<TrainSettings, 'input'> = {
   vocabSize: 4096,
   dim: 128,
@@ -79,16 +82,16 @@ export const DEFAULT_TRAIN_SETTINGS: Omit<TrainSettings, 'input'> = {
   heads: 4,
   kvHeads: 2,
   hidden: 384,
-  seqLen: 128,
-  batchSize: 16,
-  steps: 3000,
+  seqLen: 512,
+  batchSize: 8,
+  steps: 4500,
   learningRate: 2e-3,
   minLearningRate: 2e-4,
   warmupSteps: 100,
   weightDecay: 0.1,
   maxGradNorm: 1.0,
-  evalEvery: 100,
-  checkpointEvery: 100,
+  evalEvery: 250,
+  checkpointEvery: 250,
   seed: 1337,
   shards: 2,
   snapshots: 0,
