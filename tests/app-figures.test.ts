@@ -24,6 +24,7 @@ import { focusPosition, focusValue } from '../src/app/lib/figure/focus.ts';
 import {
   DIVERGING,
   divergingRgb,
+  inkOn,
   SEQUENTIAL,
   sequentialRgb,
   type Rgb,
@@ -80,6 +81,33 @@ function lab(rgb: Rgb): [number, number, number] {
 }
 
 const deltaE = (a: Rgb, b: Rgb) => Math.hypot(...lab(a).map((v, i) => v - lab(b)[i]));
+
+describe('inkOn: text on a filled cell', () => {
+  // WCAG 2's relative luminance and contrast ratio, from the linearised channels above.
+  const luminance = ([r, g, b]: Rgb) => 0.2126 * toLinear(r) + 0.7152 * toLinear(g) + 0.0722 * toLinear(b);
+  const contrast = (a: Rgb, b: Rgb) => {
+    const [light, dark] = [luminance(a), luminance(b)].sort((x, y) => y - x);
+    return (light + 0.05) / (dark + 0.05);
+  };
+  const ink = (fill: Rgb): Rgb => (inkOn(fill) === '#000' ? [0, 0, 0] : [255, 255, 255]);
+
+  it('passes WCAG AA for small text (4.5:1) on every grey and every colour of both ramps, light and dark', () => {
+    const fills: Rgb[] = [];
+    for (let v = 0; v <= 255; v++) fills.push([v, v, v]);
+    for (const dark of [false, true])
+      for (let t = -1; t <= 1; t += 1 / 64) {
+        fills.push(divergingRgb(t, dark));
+        if (t >= 0) fills.push(sequentialRgb(t, dark));
+      }
+    for (const fill of fills) {
+      expect(['#000', '#fff']).toContain(inkOn(fill));
+      expect(contrast(fill, ink(fill)), `ink on rgb(${fill.join(' ')})`).toBeGreaterThanOrEqual(4.5);
+      // and it is the better of the two
+      const other: Rgb = inkOn(fill) === '#000' ? [255, 255, 255] : [0, 0, 0];
+      expect(contrast(fill, ink(fill))).toBeGreaterThanOrEqual(contrast(fill, other));
+    }
+  });
+});
 
 describe('the palette: one diverging and one sequential scale, in both themes', () => {
   it('has distinct colours: the two themes differ, and every stop of a scale differs from the others', () => {

@@ -438,7 +438,7 @@ describe.skipIf(unavailable !== undefined)('the course in Chromium', () => {
     const { page } = await openPage(session);
     await page.goto(`${session.origin}/whole-machine`);
     const hook = await waitForAnalysis(page);
-    const long = 'In the beginning God created the heavens and the earth. '.repeat(40);
+    const long = 'In the beginning God created the heavens and the earth. '.repeat(60);
     await page.fill('#prompt', long);
     const after = await waitForAnalysis(page, long);
     expect(after.tokens.length).toBe(hook.model.config.seqLen);

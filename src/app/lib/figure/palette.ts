@@ -59,9 +59,23 @@ export function sequentialRgb(t: number, dark: boolean): Rgb {
   return mix(stops[index], stops[index + 1], scaled - index);
 }
 
-/** Text colour that reads on a cell filled with `rgb` (near-black on light fills, white on dark ones). */
-export function inkOn([r, g, b]: Rgb): string {
-  return 0.2126 * r + 0.7152 * g + 0.0722 * b > 140 ? '#111' : '#fff';
+/** WCAG's relative luminance of an sRGB colour: 0 for black, 1 for white (each channel linearised first). */
+function relativeLuminance([r, g, b]: Rgb): number {
+  const linear = (channel: number) => {
+    const c = channel / 255;
+    return c <= 0.04045 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+  };
+  return 0.2126 * linear(r) + 0.7152 * linear(g) + 0.0722 * linear(b);
+}
+
+/**
+ * Text colour that reads on a cell filled with `rgb`: black or white, whichever contrasts more by WCAG's
+ * ratio (L1 + 0.05) / (L2 + 0.05). The worse of the two is at worst 4.58:1 (a fill of luminance 0.18), so
+ * every fill gets an ink that passes WCAG AA for small text (4.5:1); a near-black would not quite.
+ */
+export function inkOn(rgb: Rgb): string {
+  const fill = relativeLuminance(rgb);
+  return (fill + 0.05) / 0.05 >= 1.05 / (fill + 0.05) ? '#000' : '#fff';
 }
 
 export function css([r, g, b]: Rgb): string {
