@@ -122,6 +122,50 @@ describeThreads('products on two threads', () => {
     });
   }
 
+  it("one attention group's fused forward and backward (training) are bit-identical on two threads", () => {
+    const one = wasmKernels('wasm-simd', 1);
+    const two = wasmKernels('wasm-simd', 2);
+    if (!one || !two) return console.warn('[kernels-threads test] wasm-simd unsupported: skipped');
+    // Two query heads per key/value head, 400 positions of 64: the causal blocks' products (48 × 64 × 400)
+    // are large enough to split, the whole ones (dV, dK) too.
+    const [heads, T, D] = [2, 400, 64];
+    const rows = heads * T;
+    const random = seededRandom(5);
+    const normals = (length: number) => Float32Array.from({ length }, () => random() * 2 - 1);
+    const [queries, keysTransposed, values, keys, valuesTransposed, dOutput] = [
+      normals(rows * D),
+      normals(D * T),
+      normals(T * D),
+      normals(T * D),
+      normals(D * T),
+      normals(rows * D),
+    ];
+    expect(48 * D * T).toBeGreaterThanOrEqual(DEFAULT_TUNING.minMultiplyAdds);
+    const results = [one, two].map((kernels) => {
+      const output = new Float32Array(rows * D);
+      const probs = new Float32Array(rows * T);
+      kernels.attentionGroupForward!(output, probs, queries, keysTransposed, values, rows, T, D);
+      const [dQueries, dKeys, dValues] = [rows * D, T * D, T * D].map((n) => new Float32Array(n));
+      kernels.attentionGroupBackward!(
+        dQueries,
+        dKeys,
+        dValues,
+        dOutput,
+        probs,
+        queries,
+        keys,
+        valuesTransposed,
+        rows,
+        T,
+        D,
+      );
+      return { output, probs, dQueries, dKeys, dValues };
+    });
+    for (const name of ['output', 'probs', 'dQueries', 'dKeys', 'dValues'] as const) {
+      expectIdentical(results[1][name], results[0][name], `attention group ${name}`);
+    }
+  });
+
   it('a forward pass gives the same logits on two threads as on one, prefill and decode', () => {
     const config = smallConfig({ dim: 96, hiddenDim: 256, vocabSize: 1000, seqLen: 64 });
     const model = randomModel(config, 7);

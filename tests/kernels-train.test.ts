@@ -1,12 +1,16 @@
 /**
  * Training's softmax and SwiGLU kernels (src/kernels/train.as, and layer.as's swiglu) against the readable loops they replace
  * (src/engine/train/ops.ts), on both WebAssembly builds: random rows whose widths are and are not multiples
- * of four, masks from one visible entry to all of them, and a real training step's size.
+ * of four, masks from one visible entry to all of them, and a real training step's size. Then one attention
+ * group's fused chain (wasm.ts) against the same chain run step by step.
  */
 import { describe, expect, it } from 'vitest';
 import {
+  attentionGroupBackward,
+  attentionGroupForward,
   causalSoftmax,
   causalSoftmaxBackward,
+  float64Kernels,
   logSumExpRows,
   softmaxGradientRows,
   swigluBackwardLoop,
@@ -113,5 +117,118 @@ describe.each(VARIANTS)('training SwiGLU kernels (%s)', (variant) => {
       expect(Math.abs(fastDGate[i] - dGate[i])).toBeLessThanOrEqual(2e-6 * size + 1e-7);
       expect(Math.abs(fastDUp[i] - dUp[i])).toBeLessThanOrEqual(2e-6 * size + 1e-7);
     }
+  });
+});
+
+describe.each(VARIANTS)('one attention group, fused (%s)', (variant) => {
+  const kernels = wasmKernels(variant);
+  if (!kernels) throw new Error(`${variant} is not supported by this runtime`);
+  // The same kernel set without the fused paths: attentionGroupForward/Backward then run their steps one by
+  // one through the set's products and softmaxes, each copied in and out of the kernels' memory.
+  const stepByStep = {
+    matmul: kernels.matmul.bind(kernels),
+    matmulTransposedA: kernels.matmulTransposedA.bind(kernels),
+    matmulTransposedB: kernels.matmulTransposedB.bind(kernels),
+    causalSoftmax: kernels.causalSoftmax!.bind(kernels),
+    causalSoftmaxBackward: kernels.causalSoftmaxBackward!.bind(kernels),
+  };
+  const float64 = (array: Float32Array) => Float64Array.from(array);
+
+  it.each([
+    [1, 1, 4],
+    [1, 7, 3],
+    [2, 13, 8],
+    [1, 64, 32],
+    [2, 100, 16],
+  ])('%i query heads per key/value head, %i positions, head size %i', (heads, T, D) => {
+    const rows = heads * T;
+    const queries = normals(rows * D, 1 + T, 1);
+    const keysTransposed = normals(D * T, 2 + T, 1);
+    const keys = new Float32Array(T * D);
+    for (let t = 0; t < T; t++) for (let d = 0; d < D; d++) keys[t * D + d] = keysTransposed[d * T + t];
+    const values = normals(T * D, 3 + T, 1);
+    const valuesTransposed = new Float32Array(D * T);
+    for (let t = 0; t < T; t++) for (let d = 0; d < D; d++) valuesTransposed[d * T + t] = values[t * D + d];
+    const dOutput = normals(rows * D, 4 + T, 1);
+
+    const forward = () => ({ output: new Float32Array(rows * D), probs: new Float32Array(rows * T) });
+    const fused = forward();
+    kernels.attentionGroupForward!(fused.output, fused.probs, queries, keysTransposed, values, rows, T, D);
+    const steps = forward();
+    attentionGroupForward(stepByStep, steps.output, steps.probs, queries, keysTransposed, values, rows, T, D);
+    expect(fused.probs).toEqual(steps.probs);
+    expect(fused.output).toEqual(steps.output);
+    // And near the float64 reference: the steps' own tests hold them to it; this catches a wrong wiring.
+    const exact = { output: new Float64Array(rows * D), probs: new Float64Array(rows * T) };
+    attentionGroupForward(
+      float64Kernels,
+      exact.output,
+      exact.probs,
+      float64(queries),
+      float64(keysTransposed),
+      float64(values),
+      rows,
+      T,
+      D,
+    );
+    expect(maxDifference(fused.output, exact.output)).toBeLessThan(1e-5);
+
+    const backward = () => ({
+      dQueries: new Float32Array(rows * D),
+      dKeys: new Float32Array(T * D),
+      dValues: new Float32Array(T * D),
+    });
+    const fusedGrad = backward();
+    kernels.attentionGroupBackward!(
+      fusedGrad.dQueries,
+      fusedGrad.dKeys,
+      fusedGrad.dValues,
+      dOutput,
+      steps.probs,
+      queries,
+      keys,
+      valuesTransposed,
+      rows,
+      T,
+      D,
+    );
+    const stepsGrad = backward();
+    attentionGroupBackward(
+      stepByStep,
+      stepsGrad.dQueries,
+      stepsGrad.dKeys,
+      stepsGrad.dValues,
+      dOutput,
+      steps.probs,
+      queries,
+      keys,
+      valuesTransposed,
+      rows,
+      T,
+      D,
+    );
+    expect(fusedGrad).toEqual(stepsGrad);
+    const exactGrad = {
+      dQueries: new Float64Array(rows * D),
+      dKeys: new Float64Array(T * D),
+      dValues: new Float64Array(T * D),
+    };
+    attentionGroupBackward(
+      float64Kernels,
+      exactGrad.dQueries,
+      exactGrad.dKeys,
+      exactGrad.dValues,
+      float64(dOutput),
+      exact.probs,
+      float64(queries),
+      float64(keys),
+      float64(valuesTransposed),
+      rows,
+      T,
+      D,
+    );
+    expect(maxDifference(fusedGrad.dQueries, exactGrad.dQueries)).toBeLessThan(1e-4);
+    expect(maxDifference(fusedGrad.dKeys, exactGrad.dKeys)).toBeLessThan(1e-4);
+    expect(maxDifference(fusedGrad.dValues, exactGrad.dValues)).toBeLessThan(1e-4);
   });
 });

@@ -200,8 +200,8 @@ export const BLOCK_OPS: readonly BlockOp[] = [
   {
     id: 'attention',
     title: 'Causal attention',
-    forward: ['attentionForward', 'causalSoftmax'],
-    backward: ['attentionBackward', 'causalSoftmaxBackward'],
+    forward: ['attentionForward', 'attentionGroupForward', 'causalSoftmax'],
+    backward: ['attentionBackward', 'attentionGroupBackward', 'causalSoftmaxBackward'],
     outputs: ['layers[0].weights', 'layers[0].attnOutput'],
     gradients: ['layers[0].qRope', 'layers[0].kRope', 'layers[0].v'],
     weights: [],

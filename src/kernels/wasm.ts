@@ -249,6 +249,24 @@ function sampleMatches(weight: Float32Array, count: number, sample: Float32Array
   return true;
 }
 
+/** Rows of a causal block (causalBlocks): a multiple of 6, gemm's block of rows. */
+const CAUSAL_BLOCK = 48;
+
+/**
+ * An attention group's stacked rows (row r is position r mod T of its query head) cut into blocks of at
+ * most CAUSAL_BLOCK positions of one head. Position t sees positions 0…t, so a block's rows together see
+ * its first `visible` positions, up to its last row's: a product over the block needs only those columns
+ * of scores, or those rows of keys and values. Over a sequence this halves attention's products.
+ */
+function* causalBlocks(rows: number, T: number): Generator<{ row: number; count: number; visible: number }> {
+  for (let head = 0; head * T < rows; head++) {
+    for (let t = 0; t < T; t += CAUSAL_BLOCK) {
+      const count = Math.min(CAUSAL_BLOCK, T - t);
+      yield { row: head * T + t, count, visible: t + count };
+    }
+  }
+}
+
 function checkLength(operation: string, name: string, array: Float32Array, needed: number): void {
   if (array.length < needed) {
     throw new RangeError(`${operation}: ${name} has ${array.length} elements, the shape needs ${needed}`);
@@ -403,6 +421,45 @@ export function createWasmKernels(variant: WasmVariant, threads = 1): WasmKernel
     }
     gemm(outStart, packedA, packB ? packedBStart : packedB, M, K, N);
     copyOut(f32, outStart, M * N, out);
+  }
+
+  /**
+   * `product` on matrices already in the kernels' memory (byte offsets): out[M,N] = A·B, A strided as in
+   * `product`, b a row-major [K,N]; A and B are packed into `packedA` and `packedB`, which must hold
+   * packedASize(M, K) and packedBSize(K, N) bytes.
+   */
+  function productInMemory(
+    out: number,
+    a: number,
+    rowStride: number,
+    colStride: number,
+    M: number,
+    K: number,
+    N: number,
+    b: number,
+    packedA: number,
+    packedB: number,
+  ): void {
+    wasm.packA(packedA, a, M, K, rowStride, colStride);
+    wasm.packRows(packedB, b, K, N);
+    gemm(out, packedA, packedB, M, K, N);
+  }
+
+  /**
+   * out[M, N] = A·B as `gemm` (A and B packed, out row-major), where only the first `columns` columns of
+   * out are needed: the others are computed only when the product is split among threads.
+   */
+  function gemmColumns(
+    out: number,
+    a: number,
+    b: number,
+    M: number,
+    K: number,
+    N: number,
+    columns: number,
+  ): void {
+    if (pool && pool.worthSplitting(M, K, N)) pool.gemm(out, a, b, M, K, N);
+    else wasm.gemmPart(out, N * 4, a, b, M, K, N, 0, wasm.panelCount(columns));
   }
 
   // ---------------------------------------------------------------------------- quantized weights (quant.as)
@@ -626,6 +683,118 @@ export function createWasmKernels(variant: WasmVariant, threads = 1): WasmKernel
       copyIn(f32, probs, count, probsAt);
       wasm.causalSoftmaxBackwardRows(dAt, probsAt, rows, T, scale);
       copyOut(f32, dAt, count, dProbs);
+    },
+
+    // One attention group's products and softmax (src/engine/train/ops.ts attentionGroupForward and
+    // attentionGroupBackward). Only the inputs and results cross into and out of the kernels' memory, not
+    // the T×T scores, probabilities and their gradients between steps. And the products skip what the
+    // causal mask makes zero (see causalBlocks): every value they do compute is the one the full product
+    // computes, so the results are the unfused fast paths' bit for bit (the tests check).
+    attentionGroupForward(output, probs, queries, keysTransposed, values, rows, T, D) {
+      checkLength('attentionGroupForward', 'queries', queries, rows * D);
+      checkLength('attentionGroupForward', 'keysTransposed', keysTransposed, D * T);
+      checkLength('attentionGroupForward', 'values', values, T * D);
+      checkLength('attentionGroupForward', 'probs', probs, rows * T);
+      checkLength('attentionGroupForward', 'output', output, rows * D);
+      const [qAt, ktAt, vAt, pAt, outAt, packedA, packedKt, packedV] = scratchRegions(
+        rows * D * 4,
+        D * T * 4,
+        T * D * 4,
+        rows * T * 4,
+        rows * D * 4,
+        Math.max(wasm.packedASize(CAUSAL_BLOCK, D), wasm.packedASize(CAUSAL_BLOCK, T)),
+        wasm.packedBSize(D, T),
+        wasm.packedBSize(T, D),
+      );
+      const f32 = heap.f32;
+      copyIn(f32, queries, rows * D, qAt);
+      copyIn(f32, keysTransposed, D * T, ktAt);
+      copyIn(f32, values, T * D, vAt);
+      wasm.packRows(packedKt, ktAt, D, T);
+      for (const { row, count, visible } of causalBlocks(rows, T)) {
+        // S = Q·Kᵀ: of these rows' T scores, only the first `visible` survive the mask.
+        wasm.packA(packedA, qAt + row * D * 4, count, D, D, 1);
+        gemmColumns(pAt + row * T * 4, packedA, packedKt, count, D, T, visible);
+      }
+      wasm.causalSoftmaxRows(pAt, rows, T, 1 / Math.sqrt(D)); // P, zero past each row's position
+      for (const { row, count, visible } of causalBlocks(rows, T)) {
+        // P·V: past `visible`, these rows of P are zeros, so only the first `visible` values count.
+        wasm.packA(packedA, pAt + row * T * 4, count, visible, T, 1);
+        wasm.packRows(packedV, vAt, visible, D);
+        gemmColumns(outAt + row * D * 4, packedA, packedV, count, visible, D, D);
+      }
+      copyOut(f32, pAt, rows * T, probs);
+      copyOut(f32, outAt, rows * D, output);
+    },
+
+    attentionGroupBackward(
+      dQueries,
+      dKeys,
+      dValues,
+      dOutput,
+      probs,
+      queries,
+      keys,
+      valuesTransposed,
+      rows,
+      T,
+      D,
+    ) {
+      for (const [name, array, needed] of [
+        ['dQueries', dQueries, rows * D],
+        ['dKeys', dKeys, T * D],
+        ['dValues', dValues, T * D],
+        ['dOutput', dOutput, rows * D],
+        ['probs', probs, rows * T],
+        ['queries', queries, rows * D],
+        ['keys', keys, T * D],
+        ['valuesTransposed', valuesTransposed, D * T],
+      ] as const) {
+        checkLength('attentionGroupBackward', name, array, needed);
+      }
+      const [dOutAt, pAt, qAt, kAt, vtAt, dsAt, dqAt, dkAt, dvAt, packedA, packedB] = scratchRegions(
+        rows * D * 4,
+        rows * T * 4,
+        rows * D * 4,
+        T * D * 4,
+        D * T * 4,
+        rows * T * 4,
+        rows * D * 4,
+        T * D * 4,
+        T * D * 4,
+        Math.max(
+          wasm.packedASize(T, rows),
+          wasm.packedASize(CAUSAL_BLOCK, D),
+          wasm.packedASize(CAUSAL_BLOCK, T),
+        ),
+        Math.max(wasm.packedBSize(rows, D), wasm.packedBSize(D, T), wasm.packedBSize(T, D)),
+      );
+      const f32 = heap.f32;
+      copyIn(f32, dOutput, rows * D, dOutAt);
+      copyIn(f32, probs, rows * T, pAt);
+      copyIn(f32, queries, rows * D, qAt);
+      copyIn(f32, keys, T * D, kAt);
+      copyIn(f32, valuesTransposed, D * T, vtAt);
+      // dV = Pᵀ·dOut, whole: each row of dV sums over every stacked query head.
+      productInMemory(dvAt, pAt, 1, T, T, rows, D, dOutAt, packedA, packedB);
+      wasm.packRows(packedB, vtAt, D, T);
+      for (const { row, count, visible } of causalBlocks(rows, T)) {
+        // dP = dOut·Vᵀ: past `visible` the softmax backward multiplies by P = 0, so those are not needed.
+        wasm.packA(packedA, dOutAt + row * D * 4, count, D, D, 1);
+        gemmColumns(dsAt + row * T * 4, packedA, packedB, count, D, T, visible);
+      }
+      wasm.causalSoftmaxBackwardRows(dsAt, pAt, rows, T, 1 / Math.sqrt(D)); // dS, zero past each position
+      for (const { row, count, visible } of causalBlocks(rows, T)) {
+        // dQ = dS·K: past `visible` these rows of dS are zeros, so only the first `visible` keys count.
+        wasm.packA(packedA, dsAt + row * T * 4, count, visible, T, 1);
+        wasm.packRows(packedB, kAt, visible, D);
+        gemmColumns(dqAt + row * D * 4, packedA, packedB, count, visible, D, D);
+      }
+      // dK = dSᵀ·Q, whole, as dV.
+      productInMemory(dkAt, dsAt, 1, T, T, rows, D, qAt, packedA, packedB);
+      copyOut(f32, dqAt, rows * D, dQueries);
+      copyOut(f32, dkAt, T * D, dKeys);
+      copyOut(f32, dvAt, T * D, dValues);
     },
 
     logSumExpRows(out, logits, rows, width) {

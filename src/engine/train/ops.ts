@@ -33,9 +33,10 @@ export interface Kernels<A extends FloatArray> {
 
 /**
  * Fast paths a float32 kernel set may offer for the element-wise loops below — the softmaxes and SwiGLU —
- * (the WebAssembly set does: src/kernels/train.as). Each has the signature of the loop of the same name in
- * this file, which stays the reference: where a kernel set lacks one (the readable set, float64), that loop
- * runs.
+ * and for one attention group's chain of products and softmax (the WebAssembly set does: src/kernels/
+ * train.as, and src/kernels/wasm.ts, which runs the chain without copying its T×T matrices out between
+ * steps). Each has the signature of the function of the same name in this file (less its `kernels`), which
+ * stays the reference: where a kernel set lacks one (the readable set, float64), that function runs.
  */
 export interface TrainingFastPaths {
   swigluForward(out: Float32Array, gate: Float32Array, up: Float32Array): void;
@@ -63,6 +64,10 @@ export interface TrainingFastPaths {
     width: number,
     scale: number,
   ): void;
+  /** attentionGroupForward's three steps without leaving the kernels' memory between them. */
+  attentionGroupForward(...args: AttentionGroupForwardArgs<Float32Array>): void;
+  /** attentionGroupBackward's five steps without leaving the kernels' memory between them. */
+  attentionGroupBackward(...args: AttentionGroupBackwardArgs<Float32Array>): void;
 }
 
 /**
@@ -425,7 +430,9 @@ export function attentionForward<A extends FloatArray>(
   const keysTransposed = newLike(q, D * T);
   const values = newLike(q, T * D);
   const output = newLike(q, heads * T * D);
-  const softmax = fastPath(kernels, 'causalSoftmax', q, causalSoftmax);
+  const group = fastPath(kernels, 'attentionGroupForward', q, (...args: AttentionGroupForwardArgs<A>) =>
+    attentionGroupForward(kernels, ...args),
+  );
   for (let b = 0; b < B; b++) {
     for (let g = 0; g < nKvHeads; g++) {
       gatherHeads(queries, q, b, T, qDim, g * heads, heads, D);
@@ -435,12 +442,34 @@ export function attentionForward<A extends FloatArray>(
         (b * nHeads + g * heads) * T * T,
         (b * nHeads + (g + 1) * heads) * T * T,
       ) as A;
-      kernels.matmul(groupProbs, queries, keysTransposed, heads * T, D, T); // S = Q·Kᵀ
-      softmax(groupProbs, heads * T, T, 1 / Math.sqrt(D)); // P
-      kernels.matmul(output, groupProbs, values, heads * T, T, D); // P·V
+      group(output, groupProbs, queries, keysTransposed, values, heads * T, T, D);
       scatterHeads(out, output, b, T, qDim, g * heads, heads, D);
     }
   }
+}
+
+export type AttentionGroupForwardArgs<A extends FloatArray> = [
+  output: A,
+  probs: A,
+  queries: A,
+  keysTransposed: A,
+  values: A,
+  rows: number,
+  T: number,
+  D: number,
+];
+
+/**
+ * One key/value head's attention for one sequence: the `rows` = heads·T queries of the query heads that
+ * share it, stacked, against its T keys and values (D wide). probs = causal softmax(Q·Kᵀ/√D), output = P·V.
+ */
+export function attentionGroupForward<A extends FloatArray>(
+  kernels: Kernels<A> & Partial<TrainingFastPaths>,
+  ...[output, probs, queries, keysTransposed, values, rows, T, D]: AttentionGroupForwardArgs<A>
+): void {
+  kernels.matmul(probs, queries, keysTransposed, rows, D, T); // S = Q·Kᵀ
+  fastPath(kernels, 'causalSoftmax', queries, causalSoftmax)(probs, rows, T, 1 / Math.sqrt(D)); // P
+  kernels.matmul(output, probs, values, rows, T, D); // P·V
 }
 
 /**
@@ -467,11 +496,12 @@ export function attentionBackward<A extends FloatArray>(
   const keys = newLike(q, T * D);
   const valuesTransposed = newLike(q, D * T);
   const dOutput = newLike(q, heads * T * D);
-  const dScores = newLike(q, heads * T * T);
   const dQueries = newLike(q, heads * T * D);
   const dKeys = newLike(q, T * D);
   const dValues = newLike(q, T * D);
-  const softmaxBackward = fastPath(kernels, 'causalSoftmaxBackward', q, causalSoftmaxBackward);
+  const group = fastPath(kernels, 'attentionGroupBackward', q, (...args: AttentionGroupBackwardArgs<A>) =>
+    attentionGroupBackward(kernels, ...args),
+  );
   for (let b = 0; b < B; b++) {
     for (let g = 0; g < nKvHeads; g++) {
       gatherHeads(queries, q, b, T, qDim, g * heads, heads, D);
@@ -482,16 +512,57 @@ export function attentionBackward<A extends FloatArray>(
         (b * nHeads + g * heads) * T * T,
         (b * nHeads + (g + 1) * heads) * T * T,
       ) as A;
-      kernels.matmulTransposedA(dValues, groupProbs, dOutput, T, heads * T, D); // dV = Pᵀ·dOut
-      kernels.matmul(dScores, dOutput, valuesTransposed, heads * T, D, T); // dP = dOut·Vᵀ
-      softmaxBackward(dScores, groupProbs, heads * T, T, 1 / Math.sqrt(D)); // dS
-      kernels.matmul(dQueries, dScores, keys, heads * T, T, D); // dQ = dS·K
-      kernels.matmulTransposedA(dKeys, dScores, queries, T, heads * T, D); // dK = dSᵀ·Q
+      group(dQueries, dKeys, dValues, dOutput, groupProbs, queries, keys, valuesTransposed, heads * T, T, D);
       scatterHeads(dq, dQueries, b, T, qDim, g * heads, heads, D);
       scatterHeads(dk, dKeys, b, T, kvDim, g, 1, D);
       scatterHeads(dv, dValues, b, T, kvDim, g, 1, D);
     }
   }
+}
+
+export type AttentionGroupBackwardArgs<A extends FloatArray> = [
+  dQueries: A,
+  dKeys: A,
+  dValues: A,
+  dOutput: A,
+  probs: A,
+  queries: A,
+  keys: A,
+  valuesTransposed: A,
+  rows: number,
+  T: number,
+  D: number,
+];
+
+/** The backward pass of attentionGroupForward: writes dQueries [rows, D], dKeys and dValues [T, D]. */
+export function attentionGroupBackward<A extends FloatArray>(
+  kernels: Kernels<A> & Partial<TrainingFastPaths>,
+  ...[
+    dQueries,
+    dKeys,
+    dValues,
+    dOutput,
+    probs,
+    queries,
+    keys,
+    valuesTransposed,
+    rows,
+    T,
+    D,
+  ]: AttentionGroupBackwardArgs<A>
+): void {
+  const dScores = newLike(queries, rows * T);
+  kernels.matmulTransposedA(dValues, probs, dOutput, T, rows, D); // dV = Pᵀ·dOut
+  kernels.matmul(dScores, dOutput, valuesTransposed, rows, D, T); // dP = dOut·Vᵀ
+  fastPath(kernels, 'causalSoftmaxBackward', queries, causalSoftmaxBackward)(
+    dScores,
+    probs,
+    rows,
+    T,
+    1 / Math.sqrt(D),
+  ); // dS
+  kernels.matmul(dQueries, dScores, keys, rows, T, D); // dQ = dS·K
+  kernels.matmulTransposedA(dKeys, dScores, queries, T, rows, D); // dK = dSᵀ·Q
 }
 
 // ---------------------------------------------------------------------------------------------------------
