@@ -424,28 +424,6 @@ export function createWasmKernels(variant: WasmVariant, threads = 1): WasmKernel
   }
 
   /**
-   * `product` on matrices already in the kernels' memory (byte offsets): out[M,N] = A·B, A strided as in
-   * `product`, b a row-major [K,N]; A and B are packed into `packedA` and `packedB`, which must hold
-   * packedASize(M, K) and packedBSize(K, N) bytes.
-   */
-  function productInMemory(
-    out: number,
-    a: number,
-    rowStride: number,
-    colStride: number,
-    M: number,
-    K: number,
-    N: number,
-    b: number,
-    packedA: number,
-    packedB: number,
-  ): void {
-    wasm.packA(packedA, a, M, K, rowStride, colStride);
-    wasm.packRows(packedB, b, K, N);
-    gemm(out, packedA, packedB, M, K, N);
-  }
-
-  /**
    * out[M, N] = A·B as `gemm` (A and B packed, out row-major), where only the first `columns` columns of
    * out are needed: the others are computed only when the product is split among threads.
    */
@@ -460,6 +438,55 @@ export function createWasmKernels(variant: WasmVariant, threads = 1): WasmKernel
   ): void {
     if (pool && pool.worthSplitting(M, K, N)) pool.gemm(out, a, b, M, K, N);
     else wasm.gemmPart(out, N * 4, a, b, M, K, N, 0, wasm.panelCount(columns));
+  }
+
+  /**
+   * out[T, D] = Aᵀ·B over an attention group's stacked rows (row r is position r mod T of its query head):
+   * A [rows, T] holds probabilities or their gradients, zero past each row's position; B is [rows, D]. Row s
+   * of out needs only the stacked rows of positions t ≥ s (A is zero in the others), so for each block of
+   * s those rows of every head are gathered into one K, in the order the whole product sums them.
+   * `scratch` is four regions of causalTransposedBytes(rows, T, D).
+   */
+  function causalTransposedProduct(
+    out: number,
+    a: number,
+    b: number,
+    rows: number,
+    T: number,
+    D: number,
+    [gatheredA, gatheredB, packedA, packedB]: number[],
+  ): void {
+    const heads = rows / T;
+    for (let s = 0; s < T; s += CAUSAL_BLOCK) {
+      const count = Math.min(CAUSAL_BLOCK, T - s);
+      const tail = T - s; // positions s … T − 1 of each head
+      for (let head = 0; head < heads; head++) {
+        const first = head * T + s;
+        wasm.copyRows(
+          gatheredA + head * tail * count * 4,
+          count * 4,
+          a + (first * T + s) * 4,
+          T * 4,
+          tail,
+          count * 4,
+        );
+        wasm.copyRows(gatheredB + head * tail * D * 4, D * 4, b + first * D * 4, D * 4, tail, D * 4);
+      }
+      const K = heads * tail;
+      wasm.packA(packedA, gatheredA, count, K, 1, count); // the transpose of the gathered [K, count]
+      wasm.packRows(packedB, gatheredB, K, D);
+      gemmColumns(out + s * D * 4, packedA, packedB, count, K, D, D);
+    }
+  }
+
+  /** The sizes of causalTransposedProduct's scratch regions. */
+  function causalTransposedBytes(rows: number, T: number, D: number): number[] {
+    return [
+      rows * CAUSAL_BLOCK * 4,
+      rows * D * 4,
+      wasm.packedASize(CAUSAL_BLOCK, rows),
+      wasm.packedBSize(rows, D),
+    ];
   }
 
   // ---------------------------------------------------------------------------- quantized weights (quant.as)
@@ -752,31 +779,28 @@ export function createWasmKernels(variant: WasmVariant, threads = 1): WasmKernel
       ] as const) {
         checkLength('attentionGroupBackward', name, array, needed);
       }
-      const [dOutAt, pAt, qAt, kAt, vtAt, dsAt, dqAt, dkAt, dvAt, packedA, packedB] = scratchRegions(
-        rows * D * 4,
-        rows * T * 4,
-        rows * D * 4,
-        T * D * 4,
-        D * T * 4,
-        rows * T * 4,
-        rows * D * 4,
-        T * D * 4,
-        T * D * 4,
-        Math.max(
-          wasm.packedASize(T, rows),
-          wasm.packedASize(CAUSAL_BLOCK, D),
-          wasm.packedASize(CAUSAL_BLOCK, T),
-        ),
-        Math.max(wasm.packedBSize(rows, D), wasm.packedBSize(D, T), wasm.packedBSize(T, D)),
-      );
+      const [dOutAt, pAt, qAt, kAt, vtAt, dsAt, dqAt, dkAt, dvAt, packedA, packedB, ...transposed] =
+        scratchRegions(
+          rows * D * 4,
+          rows * T * 4,
+          rows * D * 4,
+          T * D * 4,
+          D * T * 4,
+          rows * T * 4,
+          rows * D * 4,
+          T * D * 4,
+          T * D * 4,
+          Math.max(wasm.packedASize(CAUSAL_BLOCK, D), wasm.packedASize(CAUSAL_BLOCK, T)),
+          Math.max(wasm.packedBSize(D, T), wasm.packedBSize(T, D)),
+          ...causalTransposedBytes(rows, T, D),
+        );
       const f32 = heap.f32;
       copyIn(f32, dOutput, rows * D, dOutAt);
       copyIn(f32, probs, rows * T, pAt);
       copyIn(f32, queries, rows * D, qAt);
       copyIn(f32, keys, T * D, kAt);
       copyIn(f32, valuesTransposed, D * T, vtAt);
-      // dV = Pᵀ·dOut, whole: each row of dV sums over every stacked query head.
-      productInMemory(dvAt, pAt, 1, T, T, rows, D, dOutAt, packedA, packedB);
+      causalTransposedProduct(dvAt, pAt, dOutAt, rows, T, D, transposed); // dV = Pᵀ·dOut
       wasm.packRows(packedB, vtAt, D, T);
       for (const { row, count, visible } of causalBlocks(rows, T)) {
         // dP = dOut·Vᵀ: past `visible` the softmax backward multiplies by P = 0, so those are not needed.
@@ -790,8 +814,7 @@ export function createWasmKernels(variant: WasmVariant, threads = 1): WasmKernel
         wasm.packRows(packedB, kAt, visible, D);
         gemmColumns(dqAt + row * D * 4, packedA, packedB, count, visible, D, D);
       }
-      // dK = dSᵀ·Q, whole, as dV.
-      productInMemory(dkAt, dsAt, 1, T, T, rows, D, qAt, packedA, packedB);
+      causalTransposedProduct(dkAt, dsAt, qAt, rows, T, D, transposed); // dK = dSᵀ·Q
       copyOut(f32, dqAt, rows * D, dQueries);
       copyOut(f32, dkAt, T * D, dKeys);
       copyOut(f32, dvAt, T * D, dValues);
