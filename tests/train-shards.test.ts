@@ -21,6 +21,12 @@ import {
   splitBatch,
 } from '../src/engine/train/shards.ts';
 import { evaluateLoss, trainStep, type TrainStepOptions } from '../src/engine/train/step.ts';
+import {
+  answerShardRequest,
+  MessageShardWorker,
+  type ShardReply,
+  type ShardRequest,
+} from '../src/engine/train/shard-messages.ts';
 import { adamwStep, DEFAULT_ADAMW } from '../src/engine/train/adamw.ts';
 import { clipGradientNorm } from '../src/engine/train/clip.ts';
 import { learningRateAt } from '../src/engine/train/schedule.ts';
@@ -218,5 +224,54 @@ describe.skipIf(!existsSync(built))('glassbox train on worker threads', () => {
         readFileSync(join(dir, 'one', 'model.safetensors')),
       ),
     ).toBe(true);
+  });
+});
+
+describe('shards on other threads, by messages (shard-messages.ts)', () => {
+  /** A MessageShardWorker whose "thread" answers on this one, after a turn, or fails when told to. */
+  class LoopbackShardWorker extends MessageShardWorker {
+    readonly posted: ShardRequest[] = [];
+    failNext = false;
+    constructor(private readonly worker: LocalShardWorker) {
+      super('test thread');
+    }
+    protected post(request: ShardRequest): void {
+      this.posted.push(request);
+      if (this.failNext) {
+        setTimeout(() => this.fail(new Error('test thread exited (code 1)')));
+        return;
+      }
+      void answerShardRequest(this.worker, request).then((reply: ShardReply) =>
+        setTimeout(() => this.receive(reply)),
+      );
+    }
+    close(): Promise<void> {
+      return Promise.resolve();
+    }
+  }
+
+  it('gives what the worker on this thread gives, says when the weights changed, and rejects after a failure', async () => {
+    const { weights } = randomModel(config, 3);
+    const [batch] = batches(1, 2);
+    const [mine, theirs] = [zerosLike(weights), zerosLike(weights)];
+    const local = new LocalShardWorker(new TrainingModel(config, weights), [mine]);
+    const remote = new LoopbackShardWorker(
+      new LocalShardWorker(new TrainingModel(config, weights), [theirs]),
+    );
+
+    expect(await remote.gradient(0, batch)).toBe(await local.gradient(0, batch));
+    const gradientOf = (gradients: Weights) => namedParameters(gradients).map((p) => [...p.tensor.data]);
+    expect(gradientOf(theirs)).toEqual(gradientOf(mine));
+    remote.weightsChanged();
+    expect(await remote.losses([batch, batch])).toEqual(await local.losses([batch, batch]));
+    expect(remote.posted.map((request) => request.weightsChanged)).toEqual([false, true]);
+
+    // A job the thread's worker cannot do comes back as an error naming the thread.
+    await expect(remote.gradient(5, batch)).rejects.toThrow(/^test thread: /);
+    // Once the thread has failed, pending and later jobs are rejected, not left waiting.
+    remote.failNext = true;
+    await expect(remote.gradient(0, batch)).rejects.toThrow('test thread exited (code 1)');
+    remote.failNext = false;
+    await expect(remote.losses([batch])).rejects.toThrow('test thread exited (code 1)');
   });
 });

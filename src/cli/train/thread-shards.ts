@@ -6,64 +6,35 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { ModelConfig } from '../../engine/model.ts';
-import type { Batch } from '../../engine/train/data.ts';
+import {
+  MessageShardWorker,
+  type ShardRequest,
+  type ShardThreadInit,
+} from '../../engine/train/shard-messages.ts';
 import type { Weights } from '../../engine/train/parameters.ts';
 import { sharedFloat32, shareWeights, type ShardWorker } from '../../engine/train/shards.ts';
 import type { KernelPreference } from '../../kernels/select.ts';
-import type { ShardJob, ShardReply, ShardRequest, ShardThreadInit } from './shard-thread.ts';
 
 export { sharedFloat32, shareWeights };
 
-class ThreadShardWorker implements ShardWorker {
+/** A MessageShardWorker over one of Node's worker threads (shard-thread.ts). */
+class ThreadShardWorker extends MessageShardWorker {
   private readonly thread: Worker;
-  private nextId = 0;
-  private stale = false;
-  private readonly pending = new Map<
-    number,
-    { resolve: (reply: ShardReply) => void; reject: (error: Error) => void }
-  >();
 
   constructor(init: ShardThreadInit) {
+    super('training thread');
     const entry = new URL('./shard-thread.js', import.meta.url);
     if (import.meta.url.endsWith('.ts')) {
       throw new Error('training on several threads runs from the built CLI (npm run build), not from source');
     }
     this.thread = new Worker(entry, { workerData: init });
-    this.thread.on('message', (reply: ShardReply) => {
-      const waiting = this.pending.get(reply.id);
-      this.pending.delete(reply.id);
-      if (!waiting) return;
-      if (reply.error !== undefined) waiting.reject(new Error(`training thread: ${reply.error}`));
-      else waiting.resolve(reply);
-    });
-    const fail = (error: Error) => {
-      for (const waiting of this.pending.values()) waiting.reject(error);
-      this.pending.clear();
-    };
-    this.thread.on('error', fail);
-    this.thread.on('exit', (code) => fail(new Error(`training thread exited (code ${code})`)));
+    this.thread.on('message', (reply) => this.receive(reply));
+    this.thread.on('error', (error) => this.fail(error));
+    this.thread.on('exit', (code) => this.fail(new Error(`training thread exited (code ${code})`)));
   }
 
-  private request(job: ShardJob): Promise<ShardReply> {
-    const id = this.nextId++;
-    const full: ShardRequest = { ...job, id, weightsChanged: this.stale };
-    this.stale = false;
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      this.thread.postMessage(full);
-    });
-  }
-
-  async gradient(shard: number, batch: Batch): Promise<number> {
-    return (await this.request({ type: 'gradient', shard, batch })).loss!;
-  }
-
-  async losses(batches: readonly Batch[]): Promise<number[]> {
-    return (await this.request({ type: 'losses', batches: [...batches] })).losses!;
-  }
-
-  weightsChanged(): void {
-    this.stale = true;
+  protected post(request: ShardRequest): void {
+    this.thread.postMessage(request);
   }
 
   async close(): Promise<void> {

@@ -55,7 +55,7 @@ export function averageShards<A extends FloatArray>(
 
 /**
  * Something that computes shard gradients: the TrainingModel on this thread (LocalShardWorker), or one
- * on a worker thread (src/cli/train/thread-shards.ts). Every worker reads the same weights and writes
+ * on another thread (shard-messages.ts: Node's worker threads or the page's Web Workers). Every worker reads the same weights and writes
  * shard k's gradient into `gradients[k]`, buffers the caller allocated.
  */
 export interface ShardWorker {
