@@ -55,8 +55,8 @@ export function averageShards<A extends FloatArray>(
 
 /**
  * Something that computes shard gradients: the TrainingModel on this thread (LocalShardWorker), or one
- * on another thread (shard-messages.ts: Node's worker threads or the page's Web Workers). Every worker reads the same weights and writes
- * shard k's gradient into `gradients[k]`, buffers the caller allocated.
+ * on another thread (shard-messages.ts: Node's worker threads or the page's Web Workers). Every worker
+ * reads the same weights and writes shard k's gradient into `gradients[k]`, buffers the caller allocated.
  */
 export interface ShardWorker {
   /** Forward and backward over `batch`; writes the gradient into gradients[shard], resolves to the loss. */
