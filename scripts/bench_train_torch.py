@@ -87,7 +87,11 @@ except ImportError:
 
 
 def blas_library():
-    """The BLAS library torch loaded (Debian's torch uses whichever libblas.so.3 the system provides)."""
+    """The BLAS library torch loaded (Debian's torch uses whichever libblas.so.3 the system provides). The pip
+    wheels link MKL into libtorch itself, where no file of its own shows it (the only BLAS file loaded is then
+    NumPy's, which torch does not multiply with)."""
+    if torch.backends.mkl.is_available():
+        return "MKL (linked into libtorch)"
     try:
         with open("/proc/self/maps") as maps:
             for line in maps:
