@@ -307,14 +307,14 @@ describe('labelled points on a canvas (the embedding maps of chapters 4 and 14)'
   /** A context that measures 7 px a character and records where each label is written. */
   function recorder() {
     const written: { text: string; left: number; middle: number; font: string }[] = [];
-    const context = {
+    const fake = {
       font: '',
       measureText: (text: string) => ({ width: text.length * 7 }),
       strokeText: () => {},
-      fillText(text: string, left: number, middle: number) {
-        written.push({ text, left, middle, font: this.font });
-      },
-    } as unknown as CanvasRenderingContext2D;
+      fillText: (text: string, left: number, middle: number) =>
+        written.push({ text, left, middle, font: fake.font }),
+    };
+    const context = fake as unknown as CanvasRenderingContext2D;
     return { context, written, colour: (name: string) => name };
   }
   const GAP = { across: 8, above: 8, below: 9 };

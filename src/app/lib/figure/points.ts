@@ -3,8 +3,6 @@
  * map as it trains): a token's piece beside its point where it fits without covering a label already drawn,
  * and the point nearest the pointer, within a fingertip's reach on a touch screen.
  */
-import type { Paint } from './canvas.svelte.ts';
-
 /** How near (CSS pixels) a point must be to the pointer to be read: a fingertip needs more room. */
 export const REACH = { mouse: 12, touch: 28 };
 
@@ -23,7 +21,14 @@ export interface LabelGap {
  * first spot if none is free, even past the edges.
  */
 export function pointLabeller(
-  { context, colour }: Pick<Paint, 'context' | 'colour'>,
+  {
+    context,
+    colour,
+  }: {
+    context: CanvasRenderingContext2D;
+    /** A CSS variable of the page, as the canvas sees it (Paint's colour, from canvas.svelte.ts). */
+    colour(name: string): string;
+  },
   { left: minLeft, right: maxRight }: { left: number; right: number },
   gap: LabelGap,
 ): (x: number, y: number, text: string, strong: boolean) => void {
