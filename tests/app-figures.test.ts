@@ -1,8 +1,9 @@
 /**
  * The pieces every figure shares (lib/figure): the palette and its colour-blind rule, the focus rule,
- * extremes without spreading; chapter 1's bars at the reader's temperature (and below the greedy
- * threshold); and a model with a 2^20-position context, whose chapter-6 figures must cost what a short
- * one costs. Plus a guard over the whole app: no array is ever spread into Math.max or Math.min.
+ * extremes without spreading, labelled points on a canvas; chapter 1's bars at the reader's temperature
+ * (and below the greedy threshold); and a model with a 2^20-position context, whose chapter-6 figures must
+ * cost what a short one costs. Plus a guard over the whole app: no array is ever spread into Math.max or
+ * Math.min.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,6 +22,7 @@ import {
 import { handlers as positionHandlers } from '../src/app/chapters/06-position/worker.ts';
 import { extremes } from '../src/app/lib/figure/extremes.ts';
 import { focusPosition, focusValue } from '../src/app/lib/figure/focus.ts';
+import { nearestPoint, pointLabeller, REACH } from '../src/app/lib/figure/points.ts';
 import {
   DIVERGING,
   divergingRgb,
@@ -277,6 +279,77 @@ describe('chapter 6 on a model with a 2^20-position context', () => {
     }
     // Two texts in well under a second (the unbounded figures took 28–34 s in Chromium on this model).
     expect(performance.now() - started).toBeLessThan(2000);
+  });
+});
+
+describe('labelled points on a canvas (the embedding maps of chapters 4 and 14)', () => {
+  /** A canvas whose box starts at (10, 20) on the page, and a pointer event at (x, y) on the page. */
+  const canvas = { getBoundingClientRect: () => ({ left: 10, top: 20 }) } as HTMLCanvasElement;
+  const pointer = (x: number, y: number, pointerType = 'mouse') =>
+    ({ clientX: x, clientY: y, pointerType }) as PointerEvent;
+  const points: [number, number][] = [
+    [0, 0],
+    [30, 0],
+    [30, 40],
+  ];
+
+  it('reads the point nearest the pointer, on the canvas, within a mouse’s or a fingertip’s reach', () => {
+    const at = (i: number) => points[i];
+    expect(nearestPoint(pointer(10 + 28, 20 + 3), canvas, 3, at)).toBe(1);
+    expect(nearestPoint(pointer(10 + 29, 20 + 35), canvas, 3, at)).toBe(2);
+    // Between the reaches: too far for a mouse, near enough for a finger.
+    const off = (REACH.mouse + REACH.touch) / 2;
+    expect(nearestPoint(pointer(10 + off, 20 + 20), canvas, 3, at)).toBeUndefined();
+    expect(nearestPoint(pointer(10, 20 + off, 'touch'), canvas, 3, at)).toBe(0);
+    expect(nearestPoint(pointer(10, 20 + off, 'touch'), canvas, 0, at)).toBeUndefined();
+  });
+
+  /** A context that measures 7 px a character and records where each label is written. */
+  function recorder() {
+    const written: { text: string; left: number; middle: number; font: string }[] = [];
+    const fake = {
+      font: '',
+      measureText: (text: string) => ({ width: text.length * 7 }),
+      strokeText: () => {},
+      fillText: (text: string, left: number, middle: number) =>
+        written.push({ text, left, middle, font: fake.font }),
+    };
+    const context = fake as unknown as CanvasRenderingContext2D;
+    return { context, written, colour: (name: string) => name };
+  }
+  const GAP = { across: 8, above: 8, below: 9 };
+
+  it('puts a label at the first free spot of four; a plain one with none free is left out, a strong one is not', () => {
+    const { written, ...paint } = recorder();
+    const label = pointLabeller(paint, { left: 0, right: 1000 }, GAP);
+    for (const text of ['aa', 'bb', 'cc', 'dd', 'ee']) label(100, 100, text, false);
+    label(100, 100, 'ff', true);
+    expect(written.map(({ text, left, middle }) => [text, left, middle])).toEqual([
+      ['aa', 108, 92], // right, above
+      ['bb', 100 - 8 - 14, 92], // left, above
+      ['cc', 108, 109], // right, below
+      ['dd', 100 - 8 - 14, 109], // left, below
+      ['ff', 108, 92], // strong: over the first spot, though it is taken
+    ]);
+    expect(written.map(({ font }) => font.startsWith('700 '))).toEqual([false, false, false, false, true]);
+  });
+
+  it('keeps plain labels between the plot’s edges, and a strong one wherever it fits first', () => {
+    const { written, ...paint } = recorder();
+    const label = pointLabeller(paint, { left: 50, right: 200 }, GAP);
+    label(190, 100, 'wide', false); // no room on the right: left, above
+    label(190, 100, 'wide', false); // left-above taken, right-below past the edge: left, below
+    label(190, 100, 'strong', true); // right-above is free, past the edge
+    label(60, 60, 'x', false); // left of (60, 60) is past the left edge: right, above
+    label(60, 60, 'y', false); // right, below
+    label(60, 60, 'z', false); // nowhere
+    expect(written.map(({ text, left, middle }) => [text, left, middle])).toEqual([
+      ['wide', 190 - 8 - 28, 92],
+      ['wide', 190 - 8 - 28, 109],
+      ['strong', 198, 92],
+      ['x', 68, 52],
+      ['y', 68, 69],
+    ]);
   });
 });
 

@@ -305,7 +305,8 @@ export function stopGenerating(): void {
 
 /**
  * The numbers each chapter's figures show, by figure name, for the end-to-end tests (plain data): a figure
- * calls this after it has drawn, e.g. `publishFigure('embeddings.neighbours', { token, neighbours })`.
+ * calls this after it has drawn, e.g. `publishFigure('embeddings.neighbours', { token, neighbours })`, most
+ * often through figurePublishes below.
  * The plain copy is made when a test first reads it, not on every keystroke: the reader should not pay
  * for the tests. `drawnFor` says at once which tokens each figure was last drawn for.
  */
@@ -332,6 +333,18 @@ export function publishFigure(name: string, data: unknown): void {
     hook.drawnFor = drawnFor;
     hook.firstLiveMs = firstLiveMs;
   }
+}
+
+/**
+ * From a figure's setup: publishes (publishFigure) what `data` returns, under `name`, every time what it
+ * reads changes, and nothing while it returns undefined (nothing is drawn yet). Declared after the effect
+ * that draws, it runs after it. The name may be a function when it depends on a prop (`attention.${stage}`).
+ */
+export function figurePublishes(name: string | (() => string), data: () => unknown): void {
+  $effect(() => {
+    const value = data();
+    if (value !== undefined) publishFigure(typeof name === 'string' ? name : name(), value);
+  });
 }
 
 /**
