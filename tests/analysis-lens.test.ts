@@ -299,6 +299,12 @@ describe('RMSNorm steps, stream norms, context similarity', () => {
 
   it('finds the top entries and the first row that settles on the answer', () => {
     expect(topIndices([3, 9, 9, 1, 7], 3)).toEqual([1, 2, 4]);
+    // Against a full sort (value descending, then index ascending), with many ties, for every count.
+    const random = seededRandom(11);
+    const values = Array.from({ length: 300 }, () => Math.floor(random() * 40) - 20);
+    const sorted = values.map((_, i) => i).sort((a, b) => values[b] - values[a] || a - b);
+    for (const count of [0, 1, 2, 5, 17, 299, 300, 400])
+      expect(topIndices(values, count), `count ${count}`).toEqual(sorted.slice(0, count));
     expect(topIndices([1, 2], 5)).toEqual([1, 0]);
     const fake = {
       rows: 4,

@@ -9,7 +9,13 @@
 import { setFlagsFromString } from 'node:v8';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { referenceKernels, type MatrixKernels } from '../src/kernels/reference.ts';
-import { describeKernels, selectKernels, tsKernels, wasmKernels } from '../src/kernels/select.ts';
+import {
+  describeKernels,
+  invalidateAllKernels,
+  selectKernels,
+  tsKernels,
+  wasmKernels,
+} from '../src/kernels/select.ts';
 import { tiledMatmulTransposedB } from '../src/kernels/tiled.ts';
 import { wasmBinary, wasmVariantSupported, type KernelSet, type WasmVariant } from '../src/kernels/wasm.ts';
 import { randomArray, seededRandom } from './helpers.ts';
@@ -314,6 +320,18 @@ describe('selectKernels', () => {
     expect(kernels.matmulTransposedB).toBe(tiledMatmulTransposedB);
     expect(kernels.matmul).toBe(referenceKernels.matmul);
     expect(kernels.matmulTransposedA).toBe(referenceKernels.matmulTransposedA);
+  });
+
+  it('invalidateAllKernels: every set created so far forgets its packed weights', () => {
+    const random = seededRandom(13);
+    const weight = randomArray(64 * 32, random);
+    const x = randomArray(2 * 32, random);
+    for (const kernels of available) {
+      run(kernels, 'matmulTransposedB', x, weight, 2, 32, 64);
+      expect(kernels.packedWeightBytes(), kernels.name).toBeGreaterThan(0);
+    }
+    invalidateAllKernels();
+    for (const kernels of available) expect(kernels.packedWeightBytes(), kernels.name).toBe(0);
   });
 
   it("'auto' and 'wasm' pick the fastest WebAssembly build available, and say so", () => {

@@ -170,10 +170,13 @@ export interface LogitLens {
  * then the classifier, then softmax at temperature 1, as forward.ts does after the last layer. So the last
  * row is the model's own output: it reads the Trace's logits, which the pass computed from that boundary.
  *
+ * The last row is read first: its top tokens are the final answers every other row is compared with, and
+ * only one row's [T, V] logits are kept at a time (one buffer, written over row after row).
+ *
  * The products and softmax's sums run on `kernels` (a [T, dim] × [dim, V] product and T sums of V
  * exponentials per row), so the lens costs L classifier products and (L + 1)·T·V exponentials: for a small
- * model, more than its forward pass. With the readable kernels every probability is temperatureSoftmax's bit
- * for bit; the WebAssembly exponentials differ from Math.exp in the last bits of a float32.
+ * model, more than its forward pass. With the readable kernels every probability is temperatureSoftmax's
+ * bit for bit; the WebAssembly exponentials differ from Math.exp in the last bits of a float32.
  */
 export function logitLens(
   model: Model,
@@ -191,44 +194,36 @@ export function logitLens(
   const normed = new Float32Array(T * dim);
   const ids = new Int32Array(rows.length * T * top);
   const probabilities = new Float32Array(rows.length * T * top);
-  // Each row keeps its logits and softmax sums until the final row is known: the final top token's
-  // probability and rank in every cell are read from them then.
-  const rowLogits: Float32Array[] = [];
-  const rowMax: Float32Array[] = [];
-  const rowSum: Float32Array[] = [];
-  rows.forEach(({ tensor }, r) => {
-    let logits: Float32Array;
-    if (r === last && lastRowIsTraced(trace)) {
-      // The pass itself already put this boundary through the final norm and the classifier.
-      logits = trace.logits.data;
-    } else {
-      logits = new Float32Array(T * vocabSize);
-      run.rmsNormRows(normed, tensor.data, model.weights.finalNorm.data, T, dim, normEps);
-      linear(run, logits, normed, model.weights.classifier, T, dim, vocabSize);
-    }
-    const max = new Float32Array(T);
-    const sum = new Float32Array(T);
+  const finalTopProbability = new Float32Array(rows.length * T);
+  const finalTopRank = new Int32Array(rows.length * T);
+  const max = new Float32Array(T);
+  const sum = new Float32Array(T);
+  // One row's logits at a time: every row but the traced last one is written into the same buffer.
+  let scratch: Float32Array | undefined;
+  const logitsOf = (r: number): Float32Array => {
+    if (r === last && lastRowIsTraced(trace)) return trace.logits.data; // the pass already read this boundary
+    scratch ??= new Float32Array(T * vocabSize);
+    run.rmsNormRows(normed, rows[r].tensor.data, model.weights.finalNorm.data, T, dim, normEps);
+    linear(run, scratch, normed, model.weights.classifier, T, dim, vocabSize);
+    return scratch;
+  };
+  // The last row first: its top tokens are the model's final answers, which every other row is read for.
+  const answers = new Int32Array(T);
+  for (const r of [last, ...Array.from({ length: last }, (_, r) => r)]) {
+    const logits = logitsOf(r);
     run.softmaxSumsRows(max, sum, logits, T, vocabSize);
     for (let t = 0; t < T; t++) {
       const row = logits.subarray(t * vocabSize, (t + 1) * vocabSize);
-      topIndices(row, top).forEach((id, j) => {
-        ids[(r * T + t) * top + j] = id;
-        probabilities[(r * T + t) * top + j] = probabilityOf(row[id], max[t], sum[t]);
+      const cell = r * T + t;
+      const best = topIndices(row, top);
+      best.forEach((id, j) => {
+        ids[cell * top + j] = id;
+        probabilities[cell * top + j] = probabilityOf(row[id], max[t], sum[t]);
       });
-    }
-    rowLogits.push(logits);
-    rowMax.push(max);
-    rowSum.push(sum);
-  });
-  const finalTopProbability = new Float32Array(rows.length * T);
-  const finalTopRank = new Int32Array(rows.length * T);
-  for (let t = 0; t < T; t++) {
-    const target = ids[(last * T + t) * top];
-    for (let r = 0; r < rows.length; r++) {
-      const row = rowLogits[r].subarray(t * vocabSize, (t + 1) * vocabSize);
-      finalTopProbability[r * T + t] = probabilityOf(row[target], rowMax[r][t], rowSum[r][t]);
-      const inTop = ids.subarray((r * T + t) * top, (r * T + t + 1) * top).indexOf(target);
-      finalTopRank[r * T + t] = inTop >= 0 ? inTop : rankOf(row, target);
+      if (r === last) answers[t] = best[0];
+      finalTopProbability[cell] = probabilityOf(row[answers[t]], max[t], sum[t]);
+      const inTop = best.indexOf(answers[t]);
+      finalTopRank[cell] = inTop >= 0 ? inTop : rankOf(row, answers[t]);
     }
   }
   return {
@@ -264,21 +259,26 @@ export function firstSettledRow(
 /** The `count` largest entries' indices, largest first (ties: the lower index first). */
 export function topIndices(values: ArrayLike<number>, count: number): number[] {
   const best: number[] = [];
-  // Once `count` are kept, the smallest of them: most entries are not above it and are passed over at once.
-  let threshold = -Infinity;
-  for (let i = 0; i < values.length; i++) {
-    const value = values[i];
-    if (best.length === count && value <= threshold) continue;
-    let at = best.length === count ? count - 1 : best.length;
-    if (best.length < count) best.push(i);
-    while (at > 0 && values[best[at - 1]] < value) {
-      best[at] = best[at - 1];
-      at--;
-    }
-    best[at] = i;
-    if (best.length === count) threshold = values[best[count - 1]];
+  if (count < 1) return best;
+  let i = 0;
+  for (; i < values.length && best.length < count; i++) insertInOrder(values, best, i, best.length);
+  // Once `count` are kept, the smallest of them is a threshold most entries do not pass: one comparison each.
+  let threshold = values[best[count - 1]];
+  for (; i < values.length; i++) {
+    if (values[i] <= threshold) continue;
+    insertInOrder(values, best, i, count - 1); // the smallest kept is dropped
+    threshold = values[best[count - 1]];
   }
   return best;
+}
+
+/** Puts `index` into `best` (indices, largest value first) at slot `at` or above, moving smaller ones down. */
+function insertInOrder(values: ArrayLike<number>, best: number[], index: number, at: number): void {
+  while (at > 0 && values[best[at - 1]] < values[index]) {
+    best[at] = best[at - 1];
+    at--;
+  }
+  best[at] = index;
 }
 
 /** e^(logit − max) / sum in float32, as temperatureSoftmax (src/engine/sampling.ts) divides. */

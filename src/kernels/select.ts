@@ -126,6 +126,12 @@ export function selectKernels(
   return fallback(tsKernels, preference);
 }
 
+/** Every kernel set created so far forgets its packed weights (a new model's are packed at first use). */
+export function invalidateAllKernels(): void {
+  tsKernels.invalidateAll();
+  for (const kernels of instances.values()) kernels.invalidateAll();
+}
+
 /** Stops the worker threads of every kernel set created so far (they keep working on one thread). */
 export function closeKernels(): void {
   for (const kernels of instances.values()) kernels.close();

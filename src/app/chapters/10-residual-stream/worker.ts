@@ -80,7 +80,10 @@ export const handlers = {
     const { model, tokenizer } = requireModel();
     const trace = traceFor(tokens);
     const started = performance.now();
-    const lens = logitLens(model, trace, selectKernels(current.choice), LENS_TOP);
+    // Its L classifier products are the heaviest work of a keystroke in the course: they share both cores
+    // where the page may (threads split a product bit for bit, and never wait on a paused thread).
+    const kernels = selectKernels(current.choice, { threads: 'auto' });
+    const lens = logitLens(model, trace, kernels, LENS_TOP);
     const ms = performance.now() - started;
     const pieces: Record<number, string> = {};
     for (const id of lens.ids) pieces[id] ??= tokenizer.pieceLabel(id);

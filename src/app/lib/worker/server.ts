@@ -19,7 +19,7 @@ import {
   loadCheckpointIndex,
 } from '../checkpoints.ts';
 import { houseCheckpointId } from '../train/model-id.ts';
-import { describeKernels, selectKernels } from '../../../kernels/select.ts';
+import { describeKernels, invalidateAllKernels, selectKernels } from '../../../kernels/select.ts';
 import type { Tokenizer } from '../../../tokenizers/tokenizer.ts';
 import type {
   GeneratedStep,
@@ -307,7 +307,7 @@ function install(
   bytes: number,
   started: number,
 ) {
-  selectKernels('auto').invalidateAll(); // the packed weights of a previous model are of no use now
+  invalidateAllKernels(); // the packed weights of a previous model are of no use now (on any thread count)
   const info = modelInfo(model, tokenizer, id, label, bytes, performance.now() - started);
   setLoaded({ model, tokenizer, info });
   return info;
