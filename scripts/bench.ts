@@ -20,7 +20,7 @@
  *   4. The same in Chromium (scripts/browser/bench-browser.ts): our kernels against onnxruntime-web, and
  *      stories15M-shape decode — skipped when /usr/bin/chromium is missing, or with `--no-browser`.
  *
- * `--quick` runs shorter rounds (noisier); `--lens-only` runs part 1c alone; `--json` ends the output with
+ * `--quick` runs shorter rounds (noisier); `--lens-only` runs part 1c alone; `--batch-only` the batched decoding; `--json` ends the output with
  * one JSON line holding every figure. The machine is shared, so every figure is the fastest of many timings (see timePerCall in
  * bench-common.ts): the one nothing else interrupted.
  */
@@ -335,6 +335,12 @@ async function main(): Promise<void> {
   console.log(`Glassbox bench — Node ${process.version}, ${results.cpu}${quick ? ' (quick: noisier)' : ''}`);
   if (args.includes('--quant-only')) {
     benchQuantizedDecode(randomModel(STORIES15M_SHAPE, 15));
+    closeKernels();
+    if (asJson) console.log(JSON.stringify(results));
+    return;
+  }
+  if (args.includes('--batch-only')) {
+    benchBatching(randomModel(STORIES15M_SHAPE, 15));
     closeKernels();
     if (asJson) console.log(JSON.stringify(results));
     return;
