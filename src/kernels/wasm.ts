@@ -286,6 +286,21 @@ function fillRopeTable(
 }
 
 /**
+ * A 4-bit block's 16 bytes rearranged for quant.as: from ggml's layout (byte j holds element j in its low
+ * nibble and element j + 16 in its high one) to "nibble lanes", where the 16-bit lane l (bytes 2l and 2l + 1,
+ * little-endian) holds elements l, l + 8, l + 16 and l + 24, lowest nibble first.
+ */
+export function nibbleLanes(ggml: Uint8Array): Uint8Array {
+  const element = (i: number) => (i < 16 ? ggml[i] & 0x0f : ggml[i - 16] >> 4);
+  const lanes = new Uint8Array(16);
+  for (let l = 0; l < 8; l++) {
+    lanes[2 * l] = element(l) | (element(l + 8) << 4);
+    lanes[2 * l + 1] = element(l + 16) | (element(l + 24) << 4);
+  }
+  return lanes;
+}
+
+/**
  * Creates a WebAssembly kernel set, computing large products on `threads` threads when this runtime can
  * share memory with workers (else on one: `threads` on the set says which). Throws if the runtime cannot
  * compile the variant.
@@ -449,7 +464,8 @@ export function createWasmKernels(variant: WasmVariant, threads = 1): WasmKernel
         for (let b = 0; b < blocks; b++) {
           const from = (n * blocks + b) * blockBytes;
           const slot = ((n >> 2) * blocks + b) * 4 + (n & 3);
-          bytes.set(w.bytes.subarray(from + head, from + head + quantBytes), values + slot * quantBytes);
+          const quants = w.bytes.subarray(from + head, from + head + quantBytes);
+          bytes.set(w.type === 'q8_0' ? quants : nibbleLanes(quants), values + slot * quantBytes);
           f32[(scales >> 2) + slot] = readFloat16(w.bytes, from);
           if (minBytes > 0) f32[(mins >> 2) + slot] = readFloat16(w.bytes, from + 2);
         }
