@@ -17,10 +17,12 @@
  *      stories260K, beside our CLI doing the same (greedy, 256 steps), both as their "achieved tok/s".
  *   3. The matrix kernels' GFLOP/s on the engine's and the trainer's shapes, beside onnxruntime
  *      (scripts/bench-kernels.ts).
- *   4. The same in Chromium (scripts/browser/bench-browser.ts): our kernels against onnxruntime-web, and
- *      stories15M-shape decode — skipped when /usr/bin/chromium is missing, or with `--no-browser`.
+ *   4. The same in Chromium (scripts/browser/bench-browser.ts): our kernels against onnxruntime-web,
+ *      stories15M-shape decode, batched decoding and quantized weights (two threads) — skipped when
+ *      /usr/bin/chromium is missing, or with `--no-browser`.
  *
- * `--quick` runs shorter rounds (noisier); `--lens-only` runs part 1c alone; `--batch-only` the batched decoding; `--json` ends the output with
+ * `--quick` runs shorter rounds (noisier); `--lens-only` runs part 1c alone; `--batch-only` the batched decoding
+ * alone and `--quant-only` the quantized weights alone (each also in Chromium, unless `--no-browser`); `--json` ends the output with
  * one JSON line holding every figure. The machine is shared, so every figure is the fastest of many timings (see timePerCall in
  * bench-common.ts): the one nothing else interrupted.
  */
@@ -51,7 +53,12 @@ import {
   type EngineSpeed,
 } from './bench-common.ts';
 import { runKernelBench } from './bench-kernels.ts';
-import { printBrowserBench, runBrowserBench } from './browser/bench-browser.ts';
+import {
+  printBrowserBench,
+  printBrowserDecodeBench,
+  runBrowserBench,
+  runBrowserDecodeBench,
+} from './browser/bench-browser.ts';
 
 // Node 20 has relaxed SIMD (the fused multiply-add) behind a flag; Node 22 and Chromium have it on.
 if (!wasmVariantSupported('wasm-relaxed-simd')) setFlagsFromString('--experimental-wasm-relaxed-simd');
@@ -331,17 +338,23 @@ async function benchLens(): Promise<void> {
   results.lens = { tokens: tokens.length, lensMs: lens * 1000, forwardMs: plain * 1000, ratio: lens / plain };
 }
 
+/** Batched and quantized decoding in Chromium (scripts/browser/page/decode.ts), unless `--no-browser`. */
+async function benchDecodeInChromium(parts: { batching: boolean; quantized: boolean }): Promise<void> {
+  if (args.includes('--no-browser')) return;
+  const decode = await runBrowserDecodeBench(parts, { quick });
+  printBrowserDecodeBench(decode, console.log);
+  results.chromiumDecode = decode;
+}
+
 async function main(): Promise<void> {
   console.log(`Glassbox bench — Node ${process.version}, ${results.cpu}${quick ? ' (quick: noisier)' : ''}`);
-  if (args.includes('--quant-only')) {
-    benchQuantizedDecode(randomModel(STORIES15M_SHAPE, 15));
+  const quantOnly = args.includes('--quant-only');
+  const batchOnly = args.includes('--batch-only');
+  if (quantOnly || batchOnly) {
+    if (batchOnly) benchBatching(randomModel(STORIES15M_SHAPE, 15));
+    if (quantOnly) benchQuantizedDecode(randomModel(STORIES15M_SHAPE, 15));
     closeKernels();
-    if (asJson) console.log(JSON.stringify(results));
-    return;
-  }
-  if (args.includes('--batch-only')) {
-    benchBatching(randomModel(STORIES15M_SHAPE, 15));
-    closeKernels();
+    await benchDecodeInChromium({ batching: batchOnly, quantized: quantOnly });
     if (asJson) console.log(JSON.stringify(results));
     return;
   }
@@ -376,6 +389,7 @@ async function main(): Promise<void> {
     const browser = await runBrowserBench({ quick });
     printBrowserBench(browser, console.log);
     results.chromium = browser;
+    await benchDecodeInChromium({ batching: true, quantized: true });
   }
 
   closeKernels();
