@@ -39,6 +39,16 @@ const X_SCALES = 4;
 const X_SUMS = 8;
 const X_INT_SUMS = 12; // Σ of each block's int8 values (for q4_0)
 
+/**
+ * This thread's copy of the weight descriptor of the product it is computing, read once and checked by
+ * quantPart (globals are private to each instance, so to each thread). A late thread never reads a
+ * descriptor twice: the caller may have rewritten it in between (see descriptorsFit).
+ */
+let wValues: usize = 0;
+let wScales: usize = 0;
+let wMins: usize = 0;
+let wGroupSize: i32 = 0;
+
 const KIND_Q8_0: i32 = 1;
 const KIND_Q4_0: i32 = 2;
 const KIND_Q4_1: i32 = 3;
@@ -96,7 +106,6 @@ function laneSums(a: v128, b: v128, c: v128, d: v128): v128 {
 /** Rows 4g … 4g+3 of the weight · activation row `x`: their 4 sums. */
 function group4(
   kind: i32,
-  w: usize,
   g: i32,
   xValues: usize,
   xScales: usize,
@@ -106,9 +115,9 @@ function group4(
 ): v128 {
   const blocks = K >> 5;
   let acc = f32x4.splat(0);
-  let scales = <usize>load<u32>(w, W_SCALES) + <usize>g * blocks * 16;
+  let scales = wScales + <usize>g * blocks * 16;
   if (kind == KIND_Q8_0) {
-    let values = <usize>load<u32>(w, W_VALUES) + <usize>g * blocks * 128;
+    let values = wValues + <usize>g * blocks * 128;
     for (let b = 0; b < blocks; b++) {
       const x0 = v128.load8x8_s(xValues);
       const x1 = v128.load8x8_s(xValues, 8);
@@ -128,8 +137,8 @@ function group4(
     }
     return acc;
   }
-  let values = <usize>load<u32>(w, W_VALUES) + <usize>g * blocks * 64;
-  let mins = <usize>load<u32>(w, W_MINS) + <usize>g * blocks * 16;
+  let values = wValues + <usize>g * blocks * 64;
+  let mins = wMins + <usize>g * blocks * 16;
   for (let b = 0; b < blocks; b++) {
     const xLow = v128.load(xValues);
     const xHigh = v128.load(xValues, 16);
@@ -166,11 +175,11 @@ function group4(
 }
 
 /** runq.c's matmul for one output row d: integer sums per group of GS (a multiple of 8), scaled in float32. */
-function runqRow(w: usize, d: i32, xValues: usize, xScales: usize, K: i32): f32 {
-  const GS = load<i32>(w, W_GROUP);
+function runqRow(d: i32, xValues: usize, xScales: usize, K: i32): f32 {
+  const GS = wGroupSize;
   const groups = K / GS;
-  let values = <usize>load<u32>(w, W_VALUES) + <usize>d * K;
-  let scales = <usize>load<u32>(w, W_SCALES) + <usize>d * groups * 4;
+  let values = wValues + <usize>d * K;
+  let scales = wScales + <usize>d * groups * 4;
   let val: f32 = 0;
   for (let g = 0; g < groups; g++) {
     let sum = i32x4.splat(0);
@@ -195,15 +204,24 @@ function inside(at: u64, bytes: u64, limit: u64): bool {
 }
 
 /**
- * Whether the descriptors describe a product that stays inside the memory. The caller's are always right;
- * but a worker thread that the system paused may run a chunk late, after the caller has stolen it, finished
- * the product and reused the scratch memory the activation descriptor was in (threads.ts). Its result is
- * dropped; this check makes sure that its reads of whatever is there now cannot leave the memory.
+ * Whether a product of this kind and these descriptor words stays inside the memory. The caller's are always
+ * right; but a worker thread that the system paused may run a chunk late, after the caller has stolen it,
+ * finished the product and reused the scratch memory the activation descriptor was in, or freed the weight
+ * (threads.ts). Its result is dropped; this check, on words quantPart has read once and uses from then on,
+ * makes sure that its reads of whatever is there now cannot leave the memory.
  */
-function descriptorsFit(a: usize, b: usize, M: i32, K: i32, N: i32): bool {
+function descriptorsFit(
+  kind: i32,
+  xValues: usize,
+  xScales: usize,
+  xSums: usize,
+  xIntSums: usize,
+  M: i32,
+  K: i32,
+  N: i32,
+): bool {
   const limit = <u64>memory.size() << 16;
-  if (M < 0 || K < 0 || N < 0 || !inside(a, 16, limit) || !inside(b, 20, limit)) return false;
-  const kind = load<i32>(b, W_KIND);
+  if (M < 0 || K < 0 || N < 0) return false;
   if (kind < KIND_Q8_0 || kind > KIND_RUNQ) return false;
   const m = <u64>M;
   const k = <u64>K;
@@ -211,19 +229,18 @@ function descriptorsFit(a: usize, b: usize, M: i32, K: i32, N: i32): bool {
   const rows = kind == KIND_RUNQ ? n : (n + 3) & ~3; // weights are padded to groups of 4 rows
   let groups: u64 = k >> 5;
   if (kind == KIND_RUNQ) {
-    const groupSize = load<i32>(b, W_GROUP);
-    if (groupSize < 8 || (groupSize & 7) != 0 || K % groupSize != 0) return false;
-    groups = k / <u64>groupSize;
+    if (wGroupSize < 8 || (wGroupSize & 7) != 0 || K % wGroupSize != 0) return false;
+    groups = k / <u64>wGroupSize;
   } else if ((K & 31) != 0) return false;
   const valueBytes = kind == KIND_Q8_0 || kind == KIND_RUNQ ? rows * k : (rows * k) >> 1;
   return (
-    inside(load<u32>(b, W_VALUES), valueBytes, limit) &&
-    inside(load<u32>(b, W_SCALES), rows * groups * 4, limit) &&
-    (kind != KIND_Q4_1 || inside(load<u32>(b, W_MINS), rows * groups * 4, limit)) &&
-    inside(load<u32>(a, X_VALUES), m * k, limit) &&
-    inside(load<u32>(a, X_SCALES), m * groups * 4, limit) &&
-    (kind != KIND_Q4_1 || inside(load<u32>(a, X_SUMS), m * groups * 4, limit)) &&
-    (kind != KIND_Q4_0 || inside(load<u32>(a, X_INT_SUMS), m * groups * 4, limit))
+    inside(wValues, valueBytes, limit) &&
+    inside(wScales, rows * groups * 4, limit) &&
+    (kind != KIND_Q4_1 || inside(wMins, rows * groups * 4, limit)) &&
+    inside(xValues, m * k, limit) &&
+    inside(xScales, m * groups * 4, limit) &&
+    (kind != KIND_Q4_1 || inside(xSums, m * groups * 4, limit)) &&
+    (kind != KIND_Q4_0 || inside(xIntSums, m * groups * 4, limit))
   );
 }
 
@@ -242,13 +259,20 @@ export function quantPart(
   panelStart: i32,
   panelEnd: i32,
 ): void {
-  if (!descriptorsFit(a, b, M, K, N)) return;
+  const limit = <u64>memory.size() << 16;
+  if (!inside(a, 16, limit) || !inside(b, 20, limit)) return;
+  // Every descriptor word is read once, here, then checked (descriptorsFit) and used from these copies.
   const kind = load<i32>(b, W_KIND);
+  wValues = <usize>load<u32>(b, W_VALUES);
+  wScales = <usize>load<u32>(b, W_SCALES);
+  wMins = <usize>load<u32>(b, W_MINS);
+  wGroupSize = load<i32>(b, W_GROUP);
   const xValuesAll = <usize>load<u32>(a, X_VALUES);
   const xScalesAll = <usize>load<u32>(a, X_SCALES);
   const xSumsAll = <usize>load<u32>(a, X_SUMS);
   const xIntSumsAll = <usize>load<u32>(a, X_INT_SUMS);
-  const scaleCount = kind == KIND_RUNQ ? K / load<i32>(b, W_GROUP) : K >> 5;
+  if (!descriptorsFit(kind, xValuesAll, xScalesAll, xSumsAll, xIntSumsAll, M, K, N)) return;
+  const scaleCount = kind == KIND_RUNQ ? K / wGroupSize : K >> 5;
   for (let p = panelStart; p < panelEnd; p++) {
     for (let i = 0; i < M; i++) {
       const xValues = <usize>xValuesAll + <usize>i * K;
@@ -259,13 +283,14 @@ export function quantPart(
       if (kind == KIND_RUNQ) {
         for (let c = 0; c < 8; c++) {
           const n = p * 8 + c;
-          if (n < N) store<f32>(row + <usize>c * 4, runqRow(b, n, xValues, xScales, K));
+          if (n < N) store<f32>(row + <usize>c * 4, runqRow(n, xValues, xScales, K));
         }
         continue;
       }
-      for (let half = 0; half < 2; half++) {
+      // The last panel may hold a group of rows past N, past the weight's padding: not read.
+      for (let half = 0; half < 2 && (p * 2 + half) * 4 < N; half++) {
         const g = p * 2 + half;
-        const sums = group4(kind, b, g, xValues, xScales, xSums, xIntSums, K);
+        const sums = group4(kind, g, xValues, xScales, xSums, xIntSums, K);
         const at = row + <usize>half * 16;
         if (g * 4 + 4 <= N) v128.store(at, sums);
         else {
