@@ -1,13 +1,13 @@
 /**
  * Decoding in Chromium (run in the page's worker), for `npm run bench`: issue 12's bars measured in the
  * browser as bench.ts measures them in Node, on the stories15M shape with two threads — batched decoding
- * (1, 2, 4 and 8 sequences per pass, forwardBatch) and decoding with f32, q8_0, q4_0 and q4_1 weights.
+ * (1, 2, 4 and 8 sequences per pass, forwardBatch) and decoding with f32, q8_0, q4_0 and q4_1 weights, each
+ * set interleaved round by round as in Node.
  */
 import { randomModel, STORIES15M_SHAPE } from '../../../src/engine/init.ts';
-import type { Model } from '../../../src/engine/model.ts';
 import { quantizeModel } from '../../../src/engine/quant-matmul.ts';
 import { describeKernels, selectKernels } from '../../../src/kernels/select.ts';
-import { batchedDecodeTokensPerSecond, decodeTokensPerSecond } from '../../bench-common.ts';
+import { batchedDecodeTokensPerSecond, interleavedDecodeTokensPerSecond } from '../../bench-common.ts';
 
 export interface DecodeBenchResult {
   /** The kernel set's name, e.g. 'wasm-relaxed-simd, 2 threads'. */
@@ -33,27 +33,24 @@ export async function runDecodeBench(
   log(describeKernels(kernels));
   const model = randomModel(STORIES15M_SHAPE, 15);
   if (parts.batching) {
-    result.batching = {};
-    for (const size of BATCH_SIZES) {
-      result.batching[size] = batchedDecodeTokensPerSecond(
-        model,
-        kernels,
-        size,
-        64,
-        quick ? 0.2 : 0.5,
-        rounds,
-      );
-      log(`batch ${size}: ${result.batching[size].toFixed(1)} tokens/s`);
-    }
+    const minSeconds = quick ? 0.1 : 0.25;
+    const tokensPerSecond = batchedDecodeTokensPerSecond(
+      model,
+      kernels,
+      BATCH_SIZES,
+      64,
+      minSeconds,
+      2 * rounds,
+    );
+    result.batching = Object.fromEntries(BATCH_SIZES.map((size, i) => [size, tokensPerSecond[i]]));
+    log(`batching: ${tokensPerSecond.map((t) => t.toFixed(1)).join(', ')} tokens/s`);
   }
   if (parts.quantized) {
-    result.quantized = {};
-    for (const type of WEIGHT_TYPES) {
-      const weights: Model = type === 'f32' ? model : quantizeModel(model, type);
-      decodeTokensPerSecond(weights, kernels, 8, 1); // warm up: packs the weights
-      result.quantized[type] = decodeTokensPerSecond(weights, kernels, 64, rounds);
-      log(`${type}: ${result.quantized[type].toFixed(1)} tokens/s`);
-    }
+    const models = WEIGHT_TYPES.map((type) => (type === 'f32' ? model : quantizeModel(model, type)));
+    interleavedDecodeTokensPerSecond(models, kernels, 8, 1); // warm up: packs the weights
+    const tokensPerSecond = interleavedDecodeTokensPerSecond(models, kernels, 64, rounds);
+    result.quantized = Object.fromEntries(WEIGHT_TYPES.map((type, i) => [type, tokensPerSecond[i]]));
+    log(`quantized: ${tokensPerSecond.map((t) => t.toFixed(1)).join(', ')} tokens/s`);
   }
   kernels.close();
   return result;
