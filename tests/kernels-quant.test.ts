@@ -87,6 +87,22 @@ for (const variant of ['wasm-simd', 'wasm-relaxed-simd'] as const) {
         }
       });
 
+      it('activations the quantizer treats specially: a block of zeros, tiny values, halves, huge values', () => {
+        // The fast path quantizes activations itself (wasm.ts, quantizeRowsQ8_0): held to the readable
+        // quantizer here where it branches or rounds — d = 0, a float16 subnormal or overflowing scale,
+        // products landing on .5.
+        const K = 160;
+        const x = new Float32Array(K);
+        for (let i = 32; i < 64; i++) x[i] = 1e-7 * (i - 40); // scale below float16's normal range
+        for (let i = 64; i < 96; i++) x[i] = (i - 80) * 0.5; // amax 7.5: many products near halves
+        for (let i = 96; i < 128; i++) x[i] = i % 3 === 0 ? -127 : 63.5;
+        for (let i = 128; i < 160; i++) x[i] = (i - 140) * 1e7; // scale past float16's largest: infinity
+        for (const type of ['q8_0', 'q4_0'] as const) {
+          const { fast, readable } = run(blockWeight(type, 8, K), x, 1, K, 8);
+          expect(fast, type).toEqual(readable);
+        }
+      });
+
       it("the house model's own q4_0 and q8_0 matrices: bit for bit", () => {
         // Real weights, activations in [-1, 1]: the case where relaxed SIMD's 8-bit dot product (tried, dropped:
         // see quant.as's dotNibbles) gave wrong sums in a CLI run; in this test process it happened to be exact.
