@@ -298,8 +298,10 @@ export function gemmPart(
 ): void {
   const panelBytes = <usize>K * PANEL * 4;
   const blocked = blockedRows(M);
-  for (let p = panelStart; p < panelEnd; p += GROUP_PANELS) {
-    const groupEnd = min(p + GROUP_PANELS, panelEnd);
+  // With no blocks (M = 1 or 2) nothing else reads the panels: the rows take them all in one sweep.
+  const step = blocked == 0 ? panelEnd - panelStart : GROUP_PANELS;
+  for (let p = panelStart; p < panelEnd; p += step) {
+    const groupEnd = min(p + step, panelEnd);
     for (let q = p; q < groupEnd; q++) {
       const cols = min(PANEL, N - q * PANEL);
       const panel = b + <usize>q * panelBytes;
@@ -317,6 +319,7 @@ export function gemmPart(
   }
 }
 
+@inline
 /** Panels p … end − 1 of one row of A (unblocked) into outRow: three at a time where whole, then one by one. */
 function singleRow(outRow: usize, row: usize, b: usize, panelBytes: usize, K: i32, N: i32, p: i32, end: i32): void {
   const first = p;
