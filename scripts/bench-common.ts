@@ -134,16 +134,32 @@ export function decodeTokensPerSecond(
   steps: number,
   rounds: number,
 ): number {
-  const fastest = new Float64Array(steps).fill(Infinity);
+  return interleavedDecodeTokensPerSecond([model], kernels, steps, rounds)[0];
+}
+
+/**
+ * decodeTokensPerSecond of several models (the same shape stored as f32, q8_0, …) in one measurement: each
+ * round decodes with every model in turn, so a change in the machine's load falls on all of them alike and
+ * their ratios stay fair on a shared machine.
+ */
+export function interleavedDecodeTokensPerSecond(
+  models: readonly Model[],
+  kernels: MatrixKernels,
+  steps: number,
+  rounds: number,
+): number[] {
+  const fastest = models.map(() => new Float64Array(steps).fill(Infinity));
   for (let round = 0; round < rounds; round++) {
-    const cache = new KVCache(model.config);
-    for (let pos = 0; pos < steps; pos++) {
-      const start = performance.now();
-      forward(model, [pos % model.config.vocabSize], cache, { logits: 'last', kernels });
-      fastest[pos] = Math.min(fastest[pos], performance.now() - start);
-    }
+    models.forEach((model, m) => {
+      const cache = new KVCache(model.config);
+      for (let pos = 0; pos < steps; pos++) {
+        const start = performance.now();
+        forward(model, [pos % model.config.vocabSize], cache, { logits: 'last', kernels });
+        fastest[m][pos] = Math.min(fastest[m][pos], performance.now() - start);
+      }
+    });
   }
-  return steps / (fastest.reduce((sum, ms) => sum + ms, 0) / 1000);
+  return fastest.map((times) => steps / (times.reduce((sum, ms) => sum + ms, 0) / 1000));
 }
 
 /** Prefill: tokens/s of a whole prompt of `promptLength` tokens in one pass. */
@@ -324,32 +340,36 @@ export function cell(value: number | null | undefined, digits = 1): string {
 
 /**
  * Batched decode: tokens/s of one pass in which each of `batchSize` sequences (each with its own cache already
- * holding `context` positions) decodes one token — forwardBatch, as the continuous batcher runs it.
+ * holding `context` positions) decodes one token — forwardBatch, as the continuous batcher runs it — for each
+ * of `batchSizes`. Each round times every size in turn, so a change in the machine's load falls on all of
+ * them alike; each size keeps its fastest.
  */
 export function batchedDecodeTokensPerSecond(
   model: Model,
   kernels: MatrixKernels,
-  batchSize: number,
+  batchSizes: readonly number[],
   context: number,
   minSeconds: number,
   rounds: number,
-): number {
-  const batch = Array.from({ length: batchSize }, (_, b) => {
-    const cache = new KVCache(model.config);
-    const prompt = Array.from(
-      { length: context },
-      (_, i) => (i * 7919 + b * 104729) % model.config.vocabSize,
-    );
-    forward(model, prompt, cache, { logits: 'last', kernels });
-    return { tokens: [prompt[0]], cache };
-  });
-  const seconds = timePerCall(
-    () => {
+): number[] {
+  const passes = batchSizes.map((batchSize) => {
+    const batch = Array.from({ length: batchSize }, (_, b) => {
+      const cache = new KVCache(model.config);
+      const prompt = Array.from(
+        { length: context },
+        (_, i) => (i * 7919 + b * 104729) % model.config.vocabSize,
+      );
+      forward(model, prompt, cache, { logits: 'last', kernels });
+      return { tokens: [prompt[0]], cache };
+    });
+    return () => {
       for (const { cache } of batch) cache.length = context; // each pass decodes the same position again
       forwardBatch(model, batch, { logits: 'last', kernels });
-    },
-    minSeconds,
-    rounds,
-  );
-  return batchSize / seconds;
+    };
+  });
+  const fastest = batchSizes.map(() => Infinity);
+  for (let round = 0; round < rounds; round++) {
+    passes.forEach((pass, i) => (fastest[i] = Math.min(fastest[i], timePerCall(pass, minSeconds, 1))));
+  }
+  return batchSizes.map((batchSize, i) => batchSize / fastest[i]);
 }

@@ -17,10 +17,12 @@
  *      stories260K, beside our CLI doing the same (greedy, 256 steps), both as their "achieved tok/s".
  *   3. The matrix kernels' GFLOP/s on the engine's and the trainer's shapes, beside onnxruntime
  *      (scripts/bench-kernels.ts).
- *   4. The same in Chromium (scripts/browser/bench-browser.ts): our kernels against onnxruntime-web, and
- *      stories15M-shape decode — skipped when /usr/bin/chromium is missing, or with `--no-browser`.
+ *   4. The same in Chromium (scripts/browser/bench-browser.ts): our kernels against onnxruntime-web,
+ *      stories15M-shape decode, batched decoding and quantized weights (two threads) — skipped when
+ *      /usr/bin/chromium is missing, or with `--no-browser`.
  *
- * `--quick` runs shorter rounds (noisier); `--lens-only` runs part 1c alone; `--json` ends the output with
+ * `--quick` runs shorter rounds (noisier); `--lens-only` runs part 1c alone; `--batch-only` the batched decoding
+ * alone and `--quant-only` the quantized weights alone (each also in Chromium, unless `--no-browser`); `--json` ends the output with
  * one JSON line holding every figure. The machine is shared, so every figure is the fastest of many timings (see timePerCall in
  * bench-common.ts): the one nothing else interrupted.
  */
@@ -44,14 +46,19 @@ import { instantiateKernels, wasmVariantSupported } from '../src/kernels/wasm.ts
 import {
   batchedDecodeTokensPerSecond,
   cell,
-  decodeTokensPerSecond,
+  interleavedDecodeTokensPerSecond,
   engineSpeed,
   tableRow,
   timePerCall,
   type EngineSpeed,
 } from './bench-common.ts';
 import { runKernelBench } from './bench-kernels.ts';
-import { printBrowserBench, runBrowserBench } from './browser/bench-browser.ts';
+import {
+  printBrowserBench,
+  printBrowserDecodeBench,
+  runBrowserBench,
+  runBrowserDecodeBench,
+} from './browser/bench-browser.ts';
 
 // Node 20 has relaxed SIMD (the fused multiply-add) behind a flag; Node 22 and Chromium have it on.
 if (!wasmVariantSupported('wasm-relaxed-simd')) setFlagsFromString('--experimental-wasm-relaxed-simd');
@@ -181,13 +188,21 @@ function benchBatching(model: Model): void {
   console.log(`
 batched decode, stories15M-shape, 64 positions in (${kernels.name})`);
   console.log(tableRow('sequences per pass', 24, ['tokens/s', '÷ batch 1'], 12));
+  const tokensPerSecond = batchedDecodeTokensPerSecond(
+    model,
+    kernels,
+    sizes,
+    64,
+    quick ? 0.1 : 0.25,
+    2 * ROUNDS,
+  );
   const figures: Record<string, number> = {};
-  for (const size of sizes) {
-    figures[size] = batchedDecodeTokensPerSecond(model, kernels, size, 64, quick ? 0.2 : 0.5, ROUNDS);
+  sizes.forEach((size, i) => {
+    figures[size] = tokensPerSecond[i];
     console.log(
       tableRow(`${size}`, 24, [cell(figures[size]), `${cell(figures[size] / figures[1], 2)}×`], 12),
     );
-  }
+  });
   results.batching = figures;
 }
 
@@ -227,15 +242,19 @@ quantized weights: stories15M-shape decode, 64 positions (random weights; ${sets
       10,
     ),
   );
+  const types = ['f32', 'q8_0', 'q4_0', 'q4_1'] as const;
+  const models = types.map((type) => (type === 'f32' ? model : quantizeModel(model, type as ModelQuantType)));
+  // Every type in each round (interleavedDecodeTokensPerSecond): their ratios share the machine's load.
+  const tokensPerSecond: Record<string, number[]> = {};
+  for (const [name, kernels] of Object.entries(sets)) {
+    interleavedDecodeTokensPerSecond(models, kernels, 8, 1); // warm up: packs the weights, starts the threads
+    tokensPerSecond[name] = interleavedDecodeTokensPerSecond(models, kernels, 64, ROUNDS);
+  }
   const figures: Record<string, Record<string, number>> = {};
-  for (const type of ['f32', 'q8_0', 'q4_0', 'q4_1'] as const) {
-    const quantized = type === 'f32' ? model : quantizeModel(model, type as ModelQuantType);
-    const bytes = weightBytes(quantized);
+  types.forEach((type, t) => {
+    const bytes = weightBytes(models[t]);
     const row: Record<string, number> = { megabytesPerToken: bytes / 1e6 };
-    for (const [name, kernels] of Object.entries(sets)) {
-      decodeTokensPerSecond(quantized, kernels, 8, 1); // warm up: packs the weights, starts the threads
-      row[name] = decodeTokensPerSecond(quantized, kernels, 64, ROUNDS);
-    }
+    for (const name of Object.keys(sets)) row[name] = tokensPerSecond[name][t];
     figures[type] = row;
     const f32 = figures.f32;
     console.log(
@@ -255,7 +274,7 @@ quantized weights: stories15M-shape decode, 64 positions (random weights; ${sets
         10,
       ),
     );
-  }
+  });
   results.quantized = { bandwidthGBs: bandwidth, decode: figures };
 }
 
@@ -331,11 +350,23 @@ async function benchLens(): Promise<void> {
   results.lens = { tokens: tokens.length, lensMs: lens * 1000, forwardMs: plain * 1000, ratio: lens / plain };
 }
 
+/** Batched and quantized decoding in Chromium (scripts/browser/page/decode.ts), unless `--no-browser`. */
+async function benchDecodeInChromium(parts: { batching: boolean; quantized: boolean }): Promise<void> {
+  if (args.includes('--no-browser')) return;
+  const decode = await runBrowserDecodeBench(parts, { quick });
+  printBrowserDecodeBench(decode, console.log);
+  results.chromiumDecode = decode;
+}
+
 async function main(): Promise<void> {
   console.log(`Glassbox bench — Node ${process.version}, ${results.cpu}${quick ? ' (quick: noisier)' : ''}`);
-  if (args.includes('--quant-only')) {
-    benchQuantizedDecode(randomModel(STORIES15M_SHAPE, 15));
+  const quantOnly = args.includes('--quant-only');
+  const batchOnly = args.includes('--batch-only');
+  if (quantOnly || batchOnly) {
+    if (batchOnly) benchBatching(randomModel(STORIES15M_SHAPE, 15));
+    if (quantOnly) benchQuantizedDecode(randomModel(STORIES15M_SHAPE, 15));
     closeKernels();
+    await benchDecodeInChromium({ batching: batchOnly, quantized: quantOnly });
     if (asJson) console.log(JSON.stringify(results));
     return;
   }
@@ -370,6 +401,7 @@ async function main(): Promise<void> {
     const browser = await runBrowserBench({ quick });
     printBrowserBench(browser, console.log);
     results.chromium = browser;
+    await benchDecodeInChromium({ batching: true, quantized: true });
   }
 
   closeKernels();

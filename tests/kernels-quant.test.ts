@@ -63,6 +63,46 @@ for (const variant of ['wasm-simd', 'wasm-relaxed-simd'] as const) {
         });
       }
 
+      it('blocks at the integer bounds: every weight at its largest magnitude, activations at ±127', () => {
+        // Weight blocks written byte by byte (d = 1 as float16): q4 nibbles all 15, q8_0 values all −128 —
+        // the largest products the int16 and int32 lanes of quant.as hold. Activations are whole rows of +1
+        // or −1 (each quantized to ±127), and mixed rows where the sign alternates.
+        const [M, K, N] = [3, 96, 12];
+        const x = Float32Array.from({ length: M * K }, (_, i) =>
+          i < K ? 1 : i < 2 * K ? -1 : i % 2 === 0 ? 1 : -1,
+        );
+        const blockBytes = { q8_0: 34, q4_0: 18, q4_1: 20 };
+        for (const type of ['q8_0', 'q4_0', 'q4_1'] as const) {
+          const bytes = new Uint8Array((N * K * blockBytes[type]) / 32);
+          for (let at = 0; at < bytes.length; at += blockBytes[type]) {
+            bytes.fill(type === 'q8_0' ? 0x80 : 0xff, at, at + blockBytes[type]);
+            bytes.set([0x00, 0x3c], at); // d = 1
+            if (type === 'q4_1') bytes.set([0x00, 0x3c], at + 2); // m = 1
+          }
+          const { fast, readable } = run({ type, shape: [N, K], bytes }, x, M, K, N);
+          expect(fast, type).toEqual(readable);
+          // Row 0 (x = +1) really is at the bound: each weight's value (q8_0 −128; q4_0 15 − 8; q4_1 15 + m) · K.
+          const value = { q8_0: -128, q4_0: 7, q4_1: 16 }[type];
+          expect(Math.abs(readable[0] / (value * K) - 1), type).toBeLessThan(0.01);
+        }
+      });
+
+      it('activations the quantizer treats specially: a block of zeros, tiny values, halves, huge values', () => {
+        // The fast path quantizes activations itself (wasm.ts, quantizeRowsQ8_0): held to the readable
+        // quantizer here where it branches or rounds — d = 0, a float16 subnormal or overflowing scale,
+        // products landing on .5.
+        const K = 160;
+        const x = new Float32Array(K);
+        for (let i = 32; i < 64; i++) x[i] = 1e-7 * (i - 40); // scale below float16's normal range
+        for (let i = 64; i < 96; i++) x[i] = (i - 80) * 0.5; // amax 7.5: many products near halves
+        for (let i = 96; i < 128; i++) x[i] = i % 3 === 0 ? -127 : 63.5;
+        for (let i = 128; i < 160; i++) x[i] = (i - 140) * 1e7; // scale past float16's largest: infinity
+        for (const type of ['q8_0', 'q4_0'] as const) {
+          const { fast, readable } = run(blockWeight(type, 8, K), x, 1, K, 8);
+          expect(fast, type).toEqual(readable);
+        }
+      });
+
       it("the house model's own q4_0 and q8_0 matrices: bit for bit", () => {
         // Real weights, activations in [-1, 1]: the case where relaxed SIMD's 8-bit dot product (tried, dropped:
         // see quant.as's dotNibbles) gave wrong sums in a CLI run; in this test process it happened to be exact.

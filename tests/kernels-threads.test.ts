@@ -100,6 +100,9 @@ describeThreads('products on two threads', () => {
         [256, 288, 768], // a training step's forward product…
         [256, 768, 288], // …and the shapes of its backward products
         [768, 256, 288],
+        [2, 288, 32000], // batched decode: two rows (a pair past the blocks)…
+        [8, 288, 768], // …and eight (a block of six and a pair)
+        [8, 768, 288],
         [1, 4000, 257], // a single row; a short last panel
         [3, 334, 1001],
         [7, 333, 517],

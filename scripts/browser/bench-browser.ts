@@ -7,8 +7,10 @@
 import { CASES, cell, isPrefillShape, tableRow } from '../bench-common.ts';
 import { chromiumMissing, runInChromium } from './chromium.ts';
 import { ONNX_WEB, type BrowserBenchResult } from './page/bench.ts';
+import { BATCH_SIZES, WEIGHT_TYPES, type DecodeBenchResult } from './page/decode.ts';
 
 export type BrowserBench = BrowserBenchResult | { skipped: string };
+export type BrowserDecodeBench = DecodeBenchResult | { skipped: string };
 
 export async function runBrowserBench({ quick = false } = {}): Promise<BrowserBench> {
   const missing = chromiumMissing();
@@ -82,4 +84,39 @@ export function printBrowserBench(bench: BrowserBench, log: (line: string) => vo
   log(`  kernels ≥ 1.0× onnxruntime-web on every shape: ${allFaster ? 'yes' : 'no'}`);
   log(`  ≥ 70% of the SIMD ceiling on the prefill shapes: ${allNearCeiling ? 'yes' : 'no'}`);
   log(`  stories15M-shape decode ≤ 5 ms/token: ${decodeMs <= 5 ? 'yes' : 'no'} (${cell(decodeMs, 2)} ms)`);
+}
+
+/** Batched and quantized decoding in Chromium (page/decode.ts): the bars of issue 12 in the browser. */
+export async function runBrowserDecodeBench(
+  parts: { batching: boolean; quantized: boolean },
+  { quick = false } = {},
+): Promise<BrowserDecodeBench> {
+  const missing = chromiumMissing();
+  if (missing) return { skipped: missing };
+  return runInChromium<DecodeBenchResult>(
+    { task: 'decode', quick, parts },
+    { onLog: (line) => console.log(`  [chromium] ${line}`) },
+  );
+}
+
+export function printBrowserDecodeBench(bench: BrowserDecodeBench, log: (line: string) => void): void {
+  if ('skipped' in bench) {
+    log(`Chromium: skipped (${bench.skipped})`);
+    return;
+  }
+  const { batching, quantized } = bench;
+  if (batching) {
+    log(`\nChromium, batched decode, stories15M-shape, 64 positions in (${bench.kernels})`);
+    log(tableRow('sequences per pass', 24, ['tokens/s', '÷ batch 1'], 12));
+    for (const size of BATCH_SIZES) {
+      log(tableRow(`${size}`, 24, [cell(batching[size]), `${cell(batching[size] / batching[1], 2)}×`], 12));
+    }
+  }
+  if (quantized) {
+    log(`\nChromium, quantized weights: stories15M-shape decode, 64 positions (${bench.kernels})`);
+    log(tableRow('', 8, ['2t tok/s', '2t ÷ f32'], 10));
+    for (const type of WEIGHT_TYPES) {
+      log(tableRow(type, 8, [cell(quantized[type]), `${cell(quantized[type] / quantized.f32, 2)}×`], 10));
+    }
+  }
 }

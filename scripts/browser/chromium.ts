@@ -138,7 +138,12 @@ export async function runInChromium<T>(request: PageRequest, options: RunOptions
     page.on('pageerror', (error) => fail(new Error(`Chromium page error: ${error.message}`)));
     timer = setTimeout(() => fail(new Error('Chromium: timed out')), options.timeoutMs ?? 600_000);
     const train = request.train ? `&train=${encodeURIComponent(JSON.stringify(request.train))}` : '';
-    await page.goto(`${origin}/index.html?task=${request.task}${request.quick ? '&quick' : ''}${train}`);
+    const parts = request.parts
+      ? `&parts=${[request.parts.batching ? 'batching' : '', request.parts.quantized ? 'quantized' : ''].join(',')}`
+      : '';
+    await page.goto(
+      `${origin}/index.html?task=${request.task}${request.quick ? '&quick' : ''}${train}${parts}`,
+    );
     return await outcome;
   } finally {
     clearTimeout(timer);

@@ -14,7 +14,7 @@
 //   block of A streams past it.
 //   A is cut into blocks of BLOCK = 6 rows. A block holds, for k = 0..K-1, the 6 values A[i..i+5, k].
 //   When M mod 6 leaves 3 or more rows they form one last block padded with zero rows; 1 or 2 leftover
-//   rows are stored one after another, each contiguous, for the single-row kernel.
+//   rows are stored one after another, each contiguous, for the kernels of one row and of two rows.
 //
 // The work is done by a 6×8 block of 12 f32x4 accumulators held in registers: per k, two vector loads of
 // B and six broadcasts of A feed twelve multiply-adds. V8 gives wasm 15 SIMD registers (it keeps xmm15
@@ -35,6 +35,9 @@ const PANEL: i32 = 8;
 const BLOCK: i32 = 6;
 /** Panels a single row of A multiplies at once: six independent accumulators hide the multiply-add latency. */
 const ROW_PANELS: i32 = 3;
+/** Panels gemmPart takes at a time: all blocks and then the rows past them pass over the group while it is
+ * in the cache. Six: whole triples for a single row (row1x24), whole pairs for two (rows2x16). */
+const GROUP_PANELS: i32 = 6;
 
 /** Bytes of an edge tile: where a block cut short by M or N is stored before its valid part is copied out. */
 const EDGE_TILE_BYTES: usize = BLOCK * PANEL * 4;
@@ -176,6 +179,54 @@ function row1x24(out: usize, a: usize, b: usize, panelBytes: usize, K: i32): voi
   v128.store(out, c5, 80);
 }
 
+/**
+ * out[2, 16] = two rows of A · two consecutive full panels of B: the pair of rows past the blocks (M = 2, or
+ * M = 8 = a block of six and a pair). Each load of B feeds both rows, so the pair costs one pass over B, not
+ * two. Eight accumulators: enough to hide the multiply-add latency. (2 × 24, with twelve, measured 36 µs on a
+ * 2 × 288 × 768 product here, slower than two single rows; this one 17 µs.)
+ */
+function rows2x16(out: usize, outRowBytes: usize, a: usize, K: i32, b: usize, panelBytes: usize): void {
+  const secondRow = <usize>K * 4; // rows past the blocks are stored one after another
+  let b0 = b,
+    b1 = b0 + panelBytes;
+  let c00 = f32x4.splat(0),
+    c01 = c00,
+    c02 = c00,
+    c03 = c00,
+    c10 = c00,
+    c11 = c00,
+    c12 = c00,
+    c13 = c00;
+  for (let k = 0; k < K; k++) {
+    const a0 = v128.load32_splat(a);
+    const a1 = v128.load32_splat(a + secondRow);
+    let bk = v128.load(b0);
+    c00 = madd(a0, bk, c00);
+    c10 = madd(a1, bk, c10);
+    bk = v128.load(b0, 16);
+    c01 = madd(a0, bk, c01);
+    c11 = madd(a1, bk, c11);
+    bk = v128.load(b1);
+    c02 = madd(a0, bk, c02);
+    c12 = madd(a1, bk, c12);
+    bk = v128.load(b1, 16);
+    c03 = madd(a0, bk, c03);
+    c13 = madd(a1, bk, c13);
+    a += 4;
+    b0 += PANEL * 4;
+    b1 += PANEL * 4;
+  }
+  v128.store(out, c00);
+  v128.store(out, c01, 16);
+  v128.store(out, c02, 32);
+  v128.store(out, c03, 48);
+  out += outRowBytes;
+  v128.store(out, c10);
+  v128.store(out, c11, 16);
+  v128.store(out, c12, 32);
+  v128.store(out, c13, 48);
+}
+
 /** out[1, cols] = one row of A · one panel of B, for cols ≤ 8. */
 function row1x8(out: usize, a: usize, b: usize, K: i32, cols: i32): void {
   let c0 = f32x4.splat(0),
@@ -193,8 +244,10 @@ function row1x8(out: usize, a: usize, b: usize, K: i32, cols: i32): void {
 }
 
 /**
- * How many rows of A `packA` stores in blocks: the full blocks, plus a padded one for 3–5 leftover rows
- * (cheaper as one block than as single rows). The rows past this are stored as they are.
+ * How many rows of A `packA` stores in blocks: the full blocks, plus a padded one for 3–5 leftover rows.
+ * The rows past this are stored as they are. (Two pairs of rows are faster than a padded block when B is
+ * in the cache, but slower on a product that streams B from memory, like the classifier's: the block reads
+ * B in one sequential stream while it computes, the pairs re-read it.)
  */
 export function blockedRows(M: i32): i32 {
   const leftover = M % BLOCK;
@@ -228,7 +281,9 @@ export function gemm(out: usize, a: usize, b: usize, M: i32, K: i32, N: i32): vo
  * Columns 8·panelStart … 8·panelEnd−1 of the product (all M rows): what one thread computes when several
  * share a product (src/kernels/threads.ts). `out` is where the first of those columns goes, `outRowBytes`
  * the distance between rows there, so a thread may write straight into the output or into a buffer of its
- * own. Panels are the outer loop so that each stays in L1 while every block of A passes.
+ * own. Panels are the outer loop, six at a time, so that each stays in L1 while every block of A passes,
+ * and the group is still in the cache when the rows past the blocks (one or two) pass it: every weight is
+ * read from memory once, whatever M is. (Chunks of panels are whole groups, threads.ts.)
  */
 export function gemmPart(
   out: usize,
@@ -243,26 +298,60 @@ export function gemmPart(
 ): void {
   const panelBytes = <usize>K * PANEL * 4;
   const blocked = blockedRows(M);
-  for (let p = panelStart; p < panelEnd; p++) {
-    const cols = min(PANEL, N - p * PANEL);
-    const panel = b + <usize>p * panelBytes;
-    const outPanel = out + <usize>(p - panelStart) * PANEL * 4;
-    for (let i = 0; i < blocked; i += BLOCK) {
-      const outBlock = outPanel + <usize>i * outRowBytes;
-      block6x8(outBlock, outRowBytes, a + <usize>i * K * 4, panel, K, min(BLOCK, M - i), cols);
+  // With no blocks (M = 1 or 2) nothing else reads the panels: the rows take them all in one sweep.
+  const step = blocked == 0 ? panelEnd - panelStart : GROUP_PANELS;
+  for (let p = panelStart; p < panelEnd; p += step) {
+    const groupEnd = min(p + step, panelEnd);
+    for (let q = p; q < groupEnd; q++) {
+      const cols = min(PANEL, N - q * PANEL);
+      const panel = b + <usize>q * panelBytes;
+      const outPanel = out + <usize>(q - panelStart) * PANEL * 4;
+      for (let i = 0; i < blocked; i += BLOCK) {
+        const outBlock = outPanel + <usize>i * outRowBytes;
+        block6x8(outBlock, outRowBytes, a + <usize>i * K * 4, panel, K, min(BLOCK, M - i), cols);
+      }
     }
+    // The 1 or 2 rows past the blocks, while the group's panels are still in the cache.
+    const row = a + <usize>blocked * K * 4;
+    const outRow = out + <usize>blocked * outRowBytes + <usize>(p - panelStart) * PANEL * 4;
+    if (M - blocked == 2) rowPair(outRow, outRowBytes, row, b, panelBytes, K, N, p, groupEnd);
+    else if (M - blocked == 1) singleRow(outRow, row, b, panelBytes, K, N, p, groupEnd);
   }
-  for (let i = blocked; i < M; i++) {
-    const row = a + <usize>i * K * 4;
-    const outRow = out + <usize>i * outRowBytes;
-    let p = panelStart;
-    for (; p + ROW_PANELS <= panelEnd && (p + ROW_PANELS) * PANEL <= N; p += ROW_PANELS) {
-      row1x24(outRow + <usize>(p - panelStart) * PANEL * 4, row, b + <usize>p * panelBytes, panelBytes, K);
-    }
-    for (; p < panelEnd; p++) {
-      const at = outRow + <usize>(p - panelStart) * PANEL * 4;
-      row1x8(at, row, b + <usize>p * panelBytes, K, min(PANEL, N - p * PANEL));
-    }
+}
+
+@inline
+/** Panels p … end − 1 of one row of A (unblocked) into outRow: three at a time where whole, then one by one. */
+function singleRow(outRow: usize, row: usize, b: usize, panelBytes: usize, K: i32, N: i32, p: i32, end: i32): void {
+  const first = p;
+  for (; p + ROW_PANELS <= end && (p + ROW_PANELS) * PANEL <= N; p += ROW_PANELS) {
+    row1x24(outRow + <usize>(p - first) * PANEL * 4, row, b + <usize>p * panelBytes, panelBytes, K);
+  }
+  for (; p < end; p++) {
+    row1x8(outRow + <usize>(p - first) * PANEL * 4, row, b + <usize>p * panelBytes, K, min(PANEL, N - p * PANEL));
+  }
+}
+
+/** Panels p … end − 1 of two consecutive unblocked rows of A: two panels at a time where whole, then one by one. */
+function rowPair(
+  outRow: usize,
+  outRowBytes: usize,
+  row: usize,
+  b: usize,
+  panelBytes: usize,
+  K: i32,
+  N: i32,
+  p: i32,
+  end: i32,
+): void {
+  const first = p;
+  for (; p + 2 <= end && (p + 2) * PANEL <= N; p += 2) {
+    rows2x16(outRow + <usize>(p - first) * PANEL * 4, outRowBytes, row, K, b + <usize>p * panelBytes, panelBytes);
+  }
+  for (; p < end; p++) {
+    const at = outRow + <usize>(p - first) * PANEL * 4;
+    const cols = min(PANEL, N - p * PANEL);
+    row1x8(at, row, b + <usize>p * panelBytes, K, cols);
+    row1x8(at + outRowBytes, row + <usize>K * 4, b + <usize>p * panelBytes, K, cols);
   }
 }
 

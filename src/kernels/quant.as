@@ -7,14 +7,18 @@
 //   runq int8 groups × int8 groups     runq.c's matmul (rows of whole groups of a multiple of 8)
 //
 // The activations arrive already quantized (src/kernels/wasm.ts quantizes each row once per product with the
-// readable quantizers). Integer products are exact: int8 pairs are multiplied into int16 lanes
-// (i16x8.extmul, at most 128·128) and added pairwise into int32 lanes; each block's integer sum is then
-// scaled and added in float32 in the reference's order, so the results are the reference's bit for bit.
+// readable quantizers). Integer products are exact: int8 weights and activations are widened to int16 lanes
+// (4-bit weights are unpacked straight into them), multiplied and added pairwise into int32 lanes by
+// i32x4.dot_i16x8_s (at most 2·128·127); each block's integer sum is then scaled and added in float32 in the
+// reference's order, so the results are the reference's bit for bit.
 //
 // Weights are packed once (wasm.ts) in groups of 4 rows, so that one vector of 4 float32 lanes carries the
 // 4 rows' running sums and every load reads memory in order:
 //   values  per group of 4 rows, per block of 32: the 4 rows' 32 int8 (q8_0), or their 16 nibble bytes
-//           (q4_0 and q4_1, ggml's layout: byte j holds element j low and element j + 16 high)
+//           (q4_0 and q4_1) rearranged into "nibble lanes": 16-bit lane l (bytes 2l, 2l + 1) holds elements
+//           l, l + 8, l + 16, l + 24 from its lowest nibble up, so that a shift and a mask put 8 of them in
+//           place as int16 (ggml's layout, byte j = element j low and j + 16 high, needs byte shifts and
+//           widening instead)
 //   scales  per group, per block: 4 float32 (the rows' d, widened from float16)
 //   mins    (q4_1) the same for the rows' m
 // runq weights are kept row by row, as in the file. A product's N is padded to whole groups with zero rows.
@@ -35,32 +39,60 @@ const X_SCALES = 4;
 const X_SUMS = 8;
 const X_INT_SUMS = 12; // Σ of each block's int8 values (for q4_0)
 
+/**
+ * This thread's copy of the weight descriptor of the product it is computing, read once and checked by
+ * quantPart (globals are private to each instance, so to each thread). A late thread never reads a
+ * descriptor twice: the caller may have rewritten it in between (see descriptorsFit).
+ */
+let wValues: usize = 0;
+let wScales: usize = 0;
+let wMins: usize = 0;
+let wGroupSize: i32 = 0;
+
 const KIND_Q8_0: i32 = 1;
 const KIND_Q4_0: i32 = 2;
 const KIND_Q4_1: i32 = 3;
 const KIND_RUNQ: i32 = 4;
 
 /**
- * Σ w[i]·x[i] over 32 int8 pairs (w0·x0 and w1·x1), as four int32 lanes. Two products are added in int16
- * before widening: the activations are never −128 (their quantizers round |x|/d ≤ 127), so a pair of
- * products is at most 2·128·127 = 32512 and fits.
+ * Σ w[i]·x[i] over a block of 32 int8 w at `w` and x widened to int16 (x0 = x[0…7], …, x3 = x[24…31]), as
+ * four int32 lanes. Each load widens 8 weights to int16 as it reads them (v128.load8x8_s), and
+ * i32x4.dot_i16x8_s multiplies and adds pairs into int32 (at most 2·128·127 each): fewer instructions than
+ * multiplying the int8 halves with extmul, which on x86-64 has to move each high half down first.
  */
 @inline
-function dot32(w0: v128, x0: v128, w1: v128, x1: v128): v128 {
-  const low = i16x8.add(i16x8.extmul_low_i8x16_s(w0, x0), i16x8.extmul_low_i8x16_s(w1, x1));
-  const high = i16x8.add(i16x8.extmul_high_i8x16_s(w0, x0), i16x8.extmul_high_i8x16_s(w1, x1));
-  return i32x4.add(i32x4.extadd_pairwise_i16x8_s(low), i32x4.extadd_pairwise_i16x8_s(high));
+function dot32(w: usize, x0: v128, x1: v128, x2: v128, x3: v128): v128 {
+  const low = i32x4.add(i32x4.dot_i16x8_s(v128.load8x8_s(w), x0), i32x4.dot_i16x8_s(v128.load8x8_s(w, 8), x1));
+  const high = i32x4.add(
+    i32x4.dot_i16x8_s(v128.load8x8_s(w, 16), x2),
+    i32x4.dot_i16x8_s(v128.load8x8_s(w, 24), x3),
+  );
+  return i32x4.add(low, high);
 }
 
 /**
- * Σ q[i]·x[i] for a 32-block of 4-bit q (ggml's layout: byte j holds q[j] low and q[j + 16] high, 0…15)
- * as four int32 lanes. (Relaxed SIMD's i32x4.relaxed_dot_i8x16_i7x16 takes 16 products in one instruction,
- * and its 7-bit operand fits the nibbles; but in V8 on x86-64 it gave other sums than the exact ones once the
- * module had run a while — a test on a fresh module passed, a model's text went wrong — so both builds widen.)
+ * Σ q[i]·x[i] for a 32-block of 4-bit q (0…15) as four int32 lanes, with q in the packed "nibble lanes" layout
+ * (see above: 16-bit lane l holds q[l], q[l + 8], q[l + 16], q[l + 24], lowest nibble first) and x widened
+ * to int16 once per block for the four rows (x0 = x[0…7], x1 = x[8…15], x2 = x[16…23], x3 = x[24…31]). A
+ * shift and a mask give 8 q as int16 lanes in place, and i32x4.dot_i16x8_s multiplies and adds pairs into
+ * int32: no byte shifts, no widening of q, no extmul (which on x86-64 moves each high half down first).
+ *
+ * (Relaxed SIMD's i32x4.relaxed_dot_i8x16_i7x16 takes 16 products in one instruction, and its 7-bit operand
+ * fits the nibbles; but in V8 on x86-64 it gave other sums than the exact ones once the module had run a
+ * while — a test on a fresh module passed, a model's text went wrong — so both builds stay exact this way.)
  */
 @inline
-function dotNibbles(q: v128, x0: v128, x1: v128): v128 {
-  return dot32(v128.and(q, i8x16.splat(0x0f)), x0, i8x16.shr_u(q, 4), x1);
+function dotNibbleLanes(q: v128, x0: v128, x1: v128, x2: v128, x3: v128): v128 {
+  const nibble = i16x8.splat(0x0f);
+  const p01 = i32x4.add(
+    i32x4.dot_i16x8_s(v128.and(q, nibble), x0),
+    i32x4.dot_i16x8_s(v128.and(i16x8.shr_u(q, 4), nibble), x1),
+  );
+  const p23 = i32x4.add(
+    i32x4.dot_i16x8_s(v128.and(i16x8.shr_u(q, 8), nibble), x2),
+    i32x4.dot_i16x8_s(i16x8.shr_u(q, 12), x3),
+  );
+  return i32x4.add(p01, p23);
 }
 
 /** (Σ lanes of a, Σ b, Σ c, Σ d): four rows' block sums in one vector. */
@@ -74,7 +106,6 @@ function laneSums(a: v128, b: v128, c: v128, d: v128): v128 {
 /** Rows 4g … 4g+3 of the weight · activation row `x`: their 4 sums. */
 function group4(
   kind: i32,
-  w: usize,
   g: i32,
   xValues: usize,
   xScales: usize,
@@ -84,16 +115,18 @@ function group4(
 ): v128 {
   const blocks = K >> 5;
   let acc = f32x4.splat(0);
-  let scales = <usize>load<u32>(w, W_SCALES) + <usize>g * blocks * 16;
+  let scales = wScales + <usize>g * blocks * 16;
   if (kind == KIND_Q8_0) {
-    let values = <usize>load<u32>(w, W_VALUES) + <usize>g * blocks * 128;
+    let values = wValues + <usize>g * blocks * 128;
     for (let b = 0; b < blocks; b++) {
-      const x0 = v128.load(xValues);
-      const x1 = v128.load(xValues, 16);
-      const s0 = dot32(v128.load(values), x0, v128.load(values, 16), x1);
-      const s1 = dot32(v128.load(values, 32), x0, v128.load(values, 48), x1);
-      const s2 = dot32(v128.load(values, 64), x0, v128.load(values, 80), x1);
-      const s3 = dot32(v128.load(values, 96), x0, v128.load(values, 112), x1);
+      const x0 = v128.load8x8_s(xValues);
+      const x1 = v128.load8x8_s(xValues, 8);
+      const x2 = v128.load8x8_s(xValues, 16);
+      const x3 = v128.load8x8_s(xValues, 24);
+      const s0 = dot32(values, x0, x1, x2, x3);
+      const s1 = dot32(values + 32, x0, x1, x2, x3);
+      const s2 = dot32(values + 64, x0, x1, x2, x3);
+      const s3 = dot32(values + 96, x0, x1, x2, x3);
       // sumf += sumi · (d_w · d_x), each product rounded to float32 as ggml's is.
       const scale = f32x4.mul(v128.load(scales), f32x4.splat(load<f32>(xScales)));
       acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(laneSums(s0, s1, s2, s3)), scale));
@@ -104,15 +137,19 @@ function group4(
     }
     return acc;
   }
-  let values = <usize>load<u32>(w, W_VALUES) + <usize>g * blocks * 64;
-  let mins = <usize>load<u32>(w, W_MINS) + <usize>g * blocks * 16;
+  let values = wValues + <usize>g * blocks * 64;
+  let mins = wMins + <usize>g * blocks * 16;
   for (let b = 0; b < blocks; b++) {
-    const x0 = v128.load(xValues);
-    const x1 = v128.load(xValues, 16);
-    const s0 = dotNibbles(v128.load(values), x0, x1);
-    const s1 = dotNibbles(v128.load(values, 16), x0, x1);
-    const s2 = dotNibbles(v128.load(values, 32), x0, x1);
-    const s3 = dotNibbles(v128.load(values, 48), x0, x1);
+    const xLow = v128.load(xValues);
+    const xHigh = v128.load(xValues, 16);
+    const x0 = i16x8.extend_low_i8x16_s(xLow);
+    const x1 = i16x8.extend_high_i8x16_s(xLow);
+    const x2 = i16x8.extend_low_i8x16_s(xHigh);
+    const x3 = i16x8.extend_high_i8x16_s(xHigh);
+    const s0 = dotNibbleLanes(v128.load(values), x0, x1, x2, x3);
+    const s1 = dotNibbleLanes(v128.load(values, 16), x0, x1, x2, x3);
+    const s2 = dotNibbleLanes(v128.load(values, 32), x0, x1, x2, x3);
+    const s3 = dotNibbleLanes(v128.load(values, 48), x0, x1, x2, x3);
     let sumiInt = laneSums(s0, s1, s2, s3);
     // q4_0 stores q + 8: Σ (q − 8)·x = Σ q·x − 8·Σ x, with Σ x the block's integer sum (xIntSums).
     if (kind == KIND_Q4_0) sumiInt = i32x4.sub(sumiInt, i32x4.splat(load<i32>(xIntSums) << 3));
@@ -138,11 +175,11 @@ function group4(
 }
 
 /** runq.c's matmul for one output row d: integer sums per group of GS (a multiple of 8), scaled in float32. */
-function runqRow(w: usize, d: i32, xValues: usize, xScales: usize, K: i32): f32 {
-  const GS = load<i32>(w, W_GROUP);
+function runqRow(d: i32, xValues: usize, xScales: usize, K: i32): f32 {
+  const GS = wGroupSize;
   const groups = K / GS;
-  let values = <usize>load<u32>(w, W_VALUES) + <usize>d * K;
-  let scales = <usize>load<u32>(w, W_SCALES) + <usize>d * groups * 4;
+  let values = wValues + <usize>d * K;
+  let scales = wScales + <usize>d * groups * 4;
   let val: f32 = 0;
   for (let g = 0; g < groups; g++) {
     let sum = i32x4.splat(0);
@@ -167,15 +204,24 @@ function inside(at: u64, bytes: u64, limit: u64): bool {
 }
 
 /**
- * Whether the descriptors describe a product that stays inside the memory. The caller's are always right;
- * but a worker thread that the system paused may run a chunk late, after the caller has stolen it, finished
- * the product and reused the scratch memory the activation descriptor was in (threads.ts). Its result is
- * dropped; this check makes sure that its reads of whatever is there now cannot leave the memory.
+ * Whether a product of this kind and these descriptor words stays inside the memory. The caller's are always
+ * right; but a worker thread that the system paused may run a chunk late, after the caller has stolen it,
+ * finished the product and reused the scratch memory the activation descriptor was in, or freed the weight
+ * (threads.ts). Its result is dropped; this check, on words quantPart has read once and uses from then on,
+ * makes sure that its reads of whatever is there now cannot leave the memory.
  */
-function descriptorsFit(a: usize, b: usize, M: i32, K: i32, N: i32): bool {
+function descriptorsFit(
+  kind: i32,
+  xValues: usize,
+  xScales: usize,
+  xSums: usize,
+  xIntSums: usize,
+  M: i32,
+  K: i32,
+  N: i32,
+): bool {
   const limit = <u64>memory.size() << 16;
-  if (M < 0 || K < 0 || N < 0 || !inside(a, 16, limit) || !inside(b, 20, limit)) return false;
-  const kind = load<i32>(b, W_KIND);
+  if (M < 0 || K < 0 || N < 0) return false;
   if (kind < KIND_Q8_0 || kind > KIND_RUNQ) return false;
   const m = <u64>M;
   const k = <u64>K;
@@ -183,19 +229,18 @@ function descriptorsFit(a: usize, b: usize, M: i32, K: i32, N: i32): bool {
   const rows = kind == KIND_RUNQ ? n : (n + 3) & ~3; // weights are padded to groups of 4 rows
   let groups: u64 = k >> 5;
   if (kind == KIND_RUNQ) {
-    const groupSize = load<i32>(b, W_GROUP);
-    if (groupSize < 8 || (groupSize & 7) != 0 || K % groupSize != 0) return false;
-    groups = k / <u64>groupSize;
+    if (wGroupSize < 8 || (wGroupSize & 7) != 0 || K % wGroupSize != 0) return false;
+    groups = k / <u64>wGroupSize;
   } else if ((K & 31) != 0) return false;
   const valueBytes = kind == KIND_Q8_0 || kind == KIND_RUNQ ? rows * k : (rows * k) >> 1;
   return (
-    inside(load<u32>(b, W_VALUES), valueBytes, limit) &&
-    inside(load<u32>(b, W_SCALES), rows * groups * 4, limit) &&
-    (kind != KIND_Q4_1 || inside(load<u32>(b, W_MINS), rows * groups * 4, limit)) &&
-    inside(load<u32>(a, X_VALUES), m * k, limit) &&
-    inside(load<u32>(a, X_SCALES), m * groups * 4, limit) &&
-    (kind != KIND_Q4_1 || inside(load<u32>(a, X_SUMS), m * groups * 4, limit)) &&
-    (kind != KIND_Q4_0 || inside(load<u32>(a, X_INT_SUMS), m * groups * 4, limit))
+    inside(wValues, valueBytes, limit) &&
+    inside(wScales, rows * groups * 4, limit) &&
+    (kind != KIND_Q4_1 || inside(wMins, rows * groups * 4, limit)) &&
+    inside(xValues, m * k, limit) &&
+    inside(xScales, m * groups * 4, limit) &&
+    (kind != KIND_Q4_1 || inside(xSums, m * groups * 4, limit)) &&
+    (kind != KIND_Q4_0 || inside(xIntSums, m * groups * 4, limit))
   );
 }
 
@@ -214,13 +259,20 @@ export function quantPart(
   panelStart: i32,
   panelEnd: i32,
 ): void {
-  if (!descriptorsFit(a, b, M, K, N)) return;
+  const limit = <u64>memory.size() << 16;
+  if (!inside(a, 16, limit) || !inside(b, 20, limit)) return;
+  // Every descriptor word is read once, here, then checked (descriptorsFit) and used from these copies.
   const kind = load<i32>(b, W_KIND);
+  wValues = <usize>load<u32>(b, W_VALUES);
+  wScales = <usize>load<u32>(b, W_SCALES);
+  wMins = <usize>load<u32>(b, W_MINS);
+  wGroupSize = load<i32>(b, W_GROUP);
   const xValuesAll = <usize>load<u32>(a, X_VALUES);
   const xScalesAll = <usize>load<u32>(a, X_SCALES);
   const xSumsAll = <usize>load<u32>(a, X_SUMS);
   const xIntSumsAll = <usize>load<u32>(a, X_INT_SUMS);
-  const scaleCount = kind == KIND_RUNQ ? K / load<i32>(b, W_GROUP) : K >> 5;
+  if (!descriptorsFit(kind, xValuesAll, xScalesAll, xSumsAll, xIntSumsAll, M, K, N)) return;
+  const scaleCount = kind == KIND_RUNQ ? K / wGroupSize : K >> 5;
   for (let p = panelStart; p < panelEnd; p++) {
     for (let i = 0; i < M; i++) {
       const xValues = <usize>xValuesAll + <usize>i * K;
@@ -231,13 +283,14 @@ export function quantPart(
       if (kind == KIND_RUNQ) {
         for (let c = 0; c < 8; c++) {
           const n = p * 8 + c;
-          if (n < N) store<f32>(row + <usize>c * 4, runqRow(b, n, xValues, xScales, K));
+          if (n < N) store<f32>(row + <usize>c * 4, runqRow(n, xValues, xScales, K));
         }
         continue;
       }
-      for (let half = 0; half < 2; half++) {
+      // The last panel may hold a group of rows past N, past the weight's padding: not read.
+      for (let half = 0; half < 2 && (p * 2 + half) * 4 < N; half++) {
         const g = p * 2 + half;
-        const sums = group4(kind, b, g, xValues, xScales, xSums, xIntSums, K);
+        const sums = group4(kind, g, xValues, xScales, xSums, xIntSums, K);
         const at = row + <usize>half * 16;
         if (g * 4 + 4 <= N) v128.store(at, sums);
         else {

@@ -277,10 +277,10 @@ export function startThreadPool(options: ThreadPoolOptions): ThreadPool {
   );
   let job = 0;
 
-  /** Panels per chunk: whole triples (a single row is computed three panels at a time), and few enough
-   *  rows × columns to fit a worker's buffer; 0 if no chunk can. */
+  /** Panels per chunk: whole groups of six (gemmPart's: a single row is computed three panels at a time, a
+   *  pair of rows two), and few enough rows × columns to fit a worker's buffer; 0 if no chunk can. */
   function panelsPerChunk(M: number, panels: number): number {
-    const wanted = 3 * Math.ceil(panels / (3 * (handles.length + 1) * tuning.chunksPerThread));
+    const wanted = 6 * Math.ceil(panels / (6 * (handles.length + 1) * tuning.chunksPerThread));
     const fitting = Math.floor(WORKER_BUFFER_BYTES / (M * 32));
     const perChunk = Math.max(wanted, Math.ceil(panels / MAX_CHUNKS));
     return perChunk <= fitting ? perChunk : 0;

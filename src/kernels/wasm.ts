@@ -29,12 +29,11 @@ import type { AttentionRecord, AttentionShape } from '../engine/attention.ts';
 import type { BlockWeight, QuantizedWeight, RopeLayout, RunqWeight } from '../engine/model.ts';
 import {
   dequantizeWeight,
-  quantizeActivationsQ8_0,
   quantizeActivationsQ8_1,
   quantizedMatmul as readableQuantizedMatmul,
   quantizeRunq,
 } from '../engine/quant-matmul.ts';
-import { readFloat16 } from '../engine/quant.ts';
+import { float16ToFloat32, float32ToFloat16, readFloat16 } from '../engine/quant.ts';
 import { ropeFrequency } from '../engine/ops.ts';
 import { LinearHeap } from './heap.ts';
 import type { LayerKernels } from './layer-reference.ts';
@@ -303,6 +302,56 @@ function fillRopeTable(
   }
 }
 
+/** C's roundf, as the readable quantizer rounds: halves away from zero. */
+const roundHalfAway = (x: number) => Math.sign(x) * Math.floor(Math.abs(x) + 0.5);
+
+/**
+ * Activations [M, K] quantized to Q8_0 (for q8_0 and q4_0 weights) straight into what quant.as reads: int8
+ * values, each block's scale d as float32 (rounded through float16, as the file format stores it) and each
+ * block's integer Σq. The readable quantizer (src/engine/quant.ts, Q8_0.quantize) step for step, without its
+ * DataView and float16 bytes; the tests hold the products it feeds to the readable ones bit for bit.
+ */
+function quantizeRowsQ8_0(
+  x: Float32Array,
+  M: number,
+  K: number,
+): { values: Int8Array; scales: Float32Array; sums: Float32Array; intSums: Int32Array } {
+  const count = (M * K) / 32;
+  const values = new Int8Array(M * K);
+  const scales = new Float32Array(count);
+  const intSums = new Int32Array(count);
+  for (let b = 0; b < count; b++) {
+    const start = b * 32;
+    let amax = 0;
+    for (let i = start; i < start + 32; i++) amax = Math.max(amax, Math.abs(x[i]));
+    const d = Math.fround(amax / 127);
+    const inverse = d === 0 ? 0 : Math.fround(1 / d);
+    scales[b] = float16ToFloat32(float32ToFloat16(d));
+    let sum = 0;
+    for (let i = start; i < start + 32; i++) {
+      values[i] = roundHalfAway(Math.fround(x[i] * inverse)); // wraps as DataView.setInt8 does
+      sum += values[i];
+    }
+    intSums[b] = sum;
+  }
+  return { values, scales, sums: new Float32Array(0), intSums };
+}
+
+/**
+ * A 4-bit block's 16 bytes rearranged for quant.as: from ggml's layout (byte j holds element j in its low
+ * nibble and element j + 16 in its high one) to "nibble lanes", where the 16-bit lane l (bytes 2l and 2l + 1,
+ * little-endian) holds elements l, l + 8, l + 16 and l + 24, lowest nibble first.
+ */
+export function nibbleLanes(ggml: Uint8Array): Uint8Array {
+  const element = (i: number) => (i < 16 ? ggml[i] & 0x0f : ggml[i - 16] >> 4);
+  const lanes = new Uint8Array(16);
+  for (let l = 0; l < 8; l++) {
+    lanes[2 * l] = element(l) | (element(l + 8) << 4);
+    lanes[2 * l + 1] = element(l + 16) | (element(l + 24) << 4);
+  }
+  return lanes;
+}
+
 /**
  * Creates a WebAssembly kernel set, computing large products on `threads` threads when this runtime can
  * share memory with workers (else on one: `threads` on the set says which). Throws if the runtime cannot
@@ -533,7 +582,8 @@ export function createWasmKernels(variant: WasmVariant, threads = 1): WasmKernel
         for (let b = 0; b < blocks; b++) {
           const from = (n * blocks + b) * blockBytes;
           const slot = ((n >> 2) * blocks + b) * 4 + (n & 3);
-          bytes.set(w.bytes.subarray(from + head, from + head + quantBytes), values + slot * quantBytes);
+          const quants = w.bytes.subarray(from + head, from + head + quantBytes);
+          bytes.set(w.type === 'q8_0' ? quants : nibbleLanes(quants), values + slot * quantBytes);
           f32[(scales >> 2) + slot] = readFloat16(w.bytes, from);
           if (minBytes > 0) f32[(mins >> 2) + slot] = readFloat16(w.bytes, from + 2);
         }
@@ -567,8 +617,9 @@ export function createWasmKernels(variant: WasmVariant, threads = 1): WasmKernel
       }
       return { values, scales, sums: new Float32Array(0), intSums: new Int32Array(0) };
     }
-    const q81 = w.type === 'q4_1' ? quantizeActivationsQ8_1(x, M, K) : undefined;
-    const blocks = q81?.blocks ?? quantizeActivationsQ8_0(x, M, K);
+    if (w.type !== 'q4_1') return quantizeRowsQ8_0(x, M, K);
+    const q81 = quantizeActivationsQ8_1(x, M, K);
+    const blocks = q81.blocks;
     const count = (M * K) / 32;
     const values = new Int8Array(M * K);
     const scales = new Float32Array(count);
@@ -579,7 +630,7 @@ export function createWasmKernels(variant: WasmVariant, threads = 1): WasmKernel
       scales[b] = readFloat16(blocks.bytes, b * 34);
       for (let j = 0; j < 32; j++) intSums[b] += values[b * 32 + j];
     }
-    return { values, scales, sums: q81?.sums ?? new Float32Array(0), intSums };
+    return { values, scales, sums: q81.sums, intSums };
   }
 
   function quantizedMatmul(

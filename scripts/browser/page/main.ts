@@ -12,10 +12,12 @@ const report = (message: PageMessage) => {
 
 const params = new URLSearchParams(location.search);
 const task = params.get('task');
+const parts = (params.get('parts') ?? '').split(',');
 const request: PageRequest = {
-  task: task === 'check' || task === 'train' ? task : 'bench',
+  task: task === 'check' || task === 'train' || task === 'decode' ? task : 'bench',
   quick: params.has('quick'),
   train: params.has('train') ? (JSON.parse(params.get('train')!) as PageRequest['train']) : undefined,
+  parts: { batching: parts.includes('batching'), quantized: parts.includes('quantized') },
 };
 const worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' });
 worker.onmessage = (event: MessageEvent<PageMessage>) => report(event.data);

@@ -15,14 +15,16 @@ export interface TrainBenchRequest {
 }
 
 /**
- * What the page is asked to do, from its URL: `?task=bench`, `?task=check` or `?task=train&train=…`, and
- * `&quick`.
+ * What the page is asked to do, from its URL: `?task=bench`, `?task=check`, `?task=train&train=…` or
+ * `?task=decode&parts=batching,quantized`, and `&quick`.
  */
 export interface PageRequest {
-  task: 'bench' | 'check' | 'train';
+  task: 'bench' | 'check' | 'train' | 'decode';
   /** Shorter rounds (noisier figures). */
   quick: boolean;
   train?: TrainBenchRequest;
+  /** What the decode task measures (page/decode.ts): batched decoding, quantized weights, or both. */
+  parts?: { batching: boolean; quantized: boolean };
 }
 
 export type PageMessage =

@@ -1,6 +1,7 @@
-/** The page's worker: runs the benchmark (bench.ts) or the checks (check.ts) and posts what they report. */
+/** The page's worker: runs the benchmark (bench.ts, decode.ts, train.ts) or the checks (check.ts) and posts what they report. */
 import { runBench } from './bench.ts';
 import { runChecks } from './check.ts';
+import { runDecodeBench } from './decode.ts';
 import { runTrainBench } from './train.ts';
 import type { PageMessage, PageRequest } from './protocol.ts';
 
@@ -17,7 +18,9 @@ scope.onmessage = async ({ data: request }) => {
         ? await runChecks(log)
         : request.task === 'train'
           ? await runTrainBench(request.train!, log)
-          : await runBench(request.quick, log);
+          : request.task === 'decode'
+            ? await runDecodeBench(request.quick, request.parts!, log)
+            : await runBench(request.quick, log);
     scope.postMessage({ type: 'result', result });
   } catch (error) {
     scope.postMessage({ type: 'error', message: error instanceof Error ? `${error.stack}` : String(error) });
