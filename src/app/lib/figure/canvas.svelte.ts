@@ -19,8 +19,35 @@ export interface Paint {
 
 /** Whether the page is in its dark theme now. Read in an effect or $derived, it follows the theme. */
 export function darkTheme(): boolean {
-  void theme.version;
-  return typeof document !== 'undefined' && getComputedStyle(document.documentElement).colorScheme === 'dark';
+  return typeof document !== 'undefined' && pageStyle().dark;
+}
+
+/**
+ * The page's colour scheme and colour variables, read once per theme. Every colour variable is set on
+ * :root (global.css), so the root's values are every canvas's. (getComputedStyle makes the browser bring
+ * its styles up to date first: asked by every figure as it drew, one keystroke recomputed the page's styles
+ * between figures, each time the one before had changed the page.)
+ */
+let pageStyleCache: { version: number; dark: boolean; colours: Map<string, string> } | undefined;
+
+function pageStyle(): { dark: boolean; colours: Map<string, string> } {
+  const version = theme.version; // read here, so that an effect or $derived calling this follows the theme
+  if (pageStyleCache?.version !== version) {
+    const dark = getComputedStyle(document.documentElement).colorScheme === 'dark';
+    pageStyleCache = { version, dark, colours: new Map() };
+  }
+  return pageStyleCache;
+}
+
+/** A colour variable of the page (e.g. '--text') in the current theme. */
+function pageColour(name: string): string {
+  const { colours } = pageStyle();
+  let value = colours.get(name);
+  if (value === undefined) {
+    value = getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+    if (value) colours.set(name, value); // an empty value (styles not loaded yet) is asked for again
+  }
+  return value;
 }
 
 /**
@@ -46,15 +73,14 @@ export function paint(
   context.setTransform(ratio, 0, 0, ratio, 0, 0);
   context.clearRect(0, 0, width, height);
   context.imageSmoothingEnabled = false;
-  const style = getComputedStyle(canvas);
-  draw({ context, width, height, colour: (name) => style.getPropertyValue(name).trim() });
+  draw({ context, width, height, colour: pageColour });
 }
 
 /**
  * An offscreen drawing at the device's pixel ratio, for the part of a figure that changes rarely (every
  * point of a vocabulary) under a part that follows the pointer: draw it once here, then `drawImage` it at
- * (0, 0, width, height) in `paint`. Colours are read from `element`; reading the theme makes the $derived
- * that calls this follow it.
+ * (0, 0, width, height) in `paint`. Nothing is drawn until `element` (the figure's canvas) exists; reading
+ * the theme makes the $derived that calls this follow it.
  */
 export function offscreen(
   element: HTMLElement | undefined,
@@ -71,8 +97,7 @@ export function offscreen(
   const context = canvas.getContext('2d');
   if (!context) return undefined;
   context.setTransform(ratio, 0, 0, ratio, 0, 0);
-  const style = getComputedStyle(element);
-  draw({ context, width, height, colour: (name) => style.getPropertyValue(name).trim() });
+  draw({ context, width, height, colour: pageColour });
   return canvas;
 }
 
