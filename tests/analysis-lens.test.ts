@@ -201,6 +201,50 @@ describe('logit lens on random models', () => {
     expect(Array.from(other.probabilities)).not.toEqual(Array.from(lens.probabilities));
   });
 
+  it('reuses an earlier lens at the positions the two texts share, giving the same cells bit for bit', async () => {
+    const model = modelWithGains(6);
+    const kernels = selectKernels('auto');
+    await kernels.ready();
+    const fresh = (trace: Trace) => logitLens(model, trace, kernels, 4);
+    const before = [1, 7, 3, 9, 4, 11, 2, 8];
+    const earlierTrace = traced(model, before, kernels);
+    const earlier = { trace: earlierTrace, lens: fresh(earlierTrace) };
+    const texts = [
+      [...before, 5], // one more token, as typing at the end gives
+      [...before.slice(0, 5), 12, 6, 2, 9, 10], // the same start, then different
+      before.slice(0, 4), // shorter
+      before, // the same text
+      [2, ...before.slice(1)], // different from the first token on
+    ];
+    for (const tokens of texts) {
+      const trace = traced(model, tokens, kernels);
+      expect(logitLens(model, trace, kernels, 4, earlier), tokens.join()).toEqual(fresh(trace));
+    }
+    // The shared positions really are copied, not recomputed: marked cells come back marked.
+    const marked = {
+      trace: earlierTrace,
+      lens: { ...earlier.lens, probabilities: earlier.lens.probabilities.map(() => -1) },
+    };
+    const extended = logitLens(model, traced(model, [...before, 5], kernels), kernels, 4, marked);
+    const T = before.length + 1;
+    for (let r = 0; r < extended.rows; r++) {
+      expect(extended.probabilities[(r * T + T - 2) * 4]).toBe(-1);
+      expect(extended.probabilities[(r * T + T - 1) * 4]).toBeGreaterThan(0);
+    }
+    // An earlier pass with an intervention (its streams differ from the ablated head's layer on) is not reused.
+    const ablated = forward(model, before, new KVCache(model.config), {
+      trace: true,
+      kernels,
+      interventions: [{ kind: 'ablateHead', layer: 0, head: 1, mode: 'zero' }],
+    }).trace;
+    const trace = traced(model, [...before, 5], kernels);
+    const fromAblated = { trace: ablated, lens: logitLens(model, ablated, kernels, 4) };
+    expect(fromAblated.lens.ids).not.toEqual(earlier.lens.ids);
+    expect(logitLens(model, trace, kernels, 4, fromAblated)).toEqual(fresh(trace));
+    // Nor one of another k.
+    expect(logitLens(model, trace, kernels, 3, earlier)).toEqual(logitLens(model, trace, kernels, 3));
+  });
+
   it('refuses k < 1 and caps k at the vocabulary', () => {
     const model = modelWithGains(5);
     const trace = traced(model, [1, 2]);

@@ -176,13 +176,15 @@ export interface LogitLens {
  * The products and softmax's sums run on `kernels` (a [T, dim] × [dim, V] product and T sums of V
  * exponentials per row), so the lens costs L classifier products and (L + 1)·T·V exponentials: for a small
  * model, more than its forward pass. With the readable kernels every probability is temperatureSoftmax's
- * bit for bit; the WebAssembly exponentials differ from Math.exp in the last bits of a float32.
+ * bit for bit; the WebAssembly exponentials differ from Math.exp in the last bits of a float32. Given
+ * `earlier` (EarlierLens), the positions the two passes share are copied from it instead.
  */
 export function logitLens(
   model: Model,
   trace: Trace,
   kernels: MatrixKernels & Partial<LayerKernels>,
   k = 5,
+  earlier?: EarlierLens,
 ): LogitLens {
   const { dim, vocabSize, normEps } = model.config;
   if (!Number.isInteger(k) || k < 1) throw new Error(`logitLens: k must be a whole number ≥ 1, got ${k}`);
@@ -191,37 +193,44 @@ export function logitLens(
   const T = trace.tokens.length;
   const rows = boundaries(trace);
   const last = rows.length - 1;
-  const normed = new Float32Array(T * dim);
   const ids = new Int32Array(rows.length * T * top);
   const probabilities = new Float32Array(rows.length * T * top);
   const finalTopProbability = new Float32Array(rows.length * T);
   const finalTopRank = new Int32Array(rows.length * T);
-  const max = new Float32Array(T);
-  const sum = new Float32Array(T);
+  // Positions before `from` are the earlier lens's cells; the rest, `count` of them, are computed.
+  const from = earlier ? reusablePositions(earlier, trace, rows.length, top) : 0;
+  if (earlier && from > 0)
+    copyCells(earlier.lens, { ids, probabilities, finalTopProbability, finalTopRank }, T, from);
+  const count = T - from;
+  const normed = new Float32Array(count * dim);
+  const max = new Float32Array(count);
+  const sum = new Float32Array(count);
   // One row's logits at a time: every row but the traced last one is written into the same buffer.
   let scratch: Float32Array | undefined;
   const logitsOf = (r: number): Float32Array => {
-    if (r === last && lastRowIsTraced(trace)) return trace.logits.data; // the pass already read this boundary
-    scratch ??= new Float32Array(T * vocabSize);
-    run.rmsNormRows(normed, rows[r].tensor.data, model.weights.finalNorm.data, T, dim, normEps);
-    linear(run, scratch, normed, model.weights.classifier, T, dim, vocabSize);
+    if (r === last && lastRowIsTraced(trace)) return trace.logits.data.subarray(from * vocabSize); // the pass already read this boundary
+    scratch ??= new Float32Array(count * vocabSize);
+    const stream = rows[r].tensor.data.subarray(from * dim);
+    run.rmsNormRows(normed, stream, model.weights.finalNorm.data, count, dim, normEps);
+    linear(run, scratch, normed, model.weights.classifier, count, dim, vocabSize);
     return scratch;
   };
   // The last row first: its top tokens are the model's final answers, which every other row is read for.
   const answers = new Int32Array(T);
-  for (const r of [last, ...Array.from({ length: last }, (_, r) => r)]) {
+  for (const r of count > 0 ? [last, ...Array.from({ length: last }, (_, r) => r)] : []) {
     const logits = logitsOf(r);
-    run.softmaxSumsRows(max, sum, logits, T, vocabSize);
-    for (let t = 0; t < T; t++) {
-      const row = logits.subarray(t * vocabSize, (t + 1) * vocabSize);
+    run.softmaxSumsRows(max, sum, logits, count, vocabSize);
+    for (let i = 0; i < count; i++) {
+      const t = from + i;
+      const row = logits.subarray(i * vocabSize, (i + 1) * vocabSize);
       const cell = r * T + t;
       const best = topIndices(row, top);
       best.forEach((id, j) => {
         ids[cell * top + j] = id;
-        probabilities[cell * top + j] = probabilityOf(row[id], max[t], sum[t]);
+        probabilities[cell * top + j] = probabilityOf(row[id], max[i], sum[i]);
       });
       if (r === last) answers[t] = best[0];
-      finalTopProbability[cell] = probabilityOf(row[answers[t]], max[t], sum[t]);
+      finalTopProbability[cell] = probabilityOf(row[answers[t]], max[i], sum[i]);
       const inTop = best.indexOf(answers[t]);
       finalTopRank[cell] = inTop >= 0 ? inTop : rankOf(row, answers[t]);
     }
@@ -236,6 +245,53 @@ export function logitLens(
     finalTopProbability,
     finalTopRank,
   };
+}
+
+/**
+ * A lens computed before, by the same model and kernels, and the pass it read: logitLens copies its cells at
+ * the positions whose tokens (and everything before them) are the same, since a position's stream depends
+ * only on the tokens up to it, and computes the others. As the reader types at the end of a text, that is
+ * the last position or two instead of all of them, with the same numbers bit for bit (the tests check).
+ */
+export interface EarlierLens {
+  trace: Trace;
+  lens: LogitLens;
+}
+
+/** How many first positions of `trace` the earlier lens already holds (0 if it cannot be reused at all). */
+function reusablePositions(earlier: EarlierLens, trace: Trace, rows: number, k: number): number {
+  const { lens } = earlier;
+  const sameShape = lens.rows === rows && lens.k === k && lens.positions === earlier.trace.tokens.length;
+  // An intervention changes the streams from its position on; only a pass with the same ones is reused.
+  const sameInterventions =
+    JSON.stringify(earlier.trace.interventions) === JSON.stringify(trace.interventions);
+  if (!sameShape || !sameInterventions) return 0;
+  const [a, b] = [earlier.trace.tokens, trace.tokens];
+  let same = 0;
+  while (same < a.length && same < b.length && a[same] === b[same]) same++;
+  return same;
+}
+
+/** Copies the cells of positions 0 … from − 1 of every row from `source` (of its own T) into `target`'s. */
+function copyCells(
+  source: LogitLens,
+  target: Pick<LogitLens, 'ids' | 'probabilities' | 'finalTopProbability' | 'finalTopRank'>,
+  T: number,
+  from: number,
+): void {
+  const { rows, positions: sourceT, k } = source;
+  for (let r = 0; r < rows; r++) {
+    target.ids.set(source.ids.subarray(r * sourceT * k, (r * sourceT + from) * k), r * T * k);
+    target.probabilities.set(
+      source.probabilities.subarray(r * sourceT * k, (r * sourceT + from) * k),
+      r * T * k,
+    );
+    target.finalTopProbability.set(
+      source.finalTopProbability.subarray(r * sourceT, r * sourceT + from),
+      r * T,
+    );
+    target.finalTopRank.set(source.finalTopRank.subarray(r * sourceT, r * sourceT + from), r * T);
+  }
 }
 
 /**

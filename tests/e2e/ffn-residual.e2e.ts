@@ -153,6 +153,26 @@ describe.skipIf(unavailable !== undefined)('chapters 9 and 10 in Chromium', () =
       `[e2e] chapter 10, 64-token text: keystroke to lens drawn ${keystrokeMs.toFixed(1)} ms (in the worker: the traced pass ${forwardMs.toFixed(1)} ms, the lens ${lensMs.toFixed(1)} ms)`,
     );
     expect(keystrokeMs).toBeLessThan(5_000);
+    // Typing on at its end, one character at a time: the lens recomputes only the positions that changed.
+    const typed: number[] = [];
+    let text = long;
+    for (const character of ' and') {
+      text += character;
+      typed.push(await keystrokeToDrawn(page, text, 'residual.lens'));
+    }
+    const typedLens = await figureShowing<{ ids: number[]; probabilities: number[]; tokens: number[] }>(
+      page,
+      'residual.lens',
+      {},
+    );
+    const typedRun = nodeRun(text);
+    expect(typedLens.tokens).toEqual(typedRun.tokens);
+    const typedExpected = logitLens(typedRun.model, typedRun.trace, typedRun.kernels, 5);
+    expect(typedLens.ids).toEqual(Array.from(typedExpected.ids));
+    expectClose(typedLens.probabilities, typedExpected.probabilities, 1e-5);
+    console.log(
+      `[e2e] chapter 10, typing at the end of it: each keystroke to the lens drawn ${typed.map((ms) => ms.toFixed(0)).join(', ')} ms`,
+    );
 
     await screenshots(page, 'residual-stream');
     expect(problems.console).toEqual([]);

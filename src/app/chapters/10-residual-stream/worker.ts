@@ -9,8 +9,11 @@ import {
   logitLens,
   normSite,
   streamNorms,
+  type EarlierLens,
+  type LogitLens,
   type NormSite,
 } from '../../../analysis/lens.ts';
+import type { Model } from '../../../engine/model.ts';
 import { selectKernels } from '../../../kernels/select.ts';
 import { current, requireModel, traceFor } from '../../lib/worker/state.ts';
 
@@ -59,6 +62,23 @@ export interface NormView {
   eps: number;
 }
 
+/**
+ * The last lens computed, with the model and kernels that computed it: the next text's lens copies its cells
+ * wherever the two texts begin alike (logitLens's `earlier`), so a keystroke at the end of the text computes
+ * the last position or two rather than every position. (Its arrays are copies: the answer's are sent away.)
+ */
+let lastLens: { model: Model; kernels: object; earlier: EarlierLens } | undefined;
+
+function copyOfLens(lens: LogitLens): LogitLens {
+  return {
+    ...lens,
+    ids: lens.ids.slice(),
+    probabilities: lens.probabilities.slice(),
+    finalTopProbability: lens.finalTopProbability.slice(),
+    finalTopRank: lens.finalTopRank.slice(),
+  };
+}
+
 function checkPosition(tokens: readonly number[], position: number): void {
   if (!Number.isInteger(position) || position < 0 || position >= tokens.length)
     throw new Error(`position ${position} does not exist: the text has positions 0…${tokens.length - 1}`);
@@ -83,8 +103,10 @@ export const handlers = {
     // Its L classifier products are the heaviest work of a keystroke in the course: they share both cores
     // where the page may (threads split a product bit for bit, and never wait on a paused thread).
     const kernels = selectKernels(current.choice, { threads: 'auto' });
-    const lens = logitLens(model, trace, kernels, LENS_TOP);
+    const reusable = lastLens?.model === model && lastLens.kernels === kernels ? lastLens.earlier : undefined;
+    const lens = logitLens(model, trace, kernels, LENS_TOP, reusable);
     const ms = performance.now() - started;
+    lastLens = { model, kernels, earlier: { trace, lens: copyOfLens(lens) } };
     const pieces: Record<number, string> = {};
     for (const id of lens.ids) pieces[id] ??= tokenizer.pieceLabel(id);
     const answer: LensView = {
