@@ -88,11 +88,13 @@ for (const variant of ['wasm-simd', 'wasm-relaxed-simd'] as const) {
       });
 
       it('activations the quantizer treats specially: a block of zeros, tiny values, halves, huge values', () => {
-        // The fast path quantizes activations itself (wasm.ts, quantizeRowsQ8_0): held to the readable
+        // The fast path quantizes activations itself (quant.as, quantizeRowsQ8_0): held to the readable
         // quantizer here where it branches or rounds — d = 0, a float16 subnormal or overflowing scale,
-        // products landing on .5.
-        const K = 160;
+        // products landing on .5, an infinite 1/d.
+        const K = 224;
         const x = new Float32Array(K);
+        for (let i = 160; i < 192; i++) x[i] = (i - 170) * 1e-39; // d subnormal: 1/d overflows to infinity
+        for (let i = 192; i < 224; i++) x[i] = i % 2 ? 1e-45 : -1e-45; // amax/127 underflows: d = 0
         for (let i = 32; i < 64; i++) x[i] = 1e-7 * (i - 40); // scale below float16's normal range
         for (let i = 64; i < 96; i++) x[i] = (i - 80) * 0.5; // amax 7.5: many products near halves
         for (let i = 96; i < 128; i++) x[i] = i % 3 === 0 ? -127 : 63.5;

@@ -6,8 +6,9 @@
 //   Q4_1 weights × Q8_1 activations    ggml_vec_dot_q4_1_q8_1
 //   runq int8 groups × int8 groups     runq.c's matmul (rows of whole groups of a multiple of 8)
 //
-// The activations arrive already quantized (src/kernels/wasm.ts quantizes each row once per product with the
-// readable quantizers). Integer products are exact: int8 weights and activations are widened to int16 lanes
+// The activations arrive already quantized, once per product: to Q8_0 by quantizeRowsQ8_0 below (the
+// readable Q8_0 quantizer of src/engine/quant.ts, step for step), to Q8_1 and runq's groups by the readable
+// quantizers in wasm.ts. Integer products are exact: int8 weights and activations are widened to int16 lanes
 // (4-bit weights are unpacked straight into them), multiplied and added pairwise into int32 lanes by
 // i32x4.dot_i16x8_s (at most 2·128·127); each block's integer sum is then scaled and added in float32 in the
 // reference's order, so the results are the reference's bit for bit.
@@ -25,6 +26,8 @@
 //
 // The threads share a product by "panels" of 8 output columns, as gemmPart's (src/kernels/threads.ts):
 // `quantPart` has gemmPart's signature, with `a` and `b` pointing at small descriptors (below).
+
+import { laneMax } from './simd';
 
 /** Weight descriptor words (i32 each) at `b`. */
 const W_KIND = 0; // 1 q8_0, 2 q4_0, 3 q4_1, 4 runq
@@ -300,6 +303,46 @@ export function quantPart(
         }
       }
     }
+  }
+}
+
+/**
+ * Activations to Q8_0, as src/engine/quant.ts's Q8_0 quantizer does it: for each block of 32 float32 at `x`,
+ * d = amax/127 and q = round(x · (1/d)), half away from zero, into `values` (int8, wrapping as the reference's
+ * DataView.setInt8 does), d into `scales` (float32: wasm.ts rounds it through float16 as the file stores it)
+ * and Σq into `intSums`. Each step is one float32 operation, as Math.fround gives it in the reference.
+ */
+export function quantizeRowsQ8_0(values: usize, scales: usize, intSums: usize, x: usize, blocks: i32): void {
+  const half = f32x4.splat(0.5);
+  const one = f32x4.splat(1);
+  const signBit = f32x4.splat(-0.0);
+  for (let b = 0; b < blocks; b++) {
+    let largest = f32x4.splat(0);
+    for (let j = 0; j < 8; j++) largest = f32x4.max(largest, f32x4.abs(v128.load(x + <usize>j * 16)));
+    const d = laneMax(largest) / 127;
+    const inverse = f32x4.splat(d == 0 ? 0 : 1 / d);
+    store<f32>(scales, d);
+    let sum = i32x4.splat(0);
+    for (let j = 0; j < 8; j++) {
+      const v = f32x4.mul(v128.load(x + <usize>j * 16), inverse);
+      // Half away from zero, exactly: v − trunc(v) is exact, and a fraction of at least ½ moves one away.
+      const whole = f32x4.trunc(v);
+      const away = f32x4.ge(f32x4.abs(f32x4.sub(v, whole)), half);
+      const step = v128.and(v128.or(v128.and(v, signBit), one), away); // ±1 where it rounds away, else 0
+      // An infinite v (1/d overflowed) is stored as 0, as the reference's setInt8(±Infinity) stores it; every
+      // finite float32 from 2^31 up is a multiple of 256, whose low byte is 0 too.
+      const inRange = f32x4.lt(f32x4.abs(v), f32x4.splat(2147483648.0));
+      const q = v128.and(i32x4.trunc_sat_f32x4_s(f32x4.add(whole, step)), inRange);
+      const wrapped = i32x4.shr_s(i32x4.shl(q, 24), 24); // the low byte, as int8
+      sum = i32x4.add(sum, wrapped);
+      store<i32>(values + <usize>j * 4, i32x4.extract_lane(i8x16.shuffle(q, q, 0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), 0));
+    }
+    const pairs = i32x4.add(sum, i32x4.shuffle(sum, sum, 2, 3, 0, 1));
+    store<i32>(intSums, i32x4.extract_lane(i32x4.add(pairs, i32x4.shuffle(pairs, pairs, 1, 0, 3, 2)), 0));
+    x += 128;
+    values += 32;
+    scales += 4;
+    intSums += 4;
   }
 }
 

@@ -114,6 +114,7 @@ export interface KernelExports {
     panelEnd: number,
   ): void;
   quantDescriptorBytes(): number;
+  quantizeRowsQ8_0(values: number, scales: number, intSums: number, x: number, blocks: number): void;
   streamRead(from: number, bytes: number): number;
   rmsNormRows(out: number, x: number, gain: number, rows: number, dim: number, eps: number): void;
   swiglu(out: number, gate: number, up: number, length: number): void;
@@ -300,41 +301,6 @@ function fillRopeTable(
       table[sinRow + second] = Math.sin(angle);
     }
   }
-}
-
-/** C's roundf, as the readable quantizer rounds: halves away from zero. */
-const roundHalfAway = (x: number) => Math.sign(x) * Math.floor(Math.abs(x) + 0.5);
-
-/**
- * Activations [M, K] quantized to Q8_0 (for q8_0 and q4_0 weights) straight into what quant.as reads: int8
- * values, each block's scale d as float32 (rounded through float16, as the file format stores it) and each
- * block's integer Σq. The readable quantizer (src/engine/quant.ts, Q8_0.quantize) step for step, without its
- * DataView and float16 bytes; the tests hold the products it feeds to the readable ones bit for bit.
- */
-function quantizeRowsQ8_0(
-  x: Float32Array,
-  M: number,
-  K: number,
-): { values: Int8Array; scales: Float32Array; sums: Float32Array; intSums: Int32Array } {
-  const count = (M * K) / 32;
-  const values = new Int8Array(M * K);
-  const scales = new Float32Array(count);
-  const intSums = new Int32Array(count);
-  for (let b = 0; b < count; b++) {
-    const start = b * 32;
-    let amax = 0;
-    for (let i = start; i < start + 32; i++) amax = Math.max(amax, Math.abs(x[i]));
-    const d = Math.fround(amax / 127);
-    const inverse = d === 0 ? 0 : Math.fround(1 / d);
-    scales[b] = float16ToFloat32(float32ToFloat16(d));
-    let sum = 0;
-    for (let i = start; i < start + 32; i++) {
-      values[i] = roundHalfAway(Math.fround(x[i] * inverse)); // wraps as DataView.setInt8 does
-      sum += values[i];
-    }
-    intSums[b] = sum;
-  }
-  return { values, scales, sums: new Float32Array(0), intSums };
 }
 
 /**
@@ -617,7 +583,6 @@ export function createWasmKernels(variant: WasmVariant, threads = 1): WasmKernel
       }
       return { values, scales, sums: new Float32Array(0), intSums: new Int32Array(0) };
     }
-    if (w.type !== 'q4_1') return quantizeRowsQ8_0(x, M, K);
     const q81 = quantizeActivationsQ8_1(x, M, K);
     const blocks = q81.blocks;
     const count = (M * K) / 32;
@@ -657,22 +622,46 @@ export function createWasmKernels(variant: WasmVariant, threads = 1): WasmKernel
       return;
     }
     const weight = packedQuantizedWeight(w, N, K); // may grow memory: before the scratch layout
-    const { values, scales, sums, intSums } = quantizedActivations(w, x, M, K);
     const descriptor = wasm.quantDescriptorBytes();
-    const [aAt, valuesAt, scalesAt, sumsAt, intSumsAt, outAt] = scratchRegions(
-      descriptor,
-      values.length,
-      scales.length * 4,
-      sums.length * 4,
-      intSums.length * 4,
-      M * N * 4,
-    );
+    let aAt: number, outAt: number;
+    if (w.type === 'q8_0' || w.type === 'q4_0') {
+      // Q8_0 activations, quantized in the kernels' memory (quant.as quantizeRowsQ8_0).
+      const blocks = (M * K) / 32;
+      let xAt: number, valuesAt: number, scalesAt: number, intSumsAt: number;
+      [aAt, xAt, valuesAt, scalesAt, intSumsAt, outAt] = scratchRegions(
+        descriptor,
+        M * K * 4,
+        M * K,
+        blocks * 4,
+        blocks * 4,
+        M * N * 4,
+      );
+      const f32 = heap.f32;
+      copyIn(f32, x, M * K, xAt);
+      wasm.quantizeRowsQ8_0(valuesAt, scalesAt, intSumsAt, xAt, blocks);
+      // Each d as the file stores it, rounded through float16, as the reference's blocks hold it.
+      for (let b = scalesAt >> 2; b < (scalesAt >> 2) + blocks; b++)
+        f32[b] = float16ToFloat32(float32ToFloat16(f32[b]));
+      new Int32Array(memory.buffer, aAt, 4).set([valuesAt, scalesAt, 0, intSumsAt]);
+    } else {
+      const { values, scales, sums, intSums } = quantizedActivations(w, x, M, K);
+      let valuesAt: number, scalesAt: number, sumsAt: number, intSumsAt: number;
+      [aAt, valuesAt, scalesAt, sumsAt, intSumsAt, outAt] = scratchRegions(
+        descriptor,
+        values.length,
+        scales.length * 4,
+        sums.length * 4,
+        intSums.length * 4,
+        M * N * 4,
+      );
+      const f32 = heap.f32;
+      new Uint8Array(memory.buffer).set(new Uint8Array(values.buffer), valuesAt);
+      f32.set(scales, scalesAt >> 2);
+      f32.set(sums, sumsAt >> 2);
+      new Int32Array(memory.buffer).set(intSums, intSumsAt >> 2);
+      new Int32Array(memory.buffer, aAt, 4).set([valuesAt, scalesAt, sumsAt, intSumsAt]);
+    }
     const f32 = heap.f32;
-    new Uint8Array(memory.buffer).set(new Uint8Array(values.buffer), valuesAt);
-    f32.set(scales, scalesAt >> 2);
-    f32.set(sums, sumsAt >> 2);
-    new Int32Array(memory.buffer).set(intSums, intSumsAt >> 2);
-    new Int32Array(memory.buffer, aAt, 4).set([valuesAt, scalesAt, sumsAt, intSumsAt]);
     // The integer kernels are bound by arithmetic, not memory (WebAssembly SIMD has no 8-bit dot product), so
     // even decode's small products are worth sharing: a quarter of the float32 threshold.
     if (pool && pool.worthSplitting(M, K, N, QUANTIZED_SPLIT)) pool.gemm(outAt, aAt, weight, M, K, N, true);
