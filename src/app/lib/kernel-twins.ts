@@ -16,6 +16,7 @@ import softmaxSumsAs from '../../kernels/layer.as?symbol=softmaxSumsRows&excerpt
 import quantPart from '../../kernels/quant.as?symbol=quantPart&excerpt';
 import quantGroup from '../../kernels/quant.as?symbol=group4&excerpt';
 import runqRow from '../../kernels/quant.as?symbol=runqRow&excerpt';
+import quantizeQ8_0As from '../../kernels/quant.as?symbol=quantizeRowsQ8_0&excerpt';
 
 /** The code that computes a shown function under each kernel choice; absent: the function itself. */
 export interface KernelTwins {
@@ -50,10 +51,15 @@ const TWINS: Record<string, KernelTwins> = {
   'src/engine/sampling.ts#softmaxSumsRows': { wasm: [softmaxSumsAs] },
   'src/analysis/lens.ts#logitLens': { wasm: [gemmPart, rmsNormRowsAs, softmaxSumsAs], ts: [tiledProduct] },
   // Quantized weights: with the TypeScript kernels the readable products themselves run.
-  'src/engine/quant-matmul.ts#linear': { wasm: [gemmPart, quantPart, quantGroup], ts: [tiledProduct] },
-  'src/engine/quant-matmul.ts#quantizedMatmul': { wasm: [quantPart, quantGroup, runqRow, gemmPart] },
-  'src/engine/quant-matmul.ts#matmulQ8_0': { wasm: [quantPart, quantGroup] },
-  'src/engine/quant-matmul.ts#matmulQ4_0': { wasm: [quantPart, quantGroup] },
+  'src/engine/quant-matmul.ts#linear': {
+    wasm: [gemmPart, quantizeQ8_0As, quantPart, quantGroup],
+    ts: [tiledProduct],
+  },
+  'src/engine/quant-matmul.ts#quantizedMatmul': {
+    wasm: [quantizeQ8_0As, quantPart, quantGroup, runqRow, gemmPart],
+  },
+  'src/engine/quant-matmul.ts#matmulQ8_0': { wasm: [quantizeQ8_0As, quantPart, quantGroup] },
+  'src/engine/quant-matmul.ts#matmulQ4_0': { wasm: [quantizeQ8_0As, quantPart, quantGroup] },
   'src/engine/quant-matmul.ts#matmulQ4_1': { wasm: [quantPart, quantGroup] },
   'src/engine/quant-matmul.ts#matmulRunq': { wasm: [quantPart, runqRow] },
   'src/engine/quant-matmul.ts#matmulWidened': { wasm: [gemmPart] },
