@@ -88,20 +88,32 @@ for (const variant of ['wasm-simd', 'wasm-relaxed-simd'] as const) {
       });
 
       it('activations the quantizer treats specially: a block of zeros, tiny values, halves, huge values', () => {
-        // The fast path quantizes activations itself (quant.as, quantizeRowsQ8_0): held to the readable
-        // quantizer here where it branches or rounds — d = 0, a float16 subnormal or overflowing scale,
-        // products landing on .5, an infinite 1/d.
-        const K = 224;
-        const x = new Float32Array(K);
-        for (let i = 160; i < 192; i++) x[i] = (i - 170) * 1e-39; // d subnormal: 1/d overflows to infinity
-        for (let i = 192; i < 224; i++) x[i] = i % 2 ? 1e-45 : -1e-45; // amax/127 underflows: d = 0
-        for (let i = 32; i < 64; i++) x[i] = 1e-7 * (i - 40); // scale below float16's normal range
-        for (let i = 64; i < 96; i++) x[i] = (i - 80) * 0.5; // amax 7.5: many products near halves
-        for (let i = 96; i < 128; i++) x[i] = i % 3 === 0 ? -127 : 63.5;
-        for (let i = 128; i < 160; i++) x[i] = (i - 140) * 1e7; // scale past float16's largest: infinity
+        // The fast path quantizes activations itself (quant.as, quantizeRowsQ8_0): its products held to the
+        // readable quantizer's where it branches or rounds. One block per row, so that each case has outputs
+        // of its own (an infinite scale in one block would otherwise hide every other block's error).
+        const K = 32;
+        const cases = [
+          () => 0, // d = 0
+          (i: number) => (i - 16) * 8e-6, // d ≈ 1e-6: a float16 subnormal scale
+          (i: number) => (i - 16) * 0.5, // amax 8: many products land on halves
+          (i: number) => (i % 3 === 0 ? -127 : i % 2 ? 62.5 : -2.5), // d = 1: exact halves, rounded away from 0
+          (i: number) => (i - 16) * 100,
+          (i: number) => Math.sin(i * 1.7) * 3,
+          (i: number) => (i - 16) * 1e-9, // d rounds to 0 as float16: the row's products are 0
+          (i: number) => (i - 10) * 1e-39, // d subnormal in float32: 1/d is infinite
+          (i: number) => (i - 12) * 1e7, // d past float16's largest: infinite products
+        ];
+        const x = new Float32Array(cases.length * K);
+        cases.forEach((value, row) => {
+          for (let i = 0; i < K; i++) x[row * K + i] = value(i);
+        });
         for (const type of ['q8_0', 'q4_0'] as const) {
-          const { fast, readable } = run(blockWeight(type, 8, K), x, 1, K, 8);
+          const { fast, readable } = run(blockWeight(type, 8, K), x, cases.length, K, 8);
           expect(fast, type).toEqual(readable);
+          expect(
+            readable.slice(2 * 8, 3 * 8).some((v) => v !== 0),
+            type,
+          ).toBe(true); // the halves row counts
         }
       });
 
