@@ -208,7 +208,7 @@ describe('logit lens on random models', () => {
     const fresh = (trace: Trace) => logitLens(model, trace, kernels, 4);
     const before = [1, 7, 3, 9, 4, 11, 2, 8];
     const earlierTrace = traced(model, before, kernels);
-    const earlier = { trace: earlierTrace, lens: fresh(earlierTrace) };
+    const earlier = { model, kernels, trace: earlierTrace, lens: fresh(earlierTrace) };
     const texts = [
       [...before, 5], // one more token, as typing at the end gives
       [...before.slice(0, 5), 12, 6, 2, 9, 10], // the same start, then different
@@ -222,7 +222,7 @@ describe('logit lens on random models', () => {
     }
     // The shared positions really are copied, not recomputed: marked cells come back marked.
     const marked = {
-      trace: earlierTrace,
+      ...earlier,
       lens: { ...earlier.lens, probabilities: earlier.lens.probabilities.map(() => -1) },
     };
     const extended = logitLens(model, traced(model, [...before, 5], kernels), kernels, 4, marked);
@@ -238,11 +238,20 @@ describe('logit lens on random models', () => {
       interventions: [{ kind: 'ablateHead', layer: 0, head: 1, mode: 'zero' }],
     }).trace;
     const trace = traced(model, [...before, 5], kernels);
-    const fromAblated = { trace: ablated, lens: logitLens(model, ablated, kernels, 4) };
+    const fromAblated = { ...earlier, trace: ablated, lens: logitLens(model, ablated, kernels, 4) };
     expect(fromAblated.lens.ids).not.toEqual(earlier.lens.ids);
     expect(logitLens(model, trace, kernels, 4, fromAblated)).toEqual(fresh(trace));
-    // Nor one of another k.
+    // Nor one of another k, another model (even of the same shape) or another kernel set: marked cells
+    // never come back.
     expect(logitLens(model, trace, kernels, 3, earlier)).toEqual(logitLens(model, trace, kernels, 3));
+    const other = modelWithGains(7);
+    const otherTrace = traced(other, [...before, 5], kernels);
+    expect(logitLens(other, otherTrace, kernels, 4, marked)).toEqual(
+      logitLens(other, otherTrace, kernels, 4),
+    );
+    const readable = logitLens(model, trace, referenceKernels, 4, marked);
+    expect(readable.probabilities.every((p) => p >= 0)).toBe(true);
+    expect(readable).toEqual(logitLens(model, trace, referenceKernels, 4));
   });
 
   it('refuses k < 1 and caps k at the vocabulary', () => {

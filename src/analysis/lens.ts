@@ -198,7 +198,7 @@ export function logitLens(
   const finalTopProbability = new Float32Array(rows.length * T);
   const finalTopRank = new Int32Array(rows.length * T);
   // Positions before `from` are the earlier lens's cells; the rest, `count` of them, are computed.
-  const from = earlier ? reusablePositions(earlier, trace, rows.length, top) : 0;
+  const from = earlier ? reusablePositions(earlier, model, kernels, trace, rows.length, top) : 0;
   if (earlier && from > 0)
     copyCells(earlier.lens, { ids, probabilities, finalTopProbability, finalTopRank }, T, from);
   const count = T - from;
@@ -208,7 +208,8 @@ export function logitLens(
   // One row's logits at a time: every row but the traced last one is written into the same buffer.
   let scratch: Float32Array | undefined;
   const logitsOf = (r: number): Float32Array => {
-    if (r === last && lastRowIsTraced(trace)) return trace.logits.data.subarray(from * vocabSize); // the pass already read this boundary
+    // The pass itself already read the last boundary through the final norm and the classifier.
+    if (r === last && lastRowIsTraced(trace)) return trace.logits.data.subarray(from * vocabSize);
     scratch ??= new Float32Array(count * vocabSize);
     const stream = rows[r].tensor.data.subarray(from * dim);
     run.rmsNormRows(normed, stream, model.weights.finalNorm.data, count, dim, normEps);
@@ -216,8 +217,9 @@ export function logitLens(
     return scratch;
   };
   // The last row first: its top tokens are the model's final answers, which every other row is read for.
+  const rowOrder = [last, ...Array.from({ length: last }, (_, r) => r)];
   const answers = new Int32Array(T);
-  for (const r of count > 0 ? [last, ...Array.from({ length: last }, (_, r) => r)] : []) {
+  for (const r of count > 0 ? rowOrder : []) {
     const logits = logitsOf(r);
     run.softmaxSumsRows(max, sum, logits, count, vocabSize);
     for (let i = 0; i < count; i++) {
@@ -248,24 +250,35 @@ export function logitLens(
 }
 
 /**
- * A lens computed before, by the same model and kernels, and the pass it read: logitLens copies its cells at
- * the positions whose tokens (and everything before them) are the same, since a position's stream depends
- * only on the tokens up to it, and computes the others. As the reader types at the end of a text, that is
- * the last position or two instead of all of them, with the same numbers bit for bit (the tests check).
+ * A lens computed before, with the model and kernels that computed it and the pass it read: logitLens copies
+ * its cells at the positions whose tokens (and everything before them) are the same, since a position's
+ * stream depends only on the tokens up to it, and computes the others. As the reader types at the end of a
+ * text, that is the last position or two instead of all of them, with the same numbers bit for bit (the
+ * tests check). Nothing is reused from another model or kernel set, nor from or for a pass with
+ * interventions.
  */
 export interface EarlierLens {
+  model: Model;
+  kernels: object;
   trace: Trace;
   lens: LogitLens;
 }
 
 /** How many first positions of `trace` the earlier lens already holds (0 if it cannot be reused at all). */
-function reusablePositions(earlier: EarlierLens, trace: Trace, rows: number, k: number): number {
+function reusablePositions(
+  earlier: EarlierLens,
+  model: Model,
+  kernels: object,
+  trace: Trace,
+  rows: number,
+  k: number,
+): number {
   const { lens } = earlier;
+  const sameComputation = earlier.model === model && earlier.kernels === kernels;
   const sameShape = lens.rows === rows && lens.k === k && lens.positions === earlier.trace.tokens.length;
-  // An intervention changes the streams from its position on; only a pass with the same ones is reused.
-  const sameInterventions =
-    JSON.stringify(earlier.trace.interventions) === JSON.stringify(trace.interventions);
-  if (!sameShape || !sameInterventions) return 0;
+  // An intervention changes the streams from its position on: passes with any are not compared.
+  const plain = earlier.trace.interventions.length === 0 && trace.interventions.length === 0;
+  if (!sameComputation || !sameShape || !plain) return 0;
   const [a, b] = [earlier.trace.tokens, trace.tokens];
   let same = 0;
   while (same < a.length && same < b.length && a[same] === b[same]) same++;

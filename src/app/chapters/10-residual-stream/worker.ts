@@ -63,11 +63,12 @@ export interface NormView {
 }
 
 /**
- * The last lens computed, with the model and kernels that computed it: the next text's lens copies its cells
- * wherever the two texts begin alike (logitLens's `earlier`), so a keystroke at the end of the text computes
- * the last position or two rather than every position. (Its arrays are copies: the answer's are sent away.)
+ * The last lens computed for each model (a replaced model and its entry are then free to go): the next text's
+ * lens copies its cells wherever the two texts begin alike (logitLens's `earlier`), so a keystroke at the end
+ * of the text computes the last position or two rather than every position. (Its arrays are copies: the
+ * answer's are sent away.)
  */
-let lastLens: { model: Model; kernels: object; earlier: EarlierLens } | undefined;
+const lastLens = new WeakMap<Model, EarlierLens>();
 
 function copyOfLens(lens: LogitLens): LogitLens {
   return {
@@ -103,10 +104,9 @@ export const handlers = {
     // Its L classifier products are the heaviest work of a keystroke in the course: they share both cores
     // where the page may (threads split a product bit for bit, and never wait on a paused thread).
     const kernels = selectKernels(current.choice, { threads: 'auto' });
-    const reusable = lastLens?.model === model && lastLens.kernels === kernels ? lastLens.earlier : undefined;
-    const lens = logitLens(model, trace, kernels, LENS_TOP, reusable);
+    const lens = logitLens(model, trace, kernels, LENS_TOP, lastLens.get(model));
     const ms = performance.now() - started;
-    lastLens = { model, kernels, earlier: { trace, lens: copyOfLens(lens) } };
+    lastLens.set(model, { model, kernels, trace, lens: copyOfLens(lens) });
     const pieces: Record<number, string> = {};
     for (const id of lens.ids) pieces[id] ??= tokenizer.pieceLabel(id);
     const answer: LensView = {
