@@ -232,10 +232,12 @@ describe('shards on other threads, by messages (shard-messages.ts)', () => {
   class LoopbackShardWorker extends MessageShardWorker {
     readonly posted: ShardRequest[] = [];
     failNext = false;
+    throwNext = false;
     constructor(private readonly worker: LocalShardWorker) {
       super('test thread');
     }
     protected post(request: ShardRequest): void {
+      if (this.throwNext) throw new Error('could not be cloned');
       this.posted.push(request);
       if (this.failNext) {
         setTimeout(() => this.fail(new Error('test thread exited (code 1)')));
@@ -266,6 +268,13 @@ describe('shards on other threads, by messages (shard-messages.ts)', () => {
     expect(await remote.losses([batch, batch])).toEqual(await local.losses([batch, batch]));
     expect(remote.posted.map((request) => request.weightsChanged)).toEqual([false, true]);
 
+    // A job that could not be sent is rejected, and the next one still says the weights changed.
+    remote.weightsChanged();
+    remote.throwNext = true;
+    await expect(remote.losses([batch])).rejects.toThrow('could not be cloned');
+    remote.throwNext = false;
+    await remote.losses([batch]);
+    expect(remote.posted.at(-1)!.weightsChanged).toBe(true);
     // A job the thread's worker cannot do comes back as an error naming the thread.
     await expect(remote.gradient(5, batch)).rejects.toThrow(/^test thread: /);
     // Once the thread has failed, pending and later jobs are rejected, not left waiting.

@@ -84,10 +84,17 @@ export abstract class MessageShardWorker implements ShardWorker {
     if (this.failure) return Promise.reject(this.failure);
     const id = this.nextId++;
     const request: ShardRequest = { ...job, id, weightsChanged: this.stale };
-    this.stale = false;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.post(request);
+      try {
+        this.post(request);
+      } catch (error) {
+        // Not sent (a message that cannot be copied, say): the thread still has to hear of changed weights.
+        this.pending.delete(id);
+        reject(error instanceof Error ? error : new Error(String(error)));
+        return;
+      }
+      this.stale = false;
     });
   }
 
