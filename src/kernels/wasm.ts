@@ -563,15 +563,17 @@ export function createWasmKernels(variant: WasmVariant, threads = 1): WasmKernel
   }
 
   /**
-   * The activations quantized as the weight's reference quantizes them, once per product: int8 values
-   * [M, K], a float32 scale per block (or runq group) and, for Q8_1, each block's d·Σq.
+   * The activations of a q4_1 or runq product quantized by the weight's readable quantizer (Q8_1 blocks, or
+   * runq's groups), once per product: int8 values [M, K], a float32 scale per block or group and, for Q8_1,
+   * each block's d·Σq. (Q8_0 activations, for q8_0 and q4_0 weights, are quantized in the kernels' memory:
+   * q8_0ActivationsInMemory.)
    */
   function quantizedActivations(
     w: BlockWeight | RunqWeight,
     x: Float32Array,
     M: number,
     K: number,
-  ): { values: Int8Array; scales: Float32Array; sums: Float32Array; intSums: Int32Array } {
+  ): { values: Int8Array; scales: Float32Array; sums: Float32Array } {
     if (w.type === 'runq') {
       const groups = K / w.groupSize;
       const values = new Int8Array(M * K);
@@ -581,21 +583,72 @@ export function createWasmKernels(variant: WasmVariant, threads = 1): WasmKernel
         values.set(row.values, i * K);
         scales.set(row.scales, i * groups);
       }
-      return { values, scales, sums: new Float32Array(0), intSums: new Int32Array(0) };
+      return { values, scales, sums: new Float32Array(0) };
     }
     const q81 = quantizeActivationsQ8_1(x, M, K);
     const blocks = q81.blocks;
     const count = (M * K) / 32;
     const values = new Int8Array(M * K);
     const scales = new Float32Array(count);
-    const intSums = new Int32Array(count); // each block's Σq: q4_0's kernel subtracts 8·Σq for its offset
     const signed = new Int8Array(blocks.bytes.buffer, blocks.bytes.byteOffset, blocks.bytes.length);
     for (let b = 0; b < count; b++) {
       values.set(signed.subarray(b * 34 + 2, b * 34 + 34), b * 32);
       scales[b] = readFloat16(blocks.bytes, b * 34);
-      for (let j = 0; j < 32; j++) intSums[b] += values[b * 32 + j];
     }
-    return { values, scales, sums: q81.sums, intSums };
+    return { values, scales, sums: q81.sums };
+  }
+
+  /**
+   * Q8_0 activations for a q8_0 or q4_0 product, quantized in the kernels' memory (quant.as quantizeRowsQ8_0),
+   * with quant.as's activation descriptor and a region of `outBytes` for the product: their offsets.
+   */
+  function q8_0ActivationsInMemory(
+    x: Float32Array,
+    M: number,
+    K: number,
+    outBytes: number,
+  ): [number, number] {
+    const blocks = (M * K) / 32;
+    const [descriptorAt, xAt, valuesAt, scalesAt, intSumsAt, outAt] = scratchRegions(
+      wasm.quantDescriptorBytes(),
+      M * K * 4,
+      M * K,
+      blocks * 4,
+      blocks * 4,
+      outBytes,
+    );
+    const f32 = heap.f32;
+    copyIn(f32, x, M * K, xAt);
+    wasm.quantizeRowsQ8_0(valuesAt, scalesAt, intSumsAt, xAt, blocks);
+    // Each d as the reference's blocks hold it: rounded through float16, as the file format stores it.
+    for (let at = scalesAt >> 2; at < (scalesAt >> 2) + blocks; at++)
+      f32[at] = float16ToFloat32(float32ToFloat16(f32[at]));
+    new Int32Array(memory.buffer, descriptorAt, 4).set([valuesAt, scalesAt, 0, intSumsAt]);
+    return [descriptorAt, outAt];
+  }
+
+  /** quantizedActivations copied into the kernels' memory, with the descriptor and the output's region. */
+  function copiedActivations(
+    w: BlockWeight | RunqWeight,
+    x: Float32Array,
+    M: number,
+    K: number,
+    outBytes: number,
+  ): [number, number] {
+    const { values, scales, sums } = quantizedActivations(w, x, M, K);
+    const [descriptorAt, valuesAt, scalesAt, sumsAt, outAt] = scratchRegions(
+      wasm.quantDescriptorBytes(),
+      values.length,
+      scales.length * 4,
+      sums.length * 4,
+      outBytes,
+    );
+    const f32 = heap.f32;
+    new Uint8Array(memory.buffer).set(new Uint8Array(values.buffer), valuesAt);
+    f32.set(scales, scalesAt >> 2);
+    f32.set(sums, sumsAt >> 2);
+    new Int32Array(memory.buffer, descriptorAt, 4).set([valuesAt, scalesAt, sumsAt, 0]);
+    return [descriptorAt, outAt];
   }
 
   function quantizedMatmul(
@@ -622,45 +675,10 @@ export function createWasmKernels(variant: WasmVariant, threads = 1): WasmKernel
       return;
     }
     const weight = packedQuantizedWeight(w, N, K); // may grow memory: before the scratch layout
-    const descriptor = wasm.quantDescriptorBytes();
-    let aAt: number, outAt: number;
-    if (w.type === 'q8_0' || w.type === 'q4_0') {
-      // Q8_0 activations, quantized in the kernels' memory (quant.as quantizeRowsQ8_0).
-      const blocks = (M * K) / 32;
-      let xAt: number, valuesAt: number, scalesAt: number, intSumsAt: number;
-      [aAt, xAt, valuesAt, scalesAt, intSumsAt, outAt] = scratchRegions(
-        descriptor,
-        M * K * 4,
-        M * K,
-        blocks * 4,
-        blocks * 4,
-        M * N * 4,
-      );
-      const f32 = heap.f32;
-      copyIn(f32, x, M * K, xAt);
-      wasm.quantizeRowsQ8_0(valuesAt, scalesAt, intSumsAt, xAt, blocks);
-      // Each d as the file stores it, rounded through float16, as the reference's blocks hold it.
-      for (let b = scalesAt >> 2; b < (scalesAt >> 2) + blocks; b++)
-        f32[b] = float16ToFloat32(float32ToFloat16(f32[b]));
-      new Int32Array(memory.buffer, aAt, 4).set([valuesAt, scalesAt, 0, intSumsAt]);
-    } else {
-      const { values, scales, sums, intSums } = quantizedActivations(w, x, M, K);
-      let valuesAt: number, scalesAt: number, sumsAt: number, intSumsAt: number;
-      [aAt, valuesAt, scalesAt, sumsAt, intSumsAt, outAt] = scratchRegions(
-        descriptor,
-        values.length,
-        scales.length * 4,
-        sums.length * 4,
-        intSums.length * 4,
-        M * N * 4,
-      );
-      const f32 = heap.f32;
-      new Uint8Array(memory.buffer).set(new Uint8Array(values.buffer), valuesAt);
-      f32.set(scales, scalesAt >> 2);
-      f32.set(sums, sumsAt >> 2);
-      new Int32Array(memory.buffer).set(intSums, intSumsAt >> 2);
-      new Int32Array(memory.buffer, aAt, 4).set([valuesAt, scalesAt, sumsAt, intSumsAt]);
-    }
+    const [aAt, outAt] =
+      w.type === 'q8_0' || w.type === 'q4_0'
+        ? q8_0ActivationsInMemory(x, M, K, M * N * 4)
+        : copiedActivations(w, x, M, K, M * N * 4);
     const f32 = heap.f32;
     // The integer kernels are bound by arithmetic, not memory (WebAssembly SIMD has no 8-bit dot product), so
     // even decode's small products are worth sharing: a quarter of the float32 threshold.
