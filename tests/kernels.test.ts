@@ -326,12 +326,17 @@ describe('selectKernels', () => {
     const random = seededRandom(13);
     const weight = randomArray(64 * 32, random);
     const x = randomArray(2 * 32, random);
-    for (const kernels of available) {
+    // The one-thread sets and a two-thread one (chapter 10's lens runs on one beside the page's own set).
+    const twoThreads = available.flatMap((one) => wasmKernels(one.variant, 2) ?? []);
+    const sets = [...available, ...twoThreads];
+    for (const kernels of sets) {
       run(kernels, 'matmulTransposedB', x, weight, 2, 32, 64);
       expect(kernels.packedWeightBytes(), kernels.name).toBeGreaterThan(0);
     }
     invalidateAllKernels();
-    for (const kernels of available) expect(kernels.packedWeightBytes(), kernels.name).toBe(0);
+    for (const kernels of sets)
+      expect(kernels.packedWeightBytes(), `${kernels.name} ×${kernels.threads}`).toBe(0);
+    for (const kernels of twoThreads) kernels.close();
   });
 
   it("'auto' and 'wasm' pick the fastest WebAssembly build available, and say so", () => {

@@ -319,8 +319,8 @@ export function gemmPart(
   }
 }
 
-@inline
 /** Panels p … end − 1 of one row of A (unblocked) into outRow: three at a time where whole, then one by one. */
+@inline
 function singleRow(outRow: usize, row: usize, b: usize, panelBytes: usize, K: i32, N: i32, p: i32, end: i32): void {
   const first = p;
   for (; p + ROW_PANELS <= end && (p + ROW_PANELS) * PANEL <= N; p += ROW_PANELS) {

@@ -60,7 +60,7 @@ const KIND_RUNQ: i32 = 4;
 /**
  * Σ w[i]·x[i] over a block of 32 int8 w at `w` and x widened to int16 (x0 = x[0…7], …, x3 = x[24…31]), as
  * four int32 lanes. Each load widens 8 weights to int16 as it reads them (v128.load8x8_s), and
- * i32x4.dot_i16x8_s multiplies and adds pairs into int32 (at most 2·128·127 each): fewer instructions than
+ * i32x4.dot_i16x8_s multiplies and adds pairs into int32 (exact: no int16 sum to overflow): fewer instructions than
  * multiplying the int8 halves with extmul, which on x86-64 has to move each high half down first.
  */
 @inline

@@ -278,7 +278,8 @@ export function startThreadPool(options: ThreadPoolOptions): ThreadPool {
   let job = 0;
 
   /** Panels per chunk: whole groups of six (gemmPart's: a single row is computed three panels at a time, a
-   *  pair of rows two), and few enough rows × columns to fit a worker's buffer; 0 if no chunk can. */
+   *  pair of rows two) unless a product has so many panels that MAX_CHUNKS sets the size (the results are the
+   *  same either way), and few enough rows × columns to fit a worker's buffer; 0 if no chunk can. */
   function panelsPerChunk(M: number, panels: number): number {
     const wanted = 6 * Math.ceil(panels / (6 * (handles.length + 1) * tuning.chunksPerThread));
     const fitting = Math.floor(WORKER_BUFFER_BYTES / (M * 32));

@@ -774,7 +774,8 @@ export function createWasmKernels(variant: WasmVariant, threads = 1): WasmKernel
     // attentionGroupBackward). Only the inputs and results cross into and out of the kernels' memory, not
     // the T×T scores, probabilities and their gradients between steps. And the products skip what the
     // causal mask makes zero (see causalBlocks): every value they do compute is the one the full product
-    // computes, so the results are the unfused fast paths' bit for bit (the tests check).
+    // computes, so for finite inputs the results are the unfused fast paths' bit for bit (the tests check; an
+    // infinite value would make the full product's 0·∞ at a masked entry NaN, which the fused one skips).
     attentionGroupForward(output, probs, queries, keysTransposed, values, rows, T, D) {
       checkLength('attentionGroupForward', 'queries', queries, rows * D);
       checkLength('attentionGroupForward', 'keysTransposed', keysTransposed, D * T);

@@ -26,7 +26,7 @@ export function pointLabeller(
     colour,
   }: {
     context: CanvasRenderingContext2D;
-    /** A CSS variable of the page, as the canvas sees it (Paint's colour, from canvas.svelte.ts). */
+    /** A colour variable of the page, set on :root (Paint's colour, from canvas.svelte.ts). */
     colour(name: string): string;
   },
   { left: minLeft, right: maxRight }: { left: number; right: number },
