@@ -456,6 +456,57 @@ export function createWasmKernels(variant: WasmVariant, threads = 1): WasmKernel
   }
 
   /**
+   * out[rows, T] = A·Bᵀ over an attention group's stacked rows (row r is position r mod T of its query head),
+   * A [rows, D] (queries, or the output's gradient) and B given as its transpose [D, T] (keys, or values):
+   * scores, of which each block of rows computes only the columns it can see (causalBlocks). The others are
+   * left unwritten, for the causal softmax or its backward pass to zero. `packing`: causalPackingBytes.
+   */
+  function causalScores(
+    out: number,
+    a: number,
+    bTransposed: number,
+    rows: number,
+    T: number,
+    D: number,
+    [packedA, packedB]: number[],
+  ): void {
+    wasm.packRows(packedB, bTransposed, D, T);
+    for (const { row, count, visible } of causalBlocks(rows, T)) {
+      wasm.packA(packedA, a + row * D * 4, count, D, D, 1);
+      gemmColumns(out + row * T * 4, packedA, packedB, count, D, T, visible);
+    }
+  }
+
+  /**
+   * out[rows, D] = W·B over an attention group's stacked rows, W [rows, T] (the probabilities, or the scores'
+   * gradient) zero past each row's position and B [T, D] (values, or keys): each block of rows reads only the
+   * first `visible` rows of B. `packing`: causalPackingBytes.
+   */
+  function causalWeightedSum(
+    out: number,
+    weights: number,
+    b: number,
+    rows: number,
+    T: number,
+    D: number,
+    [packedA, packedB]: number[],
+  ): void {
+    for (const { row, count, visible } of causalBlocks(rows, T)) {
+      wasm.packA(packedA, weights + row * T * 4, count, visible, T, 1);
+      wasm.packRows(packedB, b, visible, D);
+      gemmColumns(out + row * D * 4, packedA, packedB, count, visible, D, D);
+    }
+  }
+
+  /** The sizes of causalScores' and causalWeightedSum's two packing regions. */
+  function causalPackingBytes(T: number, D: number): number[] {
+    return [
+      Math.max(wasm.packedASize(CAUSAL_BLOCK, D), wasm.packedASize(CAUSAL_BLOCK, T)),
+      Math.max(wasm.packedBSize(D, T), wasm.packedBSize(T, D)),
+    ];
+  }
+
+  /**
    * out[T, D] = Aᵀ·B over an attention group's stacked rows (row r is position r mod T of its query head):
    * A [rows, T] holds probabilities or their gradients, zero past each row's position; B is [rows, D]. Row s
    * of out needs only the stacked rows of positions t ≥ s (A is zero in the others), so for each block of
@@ -777,38 +828,30 @@ export function createWasmKernels(variant: WasmVariant, threads = 1): WasmKernel
     // computes, so for finite inputs the results are the unfused fast paths' bit for bit (the tests check; an
     // infinite value would make the full product's 0·∞ at a masked entry NaN, which the fused one skips).
     attentionGroupForward(output, probs, queries, keysTransposed, values, rows, T, D) {
-      checkLength('attentionGroupForward', 'queries', queries, rows * D);
-      checkLength('attentionGroupForward', 'keysTransposed', keysTransposed, D * T);
-      checkLength('attentionGroupForward', 'values', values, T * D);
-      checkLength('attentionGroupForward', 'probs', probs, rows * T);
-      checkLength('attentionGroupForward', 'output', output, rows * D);
-      const [qAt, ktAt, vAt, pAt, outAt, packedA, packedKt, packedV] = scratchRegions(
+      for (const [name, array, needed] of [
+        ['output', output, rows * D],
+        ['probs', probs, rows * T],
+        ['queries', queries, rows * D],
+        ['keysTransposed', keysTransposed, D * T],
+        ['values', values, T * D],
+      ] as const) {
+        checkLength('attentionGroupForward', name, array, needed);
+      }
+      const [qAt, ktAt, vAt, pAt, outAt, ...packing] = scratchRegions(
         rows * D * 4,
         D * T * 4,
         T * D * 4,
         rows * T * 4,
         rows * D * 4,
-        Math.max(wasm.packedASize(CAUSAL_BLOCK, D), wasm.packedASize(CAUSAL_BLOCK, T)),
-        wasm.packedBSize(D, T),
-        wasm.packedBSize(T, D),
+        ...causalPackingBytes(T, D),
       );
       const f32 = heap.f32;
       copyIn(f32, queries, rows * D, qAt);
       copyIn(f32, keysTransposed, D * T, ktAt);
       copyIn(f32, values, T * D, vAt);
-      wasm.packRows(packedKt, ktAt, D, T);
-      for (const { row, count, visible } of causalBlocks(rows, T)) {
-        // S = Q·Kᵀ: of these rows' T scores, only the first `visible` survive the mask.
-        wasm.packA(packedA, qAt + row * D * 4, count, D, D, 1);
-        gemmColumns(pAt + row * T * 4, packedA, packedKt, count, D, T, visible);
-      }
+      causalScores(pAt, qAt, ktAt, rows, T, D, packing); // S = Q·Kᵀ
       wasm.causalSoftmaxRows(pAt, rows, T, 1 / Math.sqrt(D)); // P, zero past each row's position
-      for (const { row, count, visible } of causalBlocks(rows, T)) {
-        // P·V: past `visible`, these rows of P are zeros, so only the first `visible` values count.
-        wasm.packA(packedA, pAt + row * T * 4, count, visible, T, 1);
-        wasm.packRows(packedV, vAt, visible, D);
-        gemmColumns(outAt + row * D * 4, packedA, packedV, count, visible, D, D);
-      }
+      causalWeightedSum(outAt, pAt, vAt, rows, T, D, packing); // P·V
       copyOut(f32, pAt, rows * T, probs);
       copyOut(f32, outAt, rows * D, output);
     },
@@ -838,21 +881,22 @@ export function createWasmKernels(variant: WasmVariant, threads = 1): WasmKernel
       ] as const) {
         checkLength('attentionGroupBackward', name, array, needed);
       }
-      const [dOutAt, pAt, qAt, kAt, vtAt, dsAt, dqAt, dkAt, dvAt, packedA, packedB, ...transposed] =
-        scratchRegions(
-          rows * D * 4,
-          rows * T * 4,
-          rows * D * 4,
-          T * D * 4,
-          D * T * 4,
-          rows * T * 4,
-          rows * D * 4,
-          T * D * 4,
-          T * D * 4,
-          Math.max(wasm.packedASize(CAUSAL_BLOCK, D), wasm.packedASize(CAUSAL_BLOCK, T)),
-          Math.max(wasm.packedBSize(D, T), wasm.packedBSize(T, D)),
-          ...causalTransposedBytes(rows, T, D),
-        );
+      const regions = scratchRegions(
+        rows * D * 4,
+        rows * T * 4,
+        rows * D * 4,
+        T * D * 4,
+        D * T * 4,
+        rows * T * 4,
+        rows * D * 4,
+        T * D * 4,
+        T * D * 4,
+        ...causalPackingBytes(T, D), // two regions
+        ...causalTransposedBytes(rows, T, D), // four
+      );
+      const [dOutAt, pAt, qAt, kAt, vtAt, dsAt, dqAt, dkAt, dvAt] = regions;
+      const packing = regions.slice(9, 11);
+      const transposed = regions.slice(11);
       const f32 = heap.f32;
       copyIn(f32, dOutput, rows * D, dOutAt);
       copyIn(f32, probs, rows * T, pAt);
@@ -860,19 +904,9 @@ export function createWasmKernels(variant: WasmVariant, threads = 1): WasmKernel
       copyIn(f32, keys, T * D, kAt);
       copyIn(f32, valuesTransposed, D * T, vtAt);
       causalTransposedProduct(dvAt, pAt, dOutAt, rows, T, D, transposed); // dV = Pᵀ·dOut
-      wasm.packRows(packedB, vtAt, D, T);
-      for (const { row, count, visible } of causalBlocks(rows, T)) {
-        // dP = dOut·Vᵀ: past `visible` the softmax backward multiplies by P = 0, so those are not needed.
-        wasm.packA(packedA, dOutAt + row * D * 4, count, D, D, 1);
-        gemmColumns(dsAt + row * T * 4, packedA, packedB, count, D, T, visible);
-      }
+      causalScores(dsAt, dOutAt, vtAt, rows, T, D, packing); // dP = dOut·Vᵀ
       wasm.causalSoftmaxBackwardRows(dsAt, pAt, rows, T, 1 / Math.sqrt(D)); // dS, zero past each position
-      for (const { row, count, visible } of causalBlocks(rows, T)) {
-        // dQ = dS·K: past `visible` these rows of dS are zeros, so only the first `visible` keys count.
-        wasm.packA(packedA, dsAt + row * T * 4, count, visible, T, 1);
-        wasm.packRows(packedB, kAt, visible, D);
-        gemmColumns(dqAt + row * D * 4, packedA, packedB, count, visible, D, D);
-      }
+      causalWeightedSum(dqAt, dsAt, kAt, rows, T, D, packing); // dQ = dS·K
       causalTransposedProduct(dkAt, dsAt, qAt, rows, T, D, transposed); // dK = dSᵀ·Q
       copyOut(f32, dqAt, rows * D, dQueries);
       copyOut(f32, dkAt, T * D, dKeys);
