@@ -149,19 +149,8 @@ describeThreads('products on two threads', () => {
       const probs = new Float32Array(rows * T);
       kernels.attentionGroupForward!(output, probs, queries, keysTransposed, values, rows, T, D);
       const [dQueries, dKeys, dValues] = [rows * D, T * D, T * D].map((n) => new Float32Array(n));
-      kernels.attentionGroupBackward!(
-        dQueries,
-        dKeys,
-        dValues,
-        dOutput,
-        probs,
-        queries,
-        keys,
-        valuesTransposed,
-        rows,
-        T,
-        D,
-      );
+      const inputs = [dOutput, probs, queries, keys, valuesTransposed] as const;
+      kernels.attentionGroupBackward!(dQueries, dKeys, dValues, ...inputs, rows, T, D);
       return { output, probs, dQueries, dKeys, dValues };
     });
     for (const name of ['output', 'probs', 'dQueries', 'dKeys', 'dValues'] as const) {

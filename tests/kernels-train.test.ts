@@ -12,6 +12,8 @@ import {
   causalSoftmaxBackward,
   float64Kernels,
   logSumExpRows,
+  type AttentionGroupBackwardArgs,
+  type FloatArray,
   softmaxGradientRows,
   swigluBackwardLoop,
   swigluLoop,
@@ -173,60 +175,36 @@ describe.each(VARIANTS)('one attention group, fused (%s)', (variant) => {
     );
     expect(maxDifference(fused.output, exact.output)).toBeLessThan(1e-5);
 
-    const backward = () => ({
-      dQueries: new Float32Array(rows * D),
-      dKeys: new Float32Array(T * D),
-      dValues: new Float32Array(T * D),
-    });
-    const fusedGrad = backward();
-    kernels.attentionGroupBackward!(
-      fusedGrad.dQueries,
-      fusedGrad.dKeys,
-      fusedGrad.dValues,
-      dOutput,
-      steps.probs,
-      queries,
-      keys,
-      valuesTransposed,
-      rows,
-      T,
-      D,
-    );
-    const stepsGrad = backward();
-    attentionGroupBackward(
-      stepByStep,
-      stepsGrad.dQueries,
-      stepsGrad.dKeys,
-      stepsGrad.dValues,
-      dOutput,
-      steps.probs,
-      queries,
-      keys,
-      valuesTransposed,
-      rows,
-      T,
-      D,
-    );
-    expect(fusedGrad).toEqual(stepsGrad);
-    const exactGrad = {
-      dQueries: new Float64Array(rows * D),
-      dKeys: new Float64Array(T * D),
-      dValues: new Float64Array(T * D),
+    // The backward pass's arguments: where its three gradients go, then dOutput, P, Q, K and Vᵀ.
+    const backwardArgs = <A extends FloatArray>(
+      inputs: [A, A, A, A, A],
+      newArray: (length: number) => A,
+    ): { gradients: { dQueries: A; dKeys: A; dValues: A }; args: AttentionGroupBackwardArgs<A> } => {
+      const gradients = { dQueries: newArray(rows * D), dKeys: newArray(T * D), dValues: newArray(T * D) };
+      return {
+        gradients,
+        args: [gradients.dQueries, gradients.dKeys, gradients.dValues, ...inputs, rows, T, D],
+      };
     };
-    attentionGroupBackward(
-      float64Kernels,
-      exactGrad.dQueries,
-      exactGrad.dKeys,
-      exactGrad.dValues,
-      float64(dOutput),
-      exact.probs,
-      float64(queries),
-      float64(keys),
-      float64(valuesTransposed),
-      rows,
-      T,
-      D,
+    const inputs: [Float32Array, Float32Array, Float32Array, Float32Array, Float32Array] = [
+      dOutput,
+      steps.probs,
+      queries,
+      keys,
+      valuesTransposed,
+    ];
+    const fusedBackward = backwardArgs(inputs, (n) => new Float32Array(n));
+    kernels.attentionGroupBackward!(...fusedBackward.args);
+    const stepsBackward = backwardArgs(inputs, (n) => new Float32Array(n));
+    attentionGroupBackward(stepByStep, ...stepsBackward.args);
+    const [fusedGrad, stepsGrad] = [fusedBackward.gradients, stepsBackward.gradients];
+    expect(fusedGrad).toEqual(stepsGrad);
+    const exactBackward = backwardArgs(
+      [float64(dOutput), exact.probs, float64(queries), float64(keys), float64(valuesTransposed)],
+      (n) => new Float64Array(n),
     );
+    attentionGroupBackward(float64Kernels, ...exactBackward.args);
+    const exactGrad = exactBackward.gradients;
     expect(maxDifference(fusedGrad.dQueries, exactGrad.dQueries)).toBeLessThan(1e-4);
     expect(maxDifference(fusedGrad.dKeys, exactGrad.dKeys)).toBeLessThan(1e-4);
     expect(maxDifference(fusedGrad.dValues, exactGrad.dValues)).toBeLessThan(1e-4);

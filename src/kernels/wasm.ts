@@ -273,6 +273,11 @@ function checkLength(operation: string, name: string, array: Float32Array, neede
   }
 }
 
+/** checkLength for each named array: { name: [array, elements the shape needs] }. */
+function checkLengths(operation: string, arrays: Record<string, readonly [Float32Array, number]>): void {
+  for (const [name, [array, needed]] of Object.entries(arrays)) checkLength(operation, name, array, needed);
+}
+
 const ALIGN = 64;
 const aligned = (bytes: number) => Math.ceil(bytes / ALIGN) * ALIGN;
 
@@ -781,14 +786,12 @@ export function createWasmKernels(variant: WasmVariant, threads = 1): WasmKernel
 
     swigluBackward(dGate, dUp, dOut, gate, up) {
       const count = dOut.length;
-      for (const [name, array] of [
-        ['dGate', dGate],
-        ['dUp', dUp],
-        ['gate', gate],
-        ['up', up],
-      ] as const) {
-        checkLength('swigluBackward', name, array, count);
-      }
+      checkLengths('swigluBackward', {
+        dGate: [dGate, count],
+        dUp: [dUp, count],
+        gate: [gate, count],
+        up: [up, count],
+      });
       const [dGateAt, dUpAt, dOutAt, gateAt, upAt] = scratchRegions(...Array<number>(5).fill(count * 4));
       const f32 = heap.f32;
       copyIn(f32, dOut, count, dOutAt);
@@ -828,15 +831,13 @@ export function createWasmKernels(variant: WasmVariant, threads = 1): WasmKernel
     // computes, so for finite inputs the results are the unfused fast paths' bit for bit (the tests check; an
     // infinite value would make the full product's 0·∞ at a masked entry NaN, which the fused one skips).
     attentionGroupForward(output, probs, queries, keysTransposed, values, rows, T, D) {
-      for (const [name, array, needed] of [
-        ['output', output, rows * D],
-        ['probs', probs, rows * T],
-        ['queries', queries, rows * D],
-        ['keysTransposed', keysTransposed, D * T],
-        ['values', values, T * D],
-      ] as const) {
-        checkLength('attentionGroupForward', name, array, needed);
-      }
+      checkLengths('attentionGroupForward', {
+        output: [output, rows * D],
+        probs: [probs, rows * T],
+        queries: [queries, rows * D],
+        keysTransposed: [keysTransposed, D * T],
+        values: [values, T * D],
+      });
       const [qAt, ktAt, vAt, pAt, outAt, ...packing] = scratchRegions(
         rows * D * 4,
         D * T * 4,
@@ -869,18 +870,16 @@ export function createWasmKernels(variant: WasmVariant, threads = 1): WasmKernel
       T,
       D,
     ) {
-      for (const [name, array, needed] of [
-        ['dQueries', dQueries, rows * D],
-        ['dKeys', dKeys, T * D],
-        ['dValues', dValues, T * D],
-        ['dOutput', dOutput, rows * D],
-        ['probs', probs, rows * T],
-        ['queries', queries, rows * D],
-        ['keys', keys, T * D],
-        ['valuesTransposed', valuesTransposed, D * T],
-      ] as const) {
-        checkLength('attentionGroupBackward', name, array, needed);
-      }
+      checkLengths('attentionGroupBackward', {
+        dQueries: [dQueries, rows * D],
+        dKeys: [dKeys, T * D],
+        dValues: [dValues, T * D],
+        dOutput: [dOutput, rows * D],
+        probs: [probs, rows * T],
+        queries: [queries, rows * D],
+        keys: [keys, T * D],
+        valuesTransposed: [valuesTransposed, D * T],
+      });
       const regions = scratchRegions(
         rows * D * 4,
         rows * T * 4,
