@@ -1,6 +1,6 @@
-/** whileCurrent (src/app/lib/figure/latest.ts): a figure keeps only the answer to its newest question. */
+/** src/app/lib/figure/latest.ts: a figure keeps only the answer to its newest question, for the tokens it asked about. */
 import { describe, expect, it } from 'vitest';
-import { whileCurrent } from '../src/app/lib/figure/latest.ts';
+import { sameTokens, whileCurrent } from '../src/app/lib/figure/latest.ts';
 
 function deferred<T>() {
   let resolve!: (value: T) => void;
@@ -52,5 +52,16 @@ describe('whileCurrent', () => {
     stale.reject(new Error('old'));
     await new Promise((resolve) => setTimeout(resolve, 0));
     expect(failed).toEqual(['no model is loaded yet']);
+  });
+});
+
+describe('sameTokens', () => {
+  it('is true only for the same tokens in the same order', () => {
+    expect(sameTokens([256, 5, 9], [256, 5, 9])).toBe(true);
+    expect(sameTokens([256, 5, 9], [256, 5])).toBe(false);
+    expect(sameTokens([256, 5], [256, 5, 9])).toBe(false);
+    expect(sameTokens([256, 9, 5], [256, 5, 9])).toBe(false);
+    expect(sameTokens(undefined, [256])).toBe(false);
+    expect(sameTokens([256], undefined)).toBe(false);
   });
 });

@@ -9,6 +9,7 @@ import { course } from '$lib/state/course.svelte.ts';
 import { chapterWorker, engine } from '$lib/worker/client.svelte.ts';
 import { chapter } from './chapter.ts';
 import type { BlockView, handlers } from './worker.ts';
+import { sameTokens } from '$lib/figure/latest.ts';
 
 export const ffnChoice = $state({
   /** The layer the figures show; −1 is the last (and stays the last for a model with other depth). */
@@ -58,7 +59,7 @@ export function neuronAnswer<T>(
   return workerAnswer(() => {
     const reading = engine.reading;
     const current = block();
-    if (!reading || !current || current.tokens.join() !== reading.tokens.join()) return undefined;
+    if (!reading || !current || !sameTokens(current.tokens, reading.tokens)) return undefined;
     const pieces = [...reading.pieces];
     return ask([...reading.tokens], current.layer, chosenNeuron(current)).then((data) => ({ data, pieces }));
   });

@@ -21,3 +21,8 @@ export function whileCurrent<T>(
     stale = true;
   };
 }
+
+/** Whether an answer was computed for exactly these tokens (an answer belongs to the text it was asked for). */
+export function sameTokens(a: readonly number[] | undefined, b: readonly number[] | undefined): boolean {
+  return a !== undefined && b !== undefined && a.length === b.length && a.every((t, i) => t === b[i]);
+}

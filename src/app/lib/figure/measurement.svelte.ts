@@ -6,6 +6,7 @@
  */
 import * as Comlink from 'comlink';
 import { engine } from '$lib/worker/client.svelte.ts';
+import { sameTokens } from './latest.ts';
 
 /** Called by the worker as it goes (done of total); it answers whether to go on (false: the reader stopped). */
 export type Progress = (done: number, total: number) => boolean | Promise<boolean>;
@@ -91,11 +92,6 @@ export function measurement<T>(
       result = undefined;
     },
   };
-}
-
-/** Whether an answer was measured on exactly these tokens. */
-export function sameTokens(a: readonly number[] | undefined, b: readonly number[] | undefined): boolean {
-  return a !== undefined && b !== undefined && a.length === b.length && a.every((t, i) => t === b[i]);
 }
 
 /** A measurement of the reader's text, and its answer while the text is still the tokens it was measured on. */
