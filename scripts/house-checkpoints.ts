@@ -4,7 +4,8 @@
  * GGUF file (blocks of 32 weights sharing one scale: about 1.06 bytes a weight instead of 4; the norms stay
  * float32; a standard file that llama.cpp opens too), and `index.json` describing them:
  *
- *   { seed, steps: [{ step, tokensSeen, file, bytes, valLoss: { web, brown, all }, samples: [...] }] }
+ *   { seed, steps: [{ step, tokensSeen, file, bytes, valLoss: { web, brown, all }, samples: [...] }],
+ *     restarts: [the steps where the log's learning rate rose again: the run was resumed with a longer schedule] }
  *
  * Step 0 is the untrained model: it has no file, because `randomModel(config, seed)` rebuilds it exactly; nor
  * has the last step, the finished model (the run's model.safetensors).
@@ -23,6 +24,7 @@ import { readTokenizerJson } from '../src/cli/train/tokenizer-file.ts';
 import { validationLossBySource } from '../src/cli/train/evaluate.ts';
 import {
   inputPaths,
+  LOG_FILE,
   SNAPSHOT_FOLDER,
   sourceName,
   TRAINING_SUMMARY_FILE,
@@ -30,6 +32,7 @@ import {
 } from '../src/cli/train/run.ts';
 import { generateTokens } from '../src/engine/generate.ts';
 import { randomModel } from '../src/engine/init.ts';
+import { warmRestarts } from '../src/engine/train/schedule.ts';
 import { XorShiftRng } from '../src/engine/rng.ts';
 import type { Model } from '../src/engine/model.ts';
 import { parseGgufLlama, toGguf } from '../src/formats/gguf-llama.ts';
@@ -137,6 +140,10 @@ for (const step of steps) {
   });
   process.stderr.write(`step ${step}: ${JSON.stringify(entries.at(-1)?.valLoss)}\n`);
 }
+const log = readFileSync(join(run, LOG_FILE), 'utf8')
+  .trim()
+  .split('\n')
+  .map((line) => JSON.parse(line) as { step: number; lr: number });
 const index = {
   about:
     'scripts/house-checkpoints.ts: the house model at log-spaced steps of its training run, Q8_0 GGUF; step 0 is randomModel(config, seed), the last step is the finished model',
@@ -144,6 +151,7 @@ const index = {
   tokensPerStep,
   prompts: CHECKPOINT_PROMPTS,
   steps: entries,
+  restarts: warmRestarts(log),
 };
 writeFileSync(join(out, 'index.json'), JSON.stringify(index, null, 2) + '\n');
 process.stderr.write(

@@ -23,6 +23,7 @@ import { parameterCount } from '../src/engine/model.ts';
 import { selectKernels } from '../src/kernels/select.ts';
 import { XorShiftRng } from '../src/engine/rng.ts';
 import { validationLossBySource } from '../src/cli/train/evaluate.ts';
+import { warmRestarts } from '../src/engine/train/schedule.ts';
 
 enableRelaxedSimd();
 const dir = resolve(process.argv[2] ?? 'models/house');
@@ -41,7 +42,13 @@ const log = readFileSync(join(dir, LOG_FILE), 'utf8')
   .split('\n')
   .map(
     (line) =>
-      JSON.parse(line) as { step: number; trainLoss: number; valLoss?: number; tokensPerSecond: number },
+      JSON.parse(line) as {
+        step: number;
+        lr: number;
+        trainLoss: number;
+        valLoss?: number;
+        tokensPerSecond: number;
+      },
   );
 
 // Paths in training.json are relative to the repository (the shipped card's run was moved here).
@@ -58,8 +65,25 @@ const lastSteps = log.slice(-50);
 const trainLoss = lastSteps.reduce((sum, l) => sum + l.trainLoss, 0) / lastSteps.length;
 const tokensPerStep = summary.settings.batchSize * summary.settings.seqLen;
 // The time spent in training steps (validation passes and checkpoints not counted), from each step's speed.
-const stepSeconds = log.reduce((sum, l) => sum + tokensPerStep / l.tokensPerSecond, 0);
-const speed = (tokensPerStep * log.length) / stepSeconds;
+const secondsOf = (lines: typeof log) => lines.reduce((sum, l) => sum + tokensPerStep / l.tokensPerSecond, 0);
+const stepSeconds = secondsOf(log);
+
+// The run's legs: a finished run resumed with a longer schedule starts another where its rate rose again.
+const restarts = new Set(warmRestarts(log));
+const legStarts = [0, ...log.flatMap((line, i) => (restarts.has(line.step) ? [i] : []))];
+const rate = (lr: number) => String(Number(lr.toPrecision(3)));
+const legs = legStarts.map((start, k) => {
+  const lines = log.slice(start, legStarts[k + 1] ?? log.length);
+  const seconds = secondsOf(lines);
+  return {
+    first: lines[0].step,
+    last: lines.at(-1)!.step,
+    lrBefore: start > 0 ? log[start - 1].lr : undefined,
+    lrAtStart: lines[0].lr,
+    seconds,
+    speed: (tokensPerStep * lines.length) / seconds,
+  };
+});
 const threads = summary.threads ?? 1;
 const shards = summary.settings.shards ?? 1;
 const hoursAndMinutes = (seconds: number) => {
@@ -198,8 +222,16 @@ The folder is a standard Hugging Face Llama checkpoint (\`config.json\`, \`model
 ## Training
 
 - ${count(summary.stepsDone)} steps of ${summary.settings.batchSize} × ${summary.settings.seqLen} tokens: ${count(summary.tokensSeen)} tokens seen (${(summary.tokensSeen / summary.trainTokens).toFixed(1)} passes over the training split).
-- AdamW (β = 0.9, 0.95; weight decay ${summary.settings.weightDecay} on matrices), learning rate ${summary.settings.learningRate} with ${summary.settings.warmupSteps} warm-up steps and cosine decay to ${summary.settings.minLearningRate}, gradient clipping at ${summary.settings.maxGradNorm}, seed ${summary.settings.seed}.
-- Mean training speed ${Math.round(speed).toLocaleString('en-US')} tokens/s on ${threads === 1 ? 'one core' : `${threads} threads`} of a 2-core machine (WebAssembly SIMD kernels${shards > 1 ? `; each batch in ${shards} shards, one per thread, gradients averaged` : ''}): ${hoursAndMinutes(stepSeconds)} of training steps, plus the validation passes.
+- AdamW (β = 0.9, 0.95; weight decay ${summary.settings.weightDecay} on matrices), learning rate ${summary.settings.learningRate} with ${summary.settings.warmupSteps} warm-up steps and cosine decay to ${summary.settings.minLearningRate}${legs.length > 1 ? ` by step ${count(legs[0].last)}` : ''}, gradient clipping at ${summary.settings.maxGradNorm}, seed ${summary.settings.seed}.
+${legs
+  .slice(1)
+  .map(
+    (leg) =>
+      `- Then resumed from the step-${count(leg.first - 1)} checkpoint (optimizer state and batch order included) with \`glassbox train --resume --steps ${leg.last}\`, which stretches the cosine to the new last step: the learning rate rose from ${rate(leg.lrBefore!)} to ${rate(leg.lrAtStart)} at step ${count(leg.first)} and decayed again to ${summary.settings.minLearningRate} (a warm restart: the loss rises for a few hundred steps, then falls below where it was).`,
+  )
+  .join(
+    '\n',
+  )}${legs.length > 1 ? '\n' : ''}- Mean training speed ${legs.map((leg) => `${Math.round(leg.speed).toLocaleString('en-US')} tokens/s${legs.length > 1 ? ` (steps ${count(leg.first)}–${count(leg.last)}, ${hoursAndMinutes(leg.seconds)})` : ''}`).join(', then ')} on ${threads === 1 ? 'one core' : `${threads} threads`} of a 2-core machine (WebAssembly SIMD kernels${shards > 1 ? `; each batch in ${shards} shards, one per thread, gradients averaged` : ''}): ${hoursAndMinutes(stepSeconds)} of training steps${legs.length > 1 ? ' in all' : ''}, plus the validation passes.
 - Log: \`train-log.jsonl\` (step, learning rate, training loss, validation loss${perSource.length > 1 ? ' overall and per source' : ''}, gradient norm, tokens/s); curves: \`loss.svg\`.
 
 ${sizeChoice}

@@ -62,13 +62,29 @@ describe('the checkpoints index', () => {
       untrained: 5.5,
       early: { step: 100, loss: 3.2 }, // the kept step nearest a tenth of 1,000
       final: 2.7,
+      restarts: [], // the index names none: a run trained in one go
     });
+    expect(historySummary(parse({ ...valid(), restarts: [501] })).restarts).toEqual([501]);
     // A one-source run has no "all": its one source's loss stands for it.
     const oneSource = parse({
       ...valid(),
       steps: valid().steps.map((entry) => ({ ...entry, valLoss: { web: entry.step === 0 ? 6 : 3 } })),
     });
     expect(historySummary(oneSource).untrained).toBe(6);
+  });
+
+  it('gives the usual spacing of a resumed run, whose last checkpoints follow the longer schedule', () => {
+    // Steps 10 … 4,500 about 1.74× apart, then 5,800 and 11,000 from the run resumed to 11,000 steps.
+    const kept = [0, 10, 17, 30, 53, 92, 160, 280, 490, 850, 1500, 2600, 4500, 5800, 11000];
+    const index = parse({
+      ...valid(),
+      steps: kept.map((n) =>
+        step(n, n === 0 || n === 11000 ? null : `step-${String(n).padStart(6, '0')}.gguf`),
+      ),
+    });
+    // Thirteen factors, from 1.29 (4,500 → 5,800) to 1.90 (5,800 → 11,000); their median is 160 / 92.
+    expect(historySummary(index).ratio).toBeCloseTo(160 / 92, 12);
+    expect(historySummary(index).count).toBe(15);
   });
 
   it('refuses text that is not JSON', () => {
@@ -83,6 +99,15 @@ describe('the checkpoints index', () => {
     expect(() => parse(noSamples)).toThrow('steps[2] is missing the field samples');
     const noSteps = { seed: 7 };
     expect(() => parse(noSteps)).toThrow(/missing the field steps/);
+  });
+
+  it('refuses restarts that are not step numbers', () => {
+    expect(() => parse({ ...valid(), restarts: [501, -1] })).toThrow(
+      'restarts must be a list of step numbers',
+    );
+    expect(() => parse({ ...valid(), restarts: 'at 501' })).toThrow(
+      'restarts must be a list of step numbers',
+    );
   });
 
   it('refuses steps that do not increase', () => {

@@ -14,7 +14,7 @@ import { clipGradientNorm, gradientNorm } from '../src/engine/train/clip.ts';
 import { BatchSampler, sequentialBatches, type Batch } from '../src/engine/train/data.ts';
 import { TrainingModel } from '../src/engine/train/model.ts';
 import { namedParameters, zerosLike, type Weights } from '../src/engine/train/parameters.ts';
-import { learningRateAt, type ScheduleConfig } from '../src/engine/train/schedule.ts';
+import { learningRateAt, type ScheduleConfig, warmRestarts } from '../src/engine/train/schedule.ts';
 import { LocalShardWorker, shardGradients, type ShardWorker } from '../src/engine/train/shards.ts';
 import { evaluateLoss, trainStep, type TrainStepOptions } from '../src/engine/train/step.ts';
 import { maxAbsDiff, smallConfig } from './helpers.ts';
@@ -152,6 +152,20 @@ describe('learning-rate schedule', () => {
     );
     expect(learningRateAt(110, schedule)).toBeCloseTo(1e-4, 15);
     expect(learningRateAt(500, schedule)).toBe(1e-4);
+  });
+
+  it('finds where a resumed run stretched its schedule (the rate rising again after it fell), not the warm-up', () => {
+    // A run of 110 steps, resumed at step 110 with --steps 210: from step 111 on, the cosine of 210 steps.
+    const stretched: ScheduleConfig = { ...schedule, totalSteps: 210 };
+    const log = Array.from({ length: 210 }, (_, i) => ({
+      step: i + 1,
+      lr: learningRateAt(i, i < 110 ? schedule : stretched),
+    }));
+    expect(warmRestarts(log)).toEqual([111]);
+    expect(warmRestarts(log.slice(0, 110))).toEqual([]);
+    // A run that ends in the warm-up, or sits on the floor, has no restart.
+    expect(warmRestarts(log.slice(0, 8))).toEqual([]);
+    expect(warmRestarts(log.slice(100, 110))).toEqual([]);
   });
 });
 

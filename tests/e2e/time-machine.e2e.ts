@@ -134,7 +134,21 @@ describe.skipIf(unavailable !== undefined || noHistory !== undefined)('the time-
     await page.goto(`${session.origin}/training?prompt=${encodeURIComponent(PROMPT)}`);
     await waitForAnalysis(page, PROMPT);
     await published(page, 'training.time-machine', undefined);
-    await published(page, 'training.house-log', undefined);
+    const logFigure = await published<{ steps: number; restarts: number[] }>(
+      page,
+      'training.house-log',
+      undefined,
+    );
+    // The served log's own learning rates: the steps where the rate rose after the warm-up are the legs the
+    // figure marks (the house run was resumed once with a longer schedule).
+    const rates = readFileSync(join(HOUSE, 'train-log.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { step: number; lr: number });
+    const peak = rates.reduce((top, line, i) => (line.lr > rates[top].lr ? i : top), 0);
+    const rises = rates.filter((line, i) => i > peak && line.lr > rates[i - 1].lr).map((line) => line.step);
+    expect(logFigure.steps).toBe(last);
+    expect(logFigure.restarts).toEqual(rises);
     expect(requests.filter((url) => url.endsWith('/checkpoints/index.json'))).toHaveLength(1);
     expect(requests.filter((url) => url.endsWith('/train-log.jsonl'))).toHaveLength(1);
     expect(requests.filter((url) => url.endsWith('.gguf'))).toEqual([]);

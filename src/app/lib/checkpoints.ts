@@ -34,6 +34,11 @@ export interface CheckpointIndex {
   seed: number;
   prompts: string[];
   steps: CheckpointStep[];
+  /**
+   * The steps at which the run's learning rate rose again, where a finished run was resumed with a longer
+   * schedule (`warmRestarts` of its log); empty for a run trained in one go.
+   */
+  restarts: number[];
 }
 
 /** A checkpoints index that cannot be used, saying exactly what is wrong with it. */
@@ -116,13 +121,16 @@ export function parseCheckpointIndex(text: string): CheckpointIndex {
       samples: samples as string[],
     };
   });
+  const restarts = json.restarts ?? [];
+  if (!Array.isArray(restarts) || !restarts.every((step) => isCount(step) && step > 0))
+    throw new CheckpointIndexError('restarts must be a list of step numbers');
   for (let i = 1; i < steps.length; i++) {
     if (steps[i].step <= steps[i - 1].step)
       throw new CheckpointIndexError(
         `steps must increase: steps[${i}] is step ${steps[i].step}, after step ${steps[i - 1].step}`,
       );
   }
-  return { seed: json.seed, prompts: prompts as string[], steps };
+  return { seed: json.seed, prompts: prompts as string[], steps, restarts: restarts as number[] };
 }
 
 /** The index's entry for `step`, or undefined when the run kept no checkpoint there. */
@@ -153,7 +161,10 @@ export interface HistorySummary {
   /** The first two kept steps after step 0 (the same one twice when there is only one). */
   first: number;
   second: number;
-  /** The factor from one kept step to the next, over the log-spaced ones (step 0 aside). */
+  /**
+   * The usual factor from one kept step to the next (step 0 aside): the median of the factors, so that a run
+   * resumed with a longer schedule, whose few later checkpoints are spaced on its new scale, does not skew it.
+   */
   ratio: number;
   /** How many GGUF files, and their megabytes together. */
   files: number;
@@ -164,6 +175,15 @@ export interface HistorySummary {
   untrained: number;
   early: { step: number; loss: number };
   final: number;
+  /** Where the run was resumed with a longer schedule (the index's restarts). */
+  restarts: number[];
+}
+
+function median(values: number[]): number | undefined {
+  if (values.length === 0) return undefined;
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 }
 
 export function historySummary(index: CheckpointIndex): HistorySummary {
@@ -178,13 +198,14 @@ export function historySummary(index: CheckpointIndex): HistorySummary {
     last,
     first: steps[1],
     second: steps[2] ?? steps[1],
-    ratio: Math.pow(last / steps[1], 1 / Math.max(1, steps.length - 2)),
+    ratio: median(steps.slice(2).map((step, i) => step / steps[i + 1])) ?? 1,
     files: files.length,
     megabytes: files.reduce((sum, entry) => sum + entry.bytes, 0) / 1e6,
     tokens: index.steps[index.steps.length - 1].tokensSeen,
     untrained: overallLoss(index.steps[0]),
     early: { step: early.step, loss: overallLoss(early) },
     final: overallLoss(index.steps[index.steps.length - 1]),
+    restarts: index.restarts,
   };
 }
 

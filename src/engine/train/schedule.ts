@@ -25,3 +25,23 @@ export function learningRateAt(step: number, schedule: ScheduleConfig): number {
   const progress = (step - warmupSteps) / (totalSteps - warmupSteps);
   return minLr + ((maxLr - minLr) * (1 + Math.cos(Math.PI * progress))) / 2;
 }
+
+/**
+ * The steps at which a run's learning rate rose again after it had started to fall: where a finished run was
+ * resumed with a longer schedule (`glassbox train --resume --steps N` stretches the cosine to step N, so the
+ * rate jumps back up the curve). The warm-up's rise comes before any fall and is not counted.
+ */
+export function warmRestarts(log: readonly { step: number; lr: number }[]): number[] {
+  const restarts: number[] = [];
+  let falling = false;
+  for (let i = 1; i < log.length; i++) {
+    const before = log[i - 1].lr;
+    const now = log[i].lr;
+    if (now < before) falling = true;
+    else if (falling && now > before * 1.001) {
+      restarts.push(log[i].step);
+      falling = false;
+    }
+  }
+  return restarts;
+}
