@@ -75,15 +75,40 @@ const rate = (lr: number) => String(Number(lr.toPrecision(3)));
 const legs = legStarts.map((start, k) => {
   const lines = log.slice(start, legStarts[k + 1] ?? log.length);
   const seconds = secondsOf(lines);
+  // What the restart did to the validation loss: its last value before, its highest in this leg, and the
+  // first step where it was lower again than before (undefined if it never was).
+  const before = log
+    .slice(0, start)
+    .filter((line) => line.valLoss !== undefined)
+    .at(-1)?.valLoss;
+  const validated = lines.filter((line) => line.valLoss !== undefined);
+  const peak = validated.reduce((high, line) => (line.valLoss! > high.valLoss! ? line : high), validated[0]);
+  const below = before === undefined ? undefined : validated.find((line) => line.valLoss! < before);
   return {
     first: lines[0].step,
     last: lines.at(-1)!.step,
+    valBefore: before,
+    valPeak: peak,
+    valBelow: below,
     lrBefore: start > 0 ? log[start - 1].lr : undefined,
     lrAtStart: lines[0].lr,
     seconds,
     speed: (tokensPerStep * lines.length) / seconds,
   };
 });
+/** A warm restart's effect on the validation loss, in the log's own numbers. */
+function restartEffect(leg: (typeof legs)[number]): string {
+  const { valBefore, valPeak, valBelow } = leg;
+  if (valBefore === undefined || valPeak === undefined) return '';
+  const loss = (x: number) => x.toFixed(3);
+  const rise =
+    valPeak.valLoss! > valBefore
+      ? `The validation loss rose from ${loss(valBefore)} to ${loss(valPeak.valLoss!)} (step ${count(valPeak.step)})`
+      : `The validation loss did not rise above ${loss(valBefore)}`;
+  return valBelow
+    ? `${rise}, and was below ${loss(valBefore)} again from step ${count(valBelow.step)}.`
+    : `${rise}, and had not fallen below ${loss(valBefore)} again by step ${count(leg.last)}.`;
+}
 const threads = summary.threads ?? 1;
 const shards = summary.settings.shards ?? 1;
 const hoursAndMinutes = (seconds: number) => {
@@ -227,7 +252,7 @@ ${legs
   .slice(1)
   .map(
     (leg) =>
-      `- Then resumed from the step-${count(leg.first - 1)} checkpoint (optimizer state and batch order included) with \`glassbox train --resume --steps ${leg.last}\`, which stretches the cosine to the new last step: the learning rate rose from ${rate(leg.lrBefore!)} to ${rate(leg.lrAtStart)} at step ${count(leg.first)} and decayed again to ${summary.settings.minLearningRate} (a warm restart: the loss rises for a few hundred steps, then falls below where it was).`,
+      `- Then resumed from the step-${count(leg.first - 1)} checkpoint (optimizer state and batch order included) with \`glassbox train --resume --steps ${leg.last}\`, which stretches the cosine to the new last step: the learning rate rose from ${rate(leg.lrBefore!)} to ${rate(leg.lrAtStart)} at step ${count(leg.first)} and decayed again to ${summary.settings.minLearningRate}. ${restartEffect(leg)}`,
   )
   .join(
     '\n',

@@ -74,15 +74,15 @@ describe('the checkpoints index', () => {
   });
 
   it('gives the usual spacing of a resumed run, whose last checkpoints follow the longer schedule', () => {
-    // Steps 10 … 4,500 about 1.74× apart, then 5,800 and 11,000 from the run resumed to 11,000 steps.
-    const kept = [0, 10, 17, 30, 53, 92, 160, 280, 490, 850, 1500, 2600, 4500, 5800, 11000];
+    // Steps 10 … 4,500 about 1.74× apart, then 4,800 and 9,000 from the run resumed to 9,000 steps.
+    const kept = [0, 10, 17, 30, 53, 92, 160, 280, 490, 850, 1500, 2600, 4500, 4800, 9000];
     const index = parse({
       ...valid(),
       steps: kept.map((n) =>
-        step(n, n === 0 || n === 11000 ? null : `step-${String(n).padStart(6, '0')}.gguf`),
+        step(n, n === 0 || n === 9000 ? null : `step-${String(n).padStart(6, '0')}.gguf`),
       ),
     });
-    // Thirteen factors, from 1.29 (4,500 → 5,800) to 1.90 (5,800 → 11,000); their median is 160 / 92.
+    // Thirteen factors, from 1.07 (4,500 → 4,800) to 1.88 (4,800 → 9,000); their median is 160 / 92.
     expect(historySummary(index).ratio).toBeCloseTo(160 / 92, 12);
     expect(historySummary(index).count).toBe(15);
   });

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { loadModelAndTokenizer } from '../src/cli/load.ts';
 import { readTextFile } from '../src/cli/text-input.ts';
 import { validationLossBySource } from '../src/cli/train/evaluate.ts';
-import { inputPaths, sourceName } from '../src/cli/train/run.ts';
+import { inputPaths, snapshotSteps, sourceName } from '../src/cli/train/run.ts';
 import { parseGgufLlama } from '../src/formats/gguf-llama.ts';
 import { forward } from '../src/engine/forward.ts';
 import { KVCache } from '../src/engine/kv-cache.ts';
@@ -70,6 +70,7 @@ describeHouse('the house model', () => {
   it('keeps its checkpoints as its index says: log-spaced steps, Q8_0 GGUF files of the house configuration', async () => {
     const index = JSON.parse(readFileSync(join(HOUSE, 'checkpoints', 'index.json'), 'utf8')) as {
       steps: { step: number; file: string | null; bytes: number }[];
+      restarts?: number[];
     };
     const summary = JSON.parse(readFileSync(join(HOUSE, 'training.json'), 'utf8'));
     const { model } = await loadModelAndTokenizer(HOUSE);
@@ -77,6 +78,13 @@ describeHouse('the house model', () => {
     expect(steps[0]).toBe(0);
     expect(steps.at(-1)).toBe(summary.stepsDone);
     expect(steps.length).toBeGreaterThanOrEqual(10);
+    // Each leg of the run (a resumed run's legs end where the next one's learning rate rose again) kept the
+    // snapshots its own schedule spaced out: log-spaced up to that leg's last step, after the leg before.
+    const legEnds = [...(index.restarts ?? []).map((restart) => restart - 1), summary.stepsDone];
+    const expected = legEnds.flatMap((end, leg) =>
+      snapshotSteps(summary.settings.snapshots, end).filter((step) => leg === 0 || step > legEnds[leg - 1]),
+    );
+    expect(steps).toEqual([0, ...expected]);
     for (const entry of index.steps.slice(1, -1)) {
       const bytes = readFileSync(join(HOUSE, 'checkpoints', entry.file!));
       expect(bytes.length, entry.file!).toBe(entry.bytes);
