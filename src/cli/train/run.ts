@@ -73,7 +73,7 @@ export interface TrainSettings extends RunShape {
 
 /**
  * The house model's configuration (models/house, trained on both texts of corpus/ with `--snapshots 12`,
- * then resumed with `--resume --steps 11000`; models/house/training.json has the run's own record).
+ * then resumed with `--resume --steps 9000`; models/house/training.json has the run's own record).
  */
 export const DEFAULT_TRAIN_SETTINGS: Omit<TrainSettings, 'input'> = {
   vocabSize: 4096,
