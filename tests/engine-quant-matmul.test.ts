@@ -224,9 +224,10 @@ describe('a quantized model', () => {
   );
   const reference = logitsOf(house, tokens);
 
-  // Measured on the house model and these 15 tokens (largest logit change over the largest logit): f16 0.07%,
-  // bf16 0.5%, q8_0 2.6% (its activations are rounded to int8 too), q4_0 20%, q4_1 19%; the top token stayed
-  // the same at 100% of positions for f16, bf16 and q8_0, 73% for q4_0 and 87% for q4_1. Bounds leave ~2× room.
+  // Measured on the house model (9,000 steps) and these 16 positions (largest logit change over the largest
+  // logit): f16 0.07%, bf16 0.6%, q8_0 1.9% (its activations are rounded to int8 too), q4_0 18%, q4_1 18%; the
+  // top token stayed the same at all 16 positions for f16 and bf16, 14 for q8_0 and q4_0, 13 for q4_1 (the
+  // 4,500-step model kept all 16 under q8_0: a near-tie flips with the smallest change). Bounds leave ~2× room.
   const BOUNDS: Record<ModelQuantType, number> = {
     f16: 1.5e-3,
     bf16: 1e-2,
@@ -251,7 +252,9 @@ describe('a quantized model', () => {
         };
         if (top(logits) === top(reference)) sameTop++;
       }
-      expect(sameTop / tokens.length).toBeGreaterThanOrEqual(type.startsWith('q4') ? 0.6 : 0.9);
+      expect(sameTop / tokens.length).toBeGreaterThanOrEqual(
+        { f16: 0.9, bf16: 0.9, q8_0: 0.75, q4_0: 0.6, q4_1: 0.6 }[type],
+      );
       const bytesPerWeight = { f16: 2, bf16: 2, q8_0: 34 / 32, q4_0: 18 / 32, q4_1: 20 / 32 }[type];
       // Matrices shrink by their format; the f32 norms are a rounding error of the total.
       expect(weightBytes(quantized) / weightBytes(house)).toBeCloseTo(bytesPerWeight / 4, 2);
