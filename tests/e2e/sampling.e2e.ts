@@ -90,7 +90,9 @@ describe.skipIf(unavailable !== undefined)('chapter 11 (sampling) in Chromium', 
     const checkDistribution = (shown: Distribution) => {
       const expected = sortedDistribution(logits, shown.settings);
       expect(shown.order).toEqual(Array.from(expected.order.subarray(0, 8)));
-      shown.top.forEach((p, i) => expect(p).toBeCloseTo(expected.sorted[i], 6));
+      // The page and Node compute the logits with different thread splits: float32 sums in another order, a
+      // probability near 0.5 then differs by about 1e-6.
+      shown.top.forEach((p, i) => expect(p).toBeCloseTo(expected.sorted[i], 5));
       expect([shown.afterTopK, shown.afterMinP, shown.kept]).toEqual([
         expected.afterTopK,
         expected.afterMinP,
