@@ -216,7 +216,11 @@ function relativeChange(a: Float32Array, b: Float32Array): number {
 describe('a quantized model', () => {
   const { model: house, tokenizer } = loadModelFolder('models/house');
   const tokens = tokenizer.encode(
-    'In the beginning God created the heaven and the earth. And the earth was',
+    'In the beginning God created the heaven and the earth. And the earth was without form, and void; and ' +
+      'darkness was upon the face of the deep. And the Spirit of God moved upon the face of the waters. And ' +
+      'God said, Let there be light: and there was light. And God saw the light, that it was good: and God ' +
+      "divided the light from the darkness. The jury said it did find that many of the city's " +
+      'problems were the result of a lack of money, and that the mayor had done what he could.',
     {
       bos: true,
       eos: false,
@@ -224,10 +228,11 @@ describe('a quantized model', () => {
   );
   const reference = logitsOf(house, tokens);
 
-  // Measured on the house model (9,000 steps) and these 16 positions (largest logit change over the largest
-  // logit): f16 0.07%, bf16 0.6%, q8_0 1.9% (its activations are rounded to int8 too), q4_0 18%, q4_1 18%; the
-  // top token stayed the same at all 16 positions for f16 and bf16, 14 for q8_0 and q4_0, 13 for q4_1 (the
-  // 4,500-step model kept all 16 under q8_0: a near-tie flips with the smallest change). Bounds leave ~2× room.
+  // Measured on the house model (9,000 steps) and these 114 positions, a Bible passage and a Brown-like one
+  // (largest logit change over the largest logit): f16 0.07%, bf16 0.6%, q8_0 2.0% (its activations are rounded
+  // to int8 too), q4_0 26%, q4_1 18%; the top token stayed the same at 100% of positions for f16 and bf16, 98%
+  // for q8_0, 76% for q4_0 and 82% for q4_1 (on the first 16 positions alone q8_0 flipped 2, too few
+  // positions for a share). Bounds leave room (q4_0's least, 1.4×).
   const BOUNDS: Record<ModelQuantType, number> = {
     f16: 1.5e-3,
     bf16: 1e-2,
@@ -252,9 +257,7 @@ describe('a quantized model', () => {
         };
         if (top(logits) === top(reference)) sameTop++;
       }
-      expect(sameTop / tokens.length).toBeGreaterThanOrEqual(
-        { f16: 0.9, bf16: 0.9, q8_0: 0.75, q4_0: 0.6, q4_1: 0.6 }[type],
-      );
+      expect(sameTop / tokens.length).toBeGreaterThanOrEqual(type.startsWith('q4') ? 0.6 : 0.9);
       const bytesPerWeight = { f16: 2, bf16: 2, q8_0: 34 / 32, q4_0: 18 / 32, q4_1: 20 / 32 }[type];
       // Matrices shrink by their format; the f32 norms are a rounding error of the total.
       expect(weightBytes(quantized) / weightBytes(house)).toBeCloseTo(bytesPerWeight / 4, 2);
