@@ -31,7 +31,7 @@ import {
   tinyBlockWalk,
 } from '../src/analysis/learning.ts';
 import { textSurprise } from '../src/analysis/surprise.ts';
-import { LANDSCAPE_SETTINGS } from '../src/app/chapters/13-learning/landscape-settings.ts';
+import { LANDSCAPE_SETTINGS, VALLEY_MARGIN } from '../src/app/chapters/13-learning/landscape-settings.ts';
 import { loadModelAndTokenizer } from '../src/cli/load.ts';
 import { readTextFile } from '../src/cli/text-input.ts';
 import { tokenize, trainValidationSplit } from '../src/cli/train/run.ts';
@@ -413,5 +413,52 @@ describe.skipIf(!houseThere)('the shipped landscape of the house model', () => {
         expect(loss).toBeCloseTo(point.loss, 4);
       });
     }
+  }, 120_000);
+
+  it('races as chapter 13’s “too small, too large” says, at learning rates 0.001, 0.1 and 0.3', async () => {
+    const file = JSON.parse(
+      readFileSync(resolve(import.meta.dirname, '..', 'src/app/chapters/13-learning/landscape.json'), 'utf8'),
+    );
+    const { model: house } = await loadModelAndTokenizer(HOUSE);
+    const plane = new LossPlane(house.config, house.weights, textBatch(file.tokens), defaultKernels());
+    const floor = Math.min(...(file.losses as number[])) + VALLEY_MARGIN;
+    const start = plane.loss(...LANDSCAPE_SETTINGS.race.start);
+    const raced = (learningRate: number) => {
+      const race = new Race(plane, { ...LANDSCAPE_SETTINGS.race, learningRate }, LANDSCAPE_SETTINGS.bound);
+      for (let step = 0; step < LANDSCAPE_SETTINGS.raceSteps; step++) race.step();
+      const summary = (name: keyof typeof race.paths) => {
+        const path = race.paths[name];
+        return {
+          last: path.at(-1)!.loss,
+          left: path.findIndex((point) => !Number.isFinite(point.loss)),
+          floorAt: path.findIndex((point) => point.loss <= floor),
+        };
+      };
+      return {
+        sgd: summary('sgd'),
+        momentum: summary('momentum'),
+        adam: summary('adam'),
+        adamw: summary('adamw'),
+      };
+    };
+    // 0.001: Adam and AdamW crawl (still high on the wall), SGD gets most of the way down, momentum reaches the floor.
+    const small = raced(0.001);
+    for (const adam of [small.adam, small.adamw])
+      expect(adam.last).toBeGreaterThan(start - (start - floor) / 4);
+    expect(small.sgd.last).toBeLessThan(start - (start - floor) / 2);
+    expect(small.sgd.floorAt).toBe(-1);
+    expect(small.momentum.floorAt).toBeGreaterThan(0);
+    // 0.1: SGD never lands on the floor and, after a few steps, leaves the map; momentum leaves within a few steps.
+    const large = raced(0.1);
+    expect(large.sgd.floorAt).toBe(-1);
+    expect(large.sgd.left).toBeGreaterThan(3);
+    expect(large.momentum.left).toBeGreaterThan(0);
+    expect(large.momentum.left).toBeLessThanOrEqual(5);
+    // 0.3: SGD leaves at its first step; Adam does not explode, reaches the floor, and does not stay on it.
+    const huge = raced(0.3);
+    expect(huge.sgd.left).toBe(1);
+    expect(huge.adam.left).toBe(-1);
+    expect(huge.adam.floorAt).toBeGreaterThan(0);
+    expect(huge.adam.last).toBeGreaterThan(floor);
   }, 120_000);
 });
