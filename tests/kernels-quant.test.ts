@@ -192,3 +192,32 @@ describe('a late worker thread reading a reused descriptor', () => {
     }
   });
 });
+
+describe("a product whose last panel ends inside a group of 4 rows (N = 4: one group, not the panel's two)", () => {
+  it("reads only the weight's own rows: the second group of the panel lies past the memory and is skipped", async () => {
+    const { instantiateKernels } = await import('../src/kernels/wasm.ts');
+    const { wasm, memory } = instantiateKernels('wasm-simd');
+    const at = Math.ceil(wasm.heapBase() / 64) * 64;
+    const end = memory.buffer.byteLength;
+    // q8_0, K = 32, N = 4: one block, one group of 4 rows, its 128 int8 values the last bytes of the memory
+    // and its 4 row scales the 16 bytes before them. A panel covers 8 rows, 2 groups: reading the second
+    // group would run off the end of the memory and trap.
+    const [K, N] = [32, 4];
+    const values = end - 128;
+    const scales = values - 16;
+    new Int8Array(memory.buffer, values, 128).fill(3);
+    new Float32Array(memory.buffer, scales, 4).fill(0.25);
+    // The activation row: 32 int8 values of 2, scale 0.5 (and its sums, unused by q8_0).
+    const xValues = at + 64;
+    const xScales = at + 128;
+    new Int8Array(memory.buffer, xValues, K).fill(2);
+    new Float32Array(memory.buffer, xScales, 4).fill(0.5);
+    new Int32Array(memory.buffer, at, 4).set([xValues, xScales, xScales, xScales]);
+    new Int32Array(memory.buffer, at + 32, 5).set([1, values, scales, scales, 0]);
+    const out = at + 256;
+    const outputs = new Float32Array(memory.buffer, out, 8).fill(-1);
+    expect(() => wasm.quantPart(out, 32, at, at + 32, 1, K, N, 0, 1)).not.toThrow();
+    // Each row: Σ 3 · 2 over 32 = 192, times 0.25 · 0.5; the panel's other 4 outputs untouched.
+    expect(Array.from(outputs)).toEqual([24, 24, 24, 24, -1, -1, -1, -1]);
+  });
+});
